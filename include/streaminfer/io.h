@@ -1,0 +1,72 @@
+/* Reading a model file: one interface, two backends (io_uring, pread).
+ *
+ * The scheduler submits reads of aligned ranges into aligned buffers and reaps
+ * completions; the backend hides short reads, EINTR/EAGAIN retries and the O_DIRECT
+ * fallback. Each completion means the whole range was read, or an error naming the
+ * file, offset and length. */
+#ifndef STREAMINFER_IO_H
+#define STREAMINFER_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streaminfer/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum si_io_kind {
+    SI_IO_AUTO = 0,  /* io_uring when it can be set up, else pread */
+    SI_IO_URING = 1, /* io_uring or a clear error */
+    SI_IO_PREAD = 2, /* synchronous pread */
+} si_io_kind;
+
+typedef enum si_io_direct {
+    SI_DIRECT_AUTO = 0, /* try O_DIRECT; on EINVAL (open or first read) fall back to buffered */
+    SI_DIRECT_ON = 1,   /* O_DIRECT or a clear error */
+    SI_DIRECT_OFF = 2,  /* buffered */
+} si_io_direct;
+
+typedef struct si_io_opts {
+    si_io_kind kind;
+    si_io_direct direct;
+    unsigned queue_depth;  /* reads in flight at most (io_uring); 0 = default 8 */
+    bool compat_5_10;      /* use only io_uring features Linux 5.10 has */
+} si_io_opts;
+
+typedef struct si_io si_io;
+
+int si_io_open(si_io **out, const char *path, const si_io_opts *opts, si_error *err);
+void si_io_close(si_io *io);
+
+const char *si_io_backend(const si_io *io); /* "io_uring" or "pread" */
+bool si_io_direct_active(const si_io *io);  /* O_DIRECT in use right now */
+/* Required alignment of offset, length and buffer address for submit (4096 with
+ * O_DIRECT, which the scheduler always honours so a later switch is harmless). */
+size_t si_io_alignment(const si_io *io);
+unsigned si_io_queue_depth(const si_io *io);
+unsigned si_io_inflight(const si_io *io);
+uint64_t si_io_file_size(const si_io *io);
+const char *si_io_path(const si_io *io);
+
+/* Queue a read of len bytes at offset into dst. Fails with SI_EINVAL when the queue
+ * is full (check si_io_inflight < si_io_queue_depth) or arguments are misaligned.
+ * A range past the end of the file is an error at completion. The pread backend
+ * performs the read here and queues its completion. */
+int si_io_submit(si_io *io, uint64_t offset, size_t len, void *dst, uint64_t tag, si_error *err);
+/* Reap one completion: returns 1 and sets *tag when one is ready, 0 when none is
+ * (wait=false) or nothing is in flight, negative on error (the failed read is
+ * consumed; *tag names it). With wait=true blocks until one completes. */
+int si_io_reap(si_io *io, bool wait, uint64_t *tag, si_error *err);
+/* Synchronous read of any range into any buffer (bounce buffer under O_DIRECT). */
+int si_io_read(si_io *io, uint64_t offset, size_t len, void *dst, si_error *err);
+
+/* Bytes transferred from the file so far (including alignment padding). */
+uint64_t si_io_bytes_read(const si_io *io);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
