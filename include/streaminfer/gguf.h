@@ -87,6 +87,12 @@ int si_gguf_get_arr(const si_gguf *g, const char *key, si_gguf_vtype *elem_type,
                     const void **data, si_error *err);
 /* Array of strings: element j of key index i (from si_gguf_find_key). NUL-terminated. */
 const char *si_gguf_arr_str(const si_gguf *g, uint64_t i, uint64_t j, uint64_t *len);
+/* Additions: float64 getter (accepts FLOAT32 too); an array-of-strings lookup by key
+ * giving the key index for si_gguf_arr_str and the count; byte offset of key i. */
+int si_gguf_get_f64(const si_gguf *g, const char *key, double *out, si_error *err);
+int si_gguf_get_arr_str(const si_gguf *g, const char *key, int64_t *index, uint64_t *n,
+                        si_error *err);
+uint64_t si_gguf_kv_offset(const si_gguf *g, uint64_t i);
 
 /* Tensors, in file (tensor-info) order. */
 uint64_t si_gguf_n_tensors(const si_gguf *g);
@@ -105,6 +111,12 @@ int si_gguf_writer_set_u64(si_gguf_writer *w, const char *key, uint64_t v);
 int si_gguf_writer_set_f32(si_gguf_writer *w, const char *key, float v);
 int si_gguf_writer_set_bool(si_gguf_writer *w, const char *key, bool v);
 int si_gguf_writer_set_str(si_gguf_writer *w, const char *key, const char *s);
+/* Additions: any scalar type from its raw little-endian bytes (size of vtype), and
+ * the remaining widths. */
+int si_gguf_writer_set_scalar(si_gguf_writer *w, const char *key, si_gguf_vtype type,
+                              const void *v);
+int si_gguf_writer_set_i64(si_gguf_writer *w, const char *key, int64_t v);
+int si_gguf_writer_set_f64(si_gguf_writer *w, const char *key, double v);
 /* Numeric array of n elements of elem_type (raw little-endian data). */
 int si_gguf_writer_set_arr(si_gguf_writer *w, const char *key, si_gguf_vtype elem_type,
                            const void *data, uint64_t n);
@@ -123,6 +135,11 @@ int si_gguf_writer_write_header(si_gguf_writer *w, int fd, si_error *err);
 int si_gguf_writer_write_data(si_gguf_writer *w, int fd, const void *data, size_t n, si_error *err);
 /* Check every declared tensor got all its bytes; writes final padding. */
 int si_gguf_writer_finish(si_gguf_writer *w, int fd, si_error *err);
+/* Additions: data size of declared tensor i, its offset relative to the data start,
+ * and the header size (aligned data start) once tensors are declared. */
+uint64_t si_gguf_writer_tensor_size(const si_gguf_writer *w, int i);
+uint64_t si_gguf_writer_tensor_offset(const si_gguf_writer *w, int i);
+uint64_t si_gguf_writer_header_size(const si_gguf_writer *w);
 
 #ifdef __cplusplus
 }
