@@ -32,7 +32,8 @@ typedef enum si_io_direct {
 typedef struct si_io_opts {
     si_io_kind kind;
     si_io_direct direct;
-    unsigned queue_depth;  /* reads in flight at most (io_uring); 0 = default 8 */
+    unsigned queue_depth;  /* reads in flight at most (both backends; io_uring ring
+                              entries); 0 = default 8; at most 4096 */
     bool compat_5_10;      /* use only io_uring features Linux 5.10 has */
 } si_io_opts;
 
@@ -65,6 +66,24 @@ int si_io_read(si_io *io, uint64_t offset, size_t len, void *dst, si_error *err)
 
 /* Bytes transferred from the file so far (including alignment padding). */
 uint64_t si_io_bytes_read(const si_io *io);
+
+/* Why the handle runs differently from what was asked, for logs: e.g. "O_DIRECT
+ * refused by the file system (EINVAL); buffered reads with FADV_DONTNEED" or
+ * "io_uring unavailable: io_uring_setup(8 entries) failed: ...; pread backend".
+ * Several notes are joined with "; ". Never NULL; "" when there is nothing to say.
+ * Buffered reads (direct=off or after a fallback) drop each completed range from the
+ * page cache (POSIX_FADV_DONTNEED) and run without readahead (POSIX_FADV_RANDOM), so
+ * a small memory cgroup does not fill and no unrequested bytes are read. */
+const char *si_io_note(const si_io *io);
+/* How the backend is set up, for logs and benchmarks: e.g. "io_uring, depth 8,
+ * IORING_OP_READ, setup flags SINGLE_ISSUER|COOP_TASKRUN|TASKRUN_FLAG" or
+ * "pread, depth 8". Never NULL. */
+const char *si_io_detail(const si_io *io);
+
+/* Threads: a handle is not thread-safe. Without compat_5_10 the io_uring ring may be
+ * set up with IORING_SETUP_SINGLE_ISSUER (Linux 6.0+), so si_io_submit/si_io_reap must
+ * then come from the thread that called si_io_open (another thread gets an error
+ * naming this). si_io_close waits for reads still in flight before it returns. */
 
 #ifdef __cplusplus
 }
