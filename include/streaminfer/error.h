@@ -1,6 +1,6 @@
 /* Error codes and messages shared by every module.
  *
- * Functions return 0 (SI_OK) or a negative si_status and, when given an si_error,
+ * Functions return 0 (SI_OK) or a negative si_result and, when given an si_error,
  * fill it with one human-readable line naming what failed and where (file, byte
  * offset, field, tensor). The CLI prints that line; nothing below the CLI prints. */
 #ifndef STREAMINFER_ERROR_H
@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-typedef enum si_status {
+typedef enum si_result {
     SI_OK = 0,
     SI_EIO = -1,          /* read/open failed, short file */
     SI_EFORMAT = -2,      /* malformed or hostile input file */
@@ -22,7 +22,7 @@ typedef enum si_status {
     SI_ECHECKSUM = -6,    /* data failed verification */
     SI_EBUDGET = -7,      /* memory budget too small */
     SI_ENOSYS = -8,       /* a kernel/runtime feature is missing (io_uring) */
-} si_status;
+} si_result; /* not si_status: <signal.h> defines that name */
 
 typedef struct si_error {
     int code;

@@ -1,0 +1,69 @@
+/* The streamed Llama engine: open a model, evaluate tokens, read the report.
+ *
+ * Every call to si_llama_eval is one or more weight passes: all tokens of a step go
+ * through layer l before layer l+1 is read, so a whole prompt costs one pass (up to
+ * n_batch tokens). The KV cache stays resident; weights are streamed. */
+#ifndef STREAMINFER_LLAMA_H
+#define STREAMINFER_LLAMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "streaminfer/error.h"
+#include "streaminfer/gguf.h"
+#include "streaminfer/io.h"
+#include "streaminfer/model.h"
+#include "streaminfer/plan.h"
+#include "streaminfer/sched.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum si_kv_type { SI_KV_F16 = 0, SI_KV_F32 = 1 } si_kv_type;
+
+typedef struct si_llama_opts {
+    si_io_opts io;
+    uint64_t mem_budget;  /* 0 = what the process may really use */
+    uint32_t n_ctx;       /* 0 = model's, capped by the budget */
+    uint32_t n_batch;     /* 0 = planned */
+    si_kv_type kv_type;
+    bool all_logits;      /* eval returns a row per token (for --dump-logits) */
+    uint64_t chunk_bytes; /* largest read; 0 = default */
+} si_llama_opts;
+
+typedef struct si_llama_stats {
+    si_sched_stats sched;
+    uint64_t embd_bytes_read; /* embedding rows read on demand */
+    uint64_t pinned_bytes_read; /* small tensors read once at open (rope_freqs) */
+    uint64_t io_bytes_read;   /* everything read from the file */
+    uint64_t tokens_evaluated;
+    double compute_s;         /* time in passes not spent waiting on reads */
+    double pass_s;            /* time in passes */
+} si_llama_stats;
+
+typedef struct si_llama si_llama;
+
+int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, si_error *err);
+void si_llama_close(si_llama *m);
+
+const si_llama_hparams *si_llama_hparams_of(const si_llama *m);
+const si_plan *si_llama_plan_of(const si_llama *m);
+const si_gguf *si_llama_gguf(const si_llama *m);
+const si_io *si_llama_io(const si_llama *m);
+uint32_t si_llama_pos(const si_llama *m); /* tokens in the KV cache */
+
+/* Evaluate n tokens at positions pos..pos+n-1. logits receives n rows of n_vocab
+ * floats when opts.all_logits, else one row (the last token's). Steps of more than
+ * n_batch tokens take several passes. another_follows: the caller will evaluate
+ * again (lets the scheduler prefetch the next pass). */
+int si_llama_eval(si_llama *m, const int32_t *ids, uint32_t n, bool another_follows, float *logits,
+                  si_error *err);
+/* Wait for reads still in flight; call before reading final statistics. */
+int si_llama_finish(si_llama *m, si_error *err);
+void si_llama_get_stats(const si_llama *m, si_llama_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,59 @@
+/* The memory plan: how a budget is split between the KV cache, activations and
+ * the weight ring. Everything the engine allocates per model is counted here, so
+ * --mem-budget is a real bound. */
+#ifndef STREAMINFER_PLAN_H
+#define STREAMINFER_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streaminfer/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SI_RING_DEFAULT_CAP (96ull << 20) /* weight buffers for an 8B model stay within this */
+
+typedef struct si_plan_req {
+    uint64_t budget;              /* bytes; 0 = si_plan_default_budget() */
+    uint32_t n_ctx;               /* 0 = the model's, capped by the budget */
+    uint32_t n_ctx_train;
+    uint32_t n_batch;             /* tokens per step; 0 = as many as the budget allows, up to 256 */
+    uint64_t kv_bytes_per_pos;    /* K and V of all layers for one position */
+    uint64_t act_bytes_per_token; /* activations of one token of a step */
+    uint64_t act_bytes_per_pos;   /* activations per context position (attention scores) */
+    uint64_t act_fixed_bytes;     /* activations independent of batch and context */
+    uint64_t logits_row_bytes;    /* one row of logits */
+    bool all_logits;              /* logits for every token of a step, not just the last */
+    uint64_t ring_want;           /* ring that holds a whole pass (capped by the caller) */
+    uint64_t ring_min;            /* smallest ring that works (a few of the widest rows) */
+} si_plan_req;
+
+typedef struct si_plan {
+    uint64_t budget;
+    char budget_source[160]; /* how the budget was chosen */
+    uint32_t n_ctx;
+    uint32_t n_batch;
+    uint64_t kv_bytes;
+    uint64_t act_bytes;
+    uint64_t ring_bytes;
+} si_plan;
+
+int si_plan_make(const si_plan_req *req, si_plan *plan, si_error *err);
+
+/* What this process may really use: the smaller of the cgroup memory limit (v1 or
+ * v2, the tightest on the path) and MemAvailable, less a margin for the page cache
+ * and the rest of the system. source describes it. */
+uint64_t si_plan_default_budget(char *source, size_t source_len);
+
+/* "512M", "1.5G", "4096", "64K" (powers of 1024). */
+int si_parse_size(const char *s, uint64_t *out);
+/* "96.0 MiB" */
+const char *si_format_size(uint64_t bytes, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

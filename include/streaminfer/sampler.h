@@ -1,0 +1,31 @@
+/* Choosing the next token from logits: greedy at temperature 0, else temperature,
+ * top-k and top-p with a seeded generator (the same seed gives the same tokens). */
+#ifndef STREAMINFER_SAMPLER_H
+#define STREAMINFER_SAMPLER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct si_sampler_opts {
+    float temp;     /* 0 = greedy */
+    int32_t top_k;  /* 0 = off */
+    float top_p;    /* 1 = off */
+    uint64_t seed;
+} si_sampler_opts;
+
+typedef struct si_sampler si_sampler;
+
+si_sampler *si_sampler_new(const si_sampler_opts *opts, uint32_t n_vocab);
+void si_sampler_free(si_sampler *s);
+int32_t si_sampler_sample(si_sampler *s, const float *logits);
+
+/* Index of the largest logit (the lowest index among equals). */
+int32_t si_argmax(const float *logits, uint32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

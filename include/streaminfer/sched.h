@@ -1,0 +1,75 @@
+/* The stream scheduler: owns the weight buffers and every read.
+ *
+ * A pass is a fixed sequence of extents (byte ranges of the model file) that the
+ * model consumes in order. The scheduler keeps reads of the next extents in flight
+ * in a FIFO ring of aligned buffers while the model computes on the current one;
+ * the model only acquires (blocks until resident) and releases. Passes repeat the
+ * same sequence; prefetch runs on into the next pass only when the caller says one
+ * follows, so nothing is read that is not used (except when generation stops early,
+ * counted as discarded). */
+#ifndef STREAMINFER_SCHED_H
+#define STREAMINFER_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streaminfer/error.h"
+#include "streaminfer/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct si_extent {
+    uint64_t offset;   /* file offset of the first byte the model needs */
+    uint64_t size;     /* bytes the model needs */
+    char label[80];    /* what it holds, for errors: "blk.3.ffn_up.weight rows 0-767" */
+} si_extent;
+
+typedef struct si_sched_opts {
+    uint64_t ring_bytes;  /* weight buffer capacity (rounded down to the I/O alignment) */
+    uint64_t chunk_bytes; /* largest single read; 0 = 1 MiB */
+} si_sched_opts;
+
+typedef struct si_sched_stats {
+    uint64_t passes;          /* passes completed */
+    uint64_t bytes_per_pass;  /* bytes one pass reads (aligned extents) */
+    uint64_t bytes_read;      /* bytes read by the scheduler so far */
+    uint64_t bytes_discarded; /* prefetched for a pass that never ran */
+    uint64_t ring_bytes;      /* capacity */
+    uint64_t ring_peak_bytes; /* most bytes of the ring ever holding extents */
+    uint64_t reads;           /* read requests issued */
+    double io_wait_s;         /* time blocked waiting for reads */
+} si_sched_stats;
+
+typedef struct si_sched si_sched;
+
+/* The extents array is copied. Fails when an extent (aligned) cannot fit the ring. */
+int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
+                    si_error *err);
+void si_sched_free(si_sched *s);
+
+/* Start the next pass. another_follows: a pass will follow this one, so prefetch may
+ * run into it. */
+int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err);
+/* Block until extent i of the current pass is resident; *data points at its first
+ * byte. Extents are acquired in increasing order; acquiring the same one again is
+ * allowed while it is held. */
+int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err);
+/* Release extent i (the oldest held); its buffer space is reused for prefetch. */
+int si_sched_release(si_sched *s, size_t i, si_error *err);
+/* Reap finished reads and issue new ones without blocking; call it during long
+ * compute so the queue never runs dry. */
+int si_sched_poll(si_sched *s, si_error *err);
+/* Every extent of the pass must have been released. */
+int si_sched_end_pass(si_sched *s, si_error *err);
+/* Wait for reads still in flight (prefetch for a pass that will not run). */
+int si_sched_drain(si_sched *s, si_error *err);
+
+void si_sched_get_stats(const si_sched *s, si_sched_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,106 @@
+#include "streaminfer/sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct cand {
+    float p;
+    int32_t id;
+} cand;
+
+struct si_sampler {
+    si_sampler_opts o;
+    uint32_t n_vocab;
+    uint64_t rng;
+    cand *c; /* [n_vocab] */
+};
+
+si_sampler *si_sampler_new(const si_sampler_opts *opts, uint32_t n_vocab)
+{
+    si_sampler *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->o = *opts;
+    s->n_vocab = n_vocab;
+    s->rng = opts->seed ^ 0x9E3779B97F4A7C15ull;
+    if (!s->rng)
+        s->rng = 1;
+    s->c = malloc(n_vocab * sizeof *s->c);
+    if (!s->c) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void si_sampler_free(si_sampler *s)
+{
+    if (s)
+        free(s->c);
+    free(s);
+}
+
+/* xorshift64*: small, fast, and the same on every platform. */
+static float uniform01(si_sampler *s)
+{
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return (float)((s->rng * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f;
+}
+
+int32_t si_argmax(const float *logits, uint32_t n)
+{
+    int32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (logits[i] > logits[best])
+            best = (int32_t)i;
+    return best;
+}
+
+static int by_prob_desc(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p < y->p ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int32_t si_sampler_sample(si_sampler *s, const float *logits)
+{
+    if (s->o.temp <= 0)
+        return si_argmax(logits, s->n_vocab);
+    float mx = logits[si_argmax(logits, s->n_vocab)];
+    double sum = 0;
+    for (uint32_t i = 0; i < s->n_vocab; i++) {
+        s->c[i].id = (int32_t)i;
+        s->c[i].p = expf((logits[i] - mx) / s->o.temp);
+        sum += s->c[i].p;
+    }
+    qsort(s->c, s->n_vocab, sizeof *s->c, by_prob_desc);
+    uint32_t n = s->n_vocab;
+    if (s->o.top_k > 0 && (uint32_t)s->o.top_k < n)
+        n = (uint32_t)s->o.top_k;
+    if (s->o.top_p > 0 && s->o.top_p < 1) {
+        double total = 0, acc = 0;
+        for (uint32_t i = 0; i < n; i++)
+            total += s->c[i].p;
+        for (uint32_t i = 0; i < n; i++) {
+            acc += s->c[i].p;
+            if (acc >= s->o.top_p * total) {
+                n = i + 1;
+                break;
+            }
+        }
+    }
+    sum = 0;
+    for (uint32_t i = 0; i < n; i++)
+        sum += s->c[i].p;
+    double r = uniform01(s) * sum, acc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        acc += s->c[i].p;
+        if (r < acc)
+            return s->c[i].id;
+    }
+    return s->c[n - 1].id;
+}

@@ -1,0 +1,113 @@
+/* The C reference for the non-matrix kernels and the per-token matrix loop, and the
+ * selection of the active kernel set. */
+#include <math.h>
+#include <string.h>
+
+#include "streaminfer/kernels.h"
+
+static void mat_dot_ref(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    si_vec_dot_fn dot = si_type_get(type)->vec_dot;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t = 0; t < n_tok; t++)
+            out[(size_t)t * out_stride + (size_t)r] = dot(n, row, (const uint8_t *)act + (size_t)t * act_stride);
+    }
+}
+
+static void rmsnorm_ref(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    double ss = 0; /* as ggml: the sum of squares in double */
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+static void silu_mul_ref(float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static void rope_ref(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
+{
+    for (uint32_t i = 0; i < n_rot / 2; i++) {
+        float theta = (float)pos * inv_freq[i];
+        float c = cosf(theta), s = sinf(theta);
+        for (uint32_t h = 0; h < n_heads; h++) {
+            float *p = v + (size_t)h * head_dim + 2 * i;
+            float x0 = p[0], x1 = p[1];
+            p[0] = x0 * c - x1 * s;
+            p[1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+static float kv_elem(const void *base, size_t i, bool f16)
+{
+    return f16 ? si_fp16_to_fp32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
+
+static void attend_ref(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+                       uint32_t n_pos, uint32_t hd, float scale, float *scores)
+{
+    float mx = -INFINITY;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        float s = 0;
+        for (uint32_t i = 0; i < hd; i++)
+            s += kv_elem(k, (size_t)t * kv_stride + i, kv_f16) * q[i];
+        scores[t] = s * scale;
+        mx = scores[t] > mx ? scores[t] : mx;
+    }
+    double sum = 0;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        scores[t] = expf(scores[t] - mx);
+        sum += scores[t];
+    }
+    float inv = (float)(1.0 / sum);
+    memset(out, 0, hd * sizeof(float));
+    for (uint32_t t = 0; t < n_pos; t++) {
+        float p = scores[t] * inv;
+        for (uint32_t i = 0; i < hd; i++)
+            out[i] += p * kv_elem(v, (size_t)t * kv_stride + i, kv_f16);
+    }
+}
+
+static si_kernels ref_set = {
+    .name = "c", .rmsnorm = rmsnorm_ref, .silu_mul = silu_mul_ref, .rope = rope_ref, .attend = attend_ref};
+static bool ref_ready;
+static const si_kernels *active;
+
+const si_kernels *si_kernels_ref(void)
+{
+    if (!ref_ready) {
+        for (uint32_t t = 0; t < SI_TYPE_COUNT; t++) {
+            const si_type_traits *tt = si_type_get(t);
+            if (tt && tt->compute)
+                ref_set.mat_dot[t] = mat_dot_ref;
+            if (tt && tt->from_float)
+                ref_set.quantize[t] = tt->from_float;
+        }
+        ref_ready = true;
+    }
+    return &ref_set;
+}
+
+int si_kernels_select(const char *name, si_error *err)
+{
+    if (strcmp(name, "auto") == 0 || strcmp(name, "c") == 0) {
+        active = si_kernels_ref();
+        return SI_OK;
+    }
+    return si_errorf(err, SI_EUNSUPPORTED, "kernel set '%s' is not available in this build (available: c)", name);
+}
+
+const si_kernels *si_kernels_active(void)
+{
+    if (!active)
+        si_kernels_select("auto", NULL);
+    return active;
+}

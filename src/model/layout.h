@@ -1,0 +1,38 @@
+/* Where each weight tensor comes from in a pass: the scheduler's extents and, per
+ * tensor, the views (extent, byte offset, row range) the forward pass walks. */
+#ifndef SI_MODEL_LAYOUT_H
+#define SI_MODEL_LAYOUT_H
+
+#include "streaminfer/model.h"
+#include "streaminfer/sched.h"
+
+typedef struct si_view {
+    uint32_t extent;  /* index in the pass */
+    uint64_t offset;  /* of the first row, from the extent's first byte */
+    uint64_t row0;    /* first row of the tensor this view covers */
+    uint64_t n_rows;
+    bool release;     /* last view that uses this extent */
+} si_view;
+
+typedef struct si_tensor_views {
+    uint32_t first, n; /* into layout.views */
+} si_tensor_views;
+
+typedef struct si_llama_layout {
+    si_extent *ext;
+    size_t n_ext;
+    si_view *views;
+    size_t n_views;
+    si_tensor_views *layer; /* [n_layer][SI_LAYER_N_TENSORS], compute order */
+    si_tensor_views output_norm, output;
+} si_llama_layout;
+
+/* Extents are at most max_extent bytes once aligned to align: a group of tensors
+ * (a layer; the final norm and classifier) that is dense in the file and fits is one
+ * extent read as one sequential range; otherwise each tensor is its own extent, in
+ * row slices when it is larger. */
+int si_llama_layout_build(si_llama_layout *lay, const si_llama_desc *d, uint64_t max_extent, uint64_t align,
+                          si_error *err);
+void si_llama_layout_free(si_llama_layout *lay);
+
+#endif

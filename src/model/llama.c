@@ -1,0 +1,413 @@
+/* The Llama forward pass over a step of tokens, fed by the stream scheduler.
+ *
+ * Shapes (B = tokens in the step, D = n_embd, Q = n_head*head_dim,
+ * KV = n_head_kv*head_dim, F = n_ff, V = n_vocab):
+ *   x [B][D] residual stream      xb [B][D] normed input / sublayer output
+ *   q [B][Q]  k, v [B][KV]        att [B][Q] attention output
+ *   hb, hb2 [B][F] FFN hidden     qact: x quantized for the weight type's kernel
+ *   KV cache: k_cache, v_cache [n_layer][n_ctx][KV], F16 or F32 */
+#include "streaminfer/llama.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "layout.h"
+#include "streaminfer/kernels.h"
+#include "streaminfer/types.h"
+
+struct si_llama {
+    const si_kernels *K; /* the kernel set, fixed at open */
+    si_gguf *gguf;
+    si_llama_desc d;
+    si_llama_opts opts;
+    si_plan plan;
+    si_io *io;
+    si_sched *sched;
+    si_llama_layout lay;
+    uint32_t pos;
+
+    void *k_cache, *v_cache; /* [n_layer][n_ctx][KV] of kv_elt bytes */
+    size_t kv_elt;
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][width] */
+    float *scores;    /* [n_ctx] */
+    float *qh;        /* [head_dim] query of one head, rounded like the cache */
+    float *norm_w;    /* [D] current norm weight */
+    uint8_t *qact;    /* [n_batch][row bytes of the widest input in the activation type] */
+    size_t qact_row;  /* stride of qact */
+    uint8_t *row_buf; /* one token_embd row */
+    float *inv_freq;  /* [n_rot/2] rope frequency per pair, rope_freqs applied */
+
+    uint64_t embd_bytes;
+    uint64_t pinned_bytes;
+    uint64_t tokens;
+    double pass_s;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Bytes of the widest activation row any weight of the model needs. */
+static size_t qact_row_bytes(const si_llama_desc *d)
+{
+    size_t best = 0;
+    for (uint32_t l = 0; l < d->hp.n_layer; l++) {
+        const si_tensor_ref *ts[SI_LAYER_N_TENSORS];
+        si_llama_layer_tensors(d, l, ts);
+        for (int i = 0; i < SI_LAYER_N_TENSORS; i++) {
+            const si_type_traits *tt = si_type_get(ts[i]->type);
+            if (ts[i]->n_rows > 1)
+                best = max_sz(best, si_row_size(tt->vec_dot_type, (int64_t)ts[i]->n_cols));
+        }
+    }
+    const si_type_traits *tt = si_type_get(d->output.type);
+    return max_sz(best, si_row_size(tt->vec_dot_type, (int64_t)d->output.n_cols));
+}
+
+static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_llama_opts *o, size_t qact_row,
+                              uint64_t align)
+{
+    const si_llama_hparams *hp = &d->hp;
+    uint64_t D = hp->n_embd, Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
+    size_t kv_elt = o->kv_type == SI_KV_F32 ? 4 : 2;
+    memset(r, 0, sizeof *r);
+    r->budget = o->mem_budget;
+    r->n_ctx = o->n_ctx;
+    r->n_ctx_train = hp->n_ctx_train;
+    r->n_batch = o->n_batch;
+    r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * KV * kv_elt;
+    r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
+    r->act_bytes_per_pos = 4;
+    r->act_fixed_bytes = 4 * ((uint64_t)hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
+    r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
+    r->all_logits = o->all_logits;
+    /* A whole pass when it fits (small models), else the 96 MiB cap; at least three
+     * extents of the widest row so one can be computed while the next are read. */
+    uint64_t pass = 0, widest = 0;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const si_tensor_ref *ts[SI_LAYER_N_TENSORS];
+        si_llama_layer_tensors(d, l, ts);
+        for (int i = 0; i < SI_LAYER_N_TENSORS; i++) {
+            pass += ts[i]->size + 2 * align;
+            widest = widest > ts[i]->row_bytes ? widest : ts[i]->row_bytes;
+        }
+    }
+    pass += d->output.size + d->output_norm.size + 4 * align;
+    widest = widest > d->output.row_bytes ? widest : d->output.row_bytes;
+    r->ring_want = 2 * pass < SI_RING_DEFAULT_CAP ? 2 * pass : SI_RING_DEFAULT_CAP;
+    r->ring_min = 3 * ((widest + align - 1) / align * align + 2 * align);
+}
+
+static int alloc_buffers(si_llama *m, si_error *err)
+{
+    const si_llama_hparams *hp = &m->d.hp;
+    size_t B = m->plan.n_batch, D = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim;
+    size_t KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    m->kv_elt = m->opts.kv_type == SI_KV_F32 ? 4 : 2;
+    size_t kv_bytes = (size_t)hp->n_layer * m->plan.n_ctx * KV * m->kv_elt;
+    m->k_cache = calloc(1, kv_bytes ? kv_bytes : 1);
+    m->v_cache = calloc(1, kv_bytes ? kv_bytes : 1);
+    m->x = malloc(B * D * sizeof(float));
+    m->xb = malloc(B * D * sizeof(float));
+    m->q = malloc(B * Q * sizeof(float));
+    m->k = malloc(B * KV * sizeof(float));
+    m->v = malloc(B * KV * sizeof(float));
+    m->att = malloc(B * Q * sizeof(float));
+    m->hb = malloc(B * F * sizeof(float));
+    m->hb2 = malloc(B * F * sizeof(float));
+    m->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
+    m->qh = malloc(hp->head_dim * sizeof(float));
+    m->norm_w = malloc(D * sizeof(float));
+    m->qact = malloc(B * m->qact_row);
+    m->row_buf = malloc(m->d.token_embd.row_bytes);
+    m->inv_freq = malloc((hp->n_rot / 2) * sizeof(float));
+    SI_CHECK(!m->k_cache || !m->v_cache || !m->x || !m->xb || !m->q || !m->k || !m->v || !m->att || !m->hb ||
+                 !m->hb2 || !m->scores || !m->qh || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq,
+             err, SI_ENOMEM, "out of memory for the KV cache and activations (%zu bytes of KV cache)", 2 * kv_bytes);
+    return SI_OK;
+}
+
+/* RoPE frequencies: base^(-2i/n_rot), divided by the Llama 3.1 factors when present. */
+static int init_rope(si_llama *m, si_error *err)
+{
+    const si_llama_hparams *hp = &m->d.hp;
+    uint32_t half = hp->n_rot / 2;
+    for (uint32_t i = 0; i < half; i++)
+        m->inv_freq[i] = (float)pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+    if (m->d.rope_freqs.size) {
+        float *f = malloc(half * sizeof(float));
+        SI_CHECK(!f, err, SI_ENOMEM, "out of memory for rope_freqs");
+        uint64_t before = si_io_bytes_read(m->io);
+        int rc = si_io_read(m->io, m->d.rope_freqs.offset, half * sizeof(float), f, err);
+        m->pinned_bytes = si_io_bytes_read(m->io) - before;
+        for (uint32_t i = 0; rc == SI_OK && i < half; i++) {
+            if (!(f[i] > 0 && isfinite(f[i])))
+                rc = si_errorf(err, SI_EFORMAT, "%s: rope_freqs.weight[%u] = %g is not a positive factor",
+                               si_gguf_path(m->gguf), i, (double)f[i]);
+            else
+                m->inv_freq[i] /= f[i];
+        }
+        free(f);
+        SI_TRY(rc);
+    }
+    return SI_OK;
+}
+
+int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, si_error *err)
+{
+    *out = NULL;
+    si_llama *m = calloc(1, sizeof *m);
+    SI_CHECK(!m, err, SI_ENOMEM, "out of memory");
+    m->opts = *opts;
+    m->K = si_kernels_active();
+    int rc = si_gguf_open(&m->gguf, path, err);
+    if (rc == SI_OK)
+        rc = si_llama_desc_from_gguf(&m->d, m->gguf, err);
+    if (rc == SI_OK)
+        rc = si_io_open(&m->io, path, &opts->io, err);
+    si_plan_req req;
+    uint64_t align = 4096;
+    if (rc == SI_OK) {
+        align = si_io_alignment(m->io) > 4096 ? si_io_alignment(m->io) : 4096;
+        m->qact_row = qact_row_bytes(&m->d);
+        fill_plan_request(&req, &m->d, opts, m->qact_row, align);
+        rc = si_plan_make(&req, &m->plan, err);
+    }
+    if (rc == SI_OK) {
+        /* A third of the ring per extent: one computing, the next ones loading. */
+        uint64_t max_extent = m->plan.ring_bytes / 3 / align * align;
+        rc = si_llama_layout_build(&m->lay, &m->d, max_extent, align, err);
+    }
+    if (rc == SI_OK) {
+        si_sched_opts so = {.ring_bytes = m->plan.ring_bytes, .chunk_bytes = opts->chunk_bytes};
+        rc = si_sched_create(&m->sched, m->io, m->lay.ext, m->lay.n_ext, &so, err);
+    }
+    if (rc == SI_OK)
+        rc = alloc_buffers(m, err);
+    if (rc == SI_OK)
+        rc = init_rope(m, err);
+    if (rc < 0) {
+        si_llama_close(m);
+        return rc;
+    }
+    *out = m;
+    return SI_OK;
+}
+
+void si_llama_close(si_llama *m)
+{
+    if (!m)
+        return;
+    si_sched_free(m->sched);
+    si_llama_layout_free(&m->lay);
+    si_io_close(m->io);
+    si_llama_desc_free(&m->d);
+    si_gguf_close(m->gguf);
+    void *bufs[] = {m->k_cache, m->v_cache, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
+                    m->scores, m->qh, m->norm_w, m->qact, m->row_buf, m->inv_freq};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(m);
+}
+
+const si_llama_hparams *si_llama_hparams_of(const si_llama *m) { return &m->d.hp; }
+const si_plan *si_llama_plan_of(const si_llama *m) { return &m->plan; }
+const si_gguf *si_llama_gguf(const si_llama *m) { return m->gguf; }
+const si_io *si_llama_io(const si_llama *m) { return m->io; }
+uint32_t si_llama_pos(const si_llama *m) { return m->pos; }
+
+/* ---- streamed weights ---- */
+
+/* y[b][row] = W[row] . x[b] for every row of tensor t, streamed view by view. The
+ * activations are quantized once into the weight type's vec_dot_type, as llama.cpp
+ * does, so the dot products match its arithmetic. */
+static int matmul(si_llama *m, const si_tensor_ref *t, const si_tensor_views *tv, const float *x, size_t x_stride,
+                  uint32_t n_tok, float *y, size_t y_stride, si_error *err)
+{
+    const si_type_traits *tt = si_type_get(t->type);
+    size_t act_row = si_row_size(tt->vec_dot_type, (int64_t)t->n_cols);
+    for (uint32_t b = 0; b < n_tok; b++)
+        m->K->quantize[tt->vec_dot_type](x + b * x_stride, m->qact + b * act_row, (int64_t)t->n_cols);
+    for (uint32_t vi = 0; vi < tv->n; vi++) {
+        const si_view *v = &m->lay.views[tv->first + vi];
+        const uint8_t *base;
+        SI_TRY(si_sched_acquire(m->sched, v->extent, &base, err));
+        const uint8_t *w = base + v->offset;
+        /* In blocks of rows, polling between them so reads keep flowing during long products. */
+        for (uint64_t r = 0; r < v->n_rows; r += 64) {
+            uint64_t n = v->n_rows - r < 64 ? v->n_rows - r : 64;
+            m->K->mat_dot[t->type](t->type, (int64_t)t->n_cols, w + r * t->row_bytes, t->row_bytes, (int64_t)n,
+                                   m->qact, act_row, n_tok, y + v->row0 + r, y_stride);
+            SI_TRY(si_sched_poll(m->sched, err));
+        }
+        if (v->release)
+            SI_TRY(si_sched_release(m->sched, v->extent, err));
+    }
+    return SI_OK;
+}
+
+/* Copy a norm weight vector out of the ring (it may share an extent with others). */
+static int load_norm(si_llama *m, const si_tensor_ref *t, const si_tensor_views *tv, si_error *err)
+{
+    const si_view *v = &m->lay.views[tv->first];
+    const uint8_t *base;
+    SI_TRY(si_sched_acquire(m->sched, v->extent, &base, err));
+    memcpy(m->norm_w, base + v->offset, t->n_cols * sizeof(float));
+    if (v->release)
+        SI_TRY(si_sched_release(m->sched, v->extent, err));
+    return SI_OK;
+}
+
+/* ---- the layer math ---- */
+
+static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
+{
+    if (m->kv_elt == 4) {
+        memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    uint16_t *h = dst;
+    for (size_t i = 0; i < n; i++)
+        h[i] = si_fp32_to_fp16(src[i]);
+}
+
+/* Causal attention of token b (at position p) over the cache of layer l. */
+static void attention(si_llama *m, uint32_t l, uint32_t b, uint32_t p)
+{
+    const si_llama_hparams *hp = &m->d.hp;
+    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
+    const uint8_t *kc = (const uint8_t *)m->k_cache + (size_t)l * m->plan.n_ctx * KV * m->kv_elt;
+    const uint8_t *vc = (const uint8_t *)m->v_cache + (size_t)l * m->plan.n_ctx * KV * m->kv_elt;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (uint32_t h = 0; h < hp->n_head; h++) {
+        const float *q = m->q + b * Q + (size_t)h * hd;
+        size_t kv_off = (size_t)(h / group) * hd * m->kv_elt;
+        /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
+        for (uint32_t i = 0; i < hd; i++)
+            m->qh[i] = m->kv_elt == 2 ? si_fp16_to_fp32(si_fp32_to_fp16(q[i])) : q[i];
+        m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, kc + kv_off, vc + kv_off, KV, m->kv_elt == 2, p + 1, hd,
+                     scale, m->scores);
+    }
+}
+
+static int embed(si_llama *m, const int32_t *ids, uint32_t n, si_error *err)
+{
+    const si_tensor_ref *e = &m->d.token_embd;
+    const si_type_traits *tt = si_type_get(e->type);
+    for (uint32_t b = 0; b < n; b++) {
+        SI_CHECK(ids[b] < 0 || (uint32_t)ids[b] >= m->d.hp.n_vocab, err, SI_EINVAL,
+                 "token id %d is out of range (vocabulary of %u)", ids[b], m->d.hp.n_vocab);
+        /* Counted from the I/O layer: under O_DIRECT a row costs whole blocks. */
+        uint64_t before = si_io_bytes_read(m->io);
+        SI_TRY(si_io_read(m->io, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes, m->row_buf, err));
+        m->embd_bytes += si_io_bytes_read(m->io) - before;
+        tt->to_float(m->row_buf, m->x + (size_t)b * m->d.hp.n_embd, (int64_t)e->n_cols);
+    }
+    return SI_OK;
+}
+
+static int layer_forward(si_llama *m, uint32_t l, uint32_t n, si_error *err)
+{
+    const si_llama_hparams *hp = &m->d.hp;
+    const si_llama_layer_refs *L = &m->d.layers[l];
+    const si_tensor_views *tv = &m->lay.layer[(size_t)l * SI_LAYER_N_TENSORS];
+    size_t D = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim, KV = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t F = hp->n_ff;
+
+    SI_TRY(load_norm(m, &L->attn_norm, &tv[0], err));
+    for (uint32_t b = 0; b < n; b++)
+        m->K->rmsnorm(m->xb + b * D, m->x + b * D, m->norm_w, (int64_t)D, hp->rms_eps);
+    SI_TRY(matmul(m, &L->wq, &tv[1], m->xb, D, n, m->q, Q, err));
+    SI_TRY(matmul(m, &L->wk, &tv[2], m->xb, D, n, m->k, KV, err));
+    SI_TRY(matmul(m, &L->wv, &tv[3], m->xb, D, n, m->v, KV, err));
+    size_t layer_off = (size_t)l * m->plan.n_ctx * KV;
+    for (uint32_t b = 0; b < n; b++) {
+        uint32_t p = m->pos + b;
+        m->K->rope(m->q + b * Q, hp->n_head, hp->head_dim, hp->n_rot, m->inv_freq, p);
+        m->K->rope(m->k + b * KV, hp->n_head_kv, hp->head_dim, hp->n_rot, m->inv_freq, p);
+        kv_store(m, (uint8_t *)m->k_cache + (layer_off + (size_t)p * KV) * m->kv_elt, m->k + b * KV, KV);
+        kv_store(m, (uint8_t *)m->v_cache + (layer_off + (size_t)p * KV) * m->kv_elt, m->v + b * KV, KV);
+    }
+    for (uint32_t b = 0; b < n; b++)
+        attention(m, l, b, m->pos + b);
+    SI_TRY(matmul(m, &L->wo, &tv[4], m->att, Q, n, m->xb, D, err));
+    for (size_t i = 0; i < n * D; i++)
+        m->x[i] += m->xb[i];
+
+    SI_TRY(load_norm(m, &L->ffn_norm, &tv[5], err));
+    for (uint32_t b = 0; b < n; b++)
+        m->K->rmsnorm(m->xb + b * D, m->x + b * D, m->norm_w, (int64_t)D, hp->rms_eps);
+    SI_TRY(matmul(m, &L->w_gate, &tv[6], m->xb, D, n, m->hb, F, err));
+    SI_TRY(matmul(m, &L->w_up, &tv[7], m->xb, D, n, m->hb2, F, err));
+    m->K->silu_mul(m->hb, m->hb2, (int64_t)(n * F));
+    SI_TRY(matmul(m, &L->w_down, &tv[8], m->hb, F, n, m->xb, D, err));
+    for (size_t i = 0; i < n * D; i++)
+        m->x[i] += m->xb[i];
+    return SI_OK;
+}
+
+/* One pass: n <= n_batch tokens through every layer, then the classifier for the
+ * rows asked for. */
+static int eval_step(si_llama *m, const int32_t *ids, uint32_t n, bool another_follows, float *logits,
+                     bool all_rows, si_error *err)
+{
+    const si_llama_hparams *hp = &m->d.hp;
+    size_t D = hp->n_embd;
+    double t0 = now_s();
+    SI_TRY(embed(m, ids, n, err));
+    SI_TRY(si_sched_begin_pass(m->sched, another_follows, err));
+    for (uint32_t l = 0; l < hp->n_layer; l++)
+        SI_TRY(layer_forward(m, l, n, err));
+    SI_TRY(load_norm(m, &m->d.output_norm, &m->lay.output_norm, err));
+    uint32_t first = all_rows ? 0 : n - 1, rows = n - first;
+    for (uint32_t b = 0; b < rows; b++)
+        m->K->rmsnorm(m->xb + b * D, m->x + (first + b) * D, m->norm_w, (int64_t)D, hp->rms_eps);
+    SI_TRY(matmul(m, &m->d.output, &m->lay.output, m->xb, D, rows, logits, hp->n_vocab, err));
+    SI_TRY(si_sched_end_pass(m->sched, err));
+    m->pos += n;
+    m->tokens += n;
+    m->pass_s += now_s() - t0;
+    return SI_OK;
+}
+
+int si_llama_eval(si_llama *m, const int32_t *ids, uint32_t n, bool another_follows, float *logits, si_error *err)
+{
+    SI_CHECK(n == 0, err, SI_EINVAL, "nothing to evaluate");
+    SI_CHECK((uint64_t)m->pos + n > m->plan.n_ctx, err, SI_EINVAL,
+             "context is full: %u positions in use, %u more do not fit in -c %u", m->pos, n, m->plan.n_ctx);
+    uint32_t B = m->plan.n_batch;
+    for (uint32_t done = 0; done < n;) {
+        uint32_t step = n - done < B ? n - done : B;
+        bool last = done + step == n;
+        float *out = m->opts.all_logits ? logits + (size_t)done * m->d.hp.n_vocab : logits;
+        SI_TRY(eval_step(m, ids + done, step, !last || another_follows, out, m->opts.all_logits, err));
+        done += step;
+    }
+    return SI_OK;
+}
+
+int si_llama_finish(si_llama *m, si_error *err) { return si_sched_drain(m->sched, err); }
+
+void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    si_sched_get_stats(m->sched, &st->sched);
+    st->embd_bytes_read = m->embd_bytes;
+    st->pinned_bytes_read = m->pinned_bytes;
+    st->io_bytes_read = si_io_bytes_read(m->io);
+    st->tokens_evaluated = m->tokens;
+    st->pass_s = m->pass_s;
+    st->compute_s = m->pass_s - st->sched.io_wait_s;
+    if (st->compute_s < 0)
+        st->compute_s = 0;
+}

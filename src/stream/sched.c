@@ -1,0 +1,320 @@
+/* The stream scheduler: a FIFO ring of aligned buffers fed by chunked reads.
+ *
+ * Extents are numbered by a running sequence number seq = pass * n + i, so the
+ * read cursor can run on into the next pass while the model is still on this one.
+ * Each extent occupies one contiguous region of the ring for the time between its
+ * allocation (when its first read is issued) and its release; regions are freed in
+ * allocation order, so the ring is a queue of regions and never fragments. */
+#include "streaminfer/sched.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct slot {
+    uint64_t ring_off;  /* region start in the ring */
+    uint64_t ring_len;  /* region length (aligned) */
+    uint64_t read_off;  /* aligned file offset the region starts at */
+    uint64_t async_len; /* bytes read asynchronously from read_off */
+    uint32_t n_chunks, submitted, done;
+} slot;
+
+struct si_sched {
+    si_io *io;
+    si_extent *ext;
+    slot *slots; /* slot for seq is slots[seq % n] */
+    size_t n;
+    uint8_t *ring;
+    uint64_t cap, align, chunk, file_size;
+
+    uint64_t live_first; /* oldest seq still holding ring space */
+    uint64_t alloc_next; /* next seq to get ring space */
+    uint64_t sub_seq;    /* seq whose chunks are being submitted */
+    uint64_t limit;      /* seqs below this may be read */
+    uint64_t head;       /* ring position of the next region */
+    uint64_t used;       /* bytes held by live regions */
+    uint64_t pass;       /* current (or next) pass */
+    bool in_pass;
+    si_sched_stats st;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t align_down(uint64_t x, uint64_t a) { return x / a * a; }
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+/* The aligned file range an extent is read as, clipped at the end of the file. */
+static void extent_range(const si_sched *s, const si_extent *e, uint64_t *r0, uint64_t *r1)
+{
+    *r0 = align_down(e->offset, s->align);
+    *r1 = align_up(e->offset + e->size, s->align);
+    if (*r1 > s->file_size)
+        *r1 = s->file_size;
+}
+
+static slot *slot_of(si_sched *s, uint64_t seq) { return &s->slots[seq % s->n]; }
+
+int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
+                    si_error *err)
+{
+    *out = NULL;
+    SI_CHECK(n_ext == 0, err, SI_EINVAL, "stream scheduler: no extents to read");
+    si_sched *s = calloc(1, sizeof *s);
+    SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the stream scheduler");
+    s->io = io;
+    s->n = n_ext;
+    s->align = si_io_alignment(io);
+    if (s->align < 4096)
+        s->align = 4096; /* always O_DIRECT-safe, so a fallback changes nothing here */
+    s->chunk = align_up(opts->chunk_bytes ? opts->chunk_bytes : (1u << 20), s->align);
+    s->cap = align_down(opts->ring_bytes, s->align);
+    s->file_size = si_io_file_size(io);
+    s->ext = malloc(n_ext * sizeof *ext);
+    s->slots = calloc(n_ext, sizeof *s->slots);
+    if (!s->ext || !s->slots) {
+        si_sched_free(s);
+        return si_errorf(err, SI_ENOMEM, "out of memory for %zu extents", n_ext);
+    }
+    memcpy(s->ext, ext, n_ext * sizeof *ext);
+    for (size_t i = 0; i < n_ext; i++) {
+        const si_extent *e = &ext[i];
+        if (e->size == 0 || e->offset + e->size > s->file_size || e->offset + e->size < e->offset) {
+            si_sched_free(s);
+            return si_errorf(err, SI_EFORMAT, "%s: %s: bytes [%" PRIu64 ", +%" PRIu64 ") lie outside the file",
+                             si_io_path(io), e->label, e->offset, e->size);
+        }
+        uint64_t r0, r1;
+        extent_range(s, e, &r0, &r1);
+        uint64_t need = align_up(r1 - r0, s->align);
+        if (need > s->cap) {
+            uint64_t cap = s->cap;
+            si_sched_free(s);
+            return si_errorf(err, SI_EBUDGET,
+                             "weight buffer of %" PRIu64 " bytes cannot hold %s (%" PRIu64 " bytes)", cap,
+                             e->label, need);
+        }
+        s->st.bytes_per_pass += r1 - r0;
+    }
+    if (posix_memalign((void **)&s->ring, s->align, s->cap) != 0) {
+        uint64_t cap = s->cap;
+        si_sched_free(s);
+        return si_errorf(err, SI_ENOMEM, "cannot allocate a weight buffer of %" PRIu64 " bytes", cap);
+    }
+    s->st.ring_bytes = s->cap;
+    *out = s;
+    return SI_OK;
+}
+
+void si_sched_free(si_sched *s)
+{
+    if (!s)
+        return;
+    free(s->ring);
+    free(s->slots);
+    free(s->ext);
+    free(s);
+}
+
+/* Find ring space for len bytes after the newest region, wrapping to the start
+ * when the end has too little; false when the oldest live region is in the way. */
+static bool ring_place(si_sched *s, uint64_t len, uint64_t *pos)
+{
+    if (s->live_first == s->alloc_next) {
+        s->head = 0;
+        *pos = 0;
+        return len <= s->cap;
+    }
+    uint64_t tail = slot_of(s, s->live_first)->ring_off;
+    if (s->head > tail) {
+        if (s->head + len <= s->cap) {
+            *pos = s->head;
+            return true;
+        }
+        *pos = 0;
+        return len <= tail;
+    }
+    /* head <= tail: the free gap is [head, tail); head == tail means full. */
+    *pos = s->head;
+    return s->head < tail && s->head + len <= tail;
+}
+
+static int wrap_io_error(si_sched *s, uint64_t seq, si_error *err)
+{
+    return si_error_prefix(err, "reading %s", s->ext[seq % s->n].label);
+}
+
+/* Give the next extent ring space and read its unaligned tail (at the very end of
+ * the file, where an aligned read would run past EOF) synchronously. */
+static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
+{
+    uint64_t seq = s->alloc_next;
+    const si_extent *e = &s->ext[seq % s->n];
+    uint64_t r0, r1;
+    extent_range(s, e, &r0, &r1);
+    uint64_t len = align_up(r1 - r0, s->align), pos;
+    *placed = ring_place(s, len, &pos);
+    if (!*placed)
+        return SI_OK;
+    slot *sl = slot_of(s, seq);
+    sl->ring_off = pos;
+    sl->ring_len = len;
+    sl->read_off = r0;
+    uint64_t async_end = align_down(r1, s->align);
+    sl->async_len = async_end > r0 ? async_end - r0 : 0;
+    sl->n_chunks = (uint32_t)((sl->async_len + s->chunk - 1) / s->chunk);
+    sl->submitted = sl->done = 0;
+    s->head = pos + len;
+    s->alloc_next++;
+    s->used += len;
+    if (s->used > s->st.ring_peak_bytes)
+        s->st.ring_peak_bytes = s->used;
+    uint64_t tail0 = r0 + sl->async_len;
+    if (r1 > tail0) {
+        int rc = si_io_read(s->io, tail0, r1 - tail0, s->ring + pos + sl->async_len, err);
+        if (rc < 0)
+            return wrap_io_error(s, seq, err);
+        s->st.bytes_read += r1 - tail0;
+    }
+    return SI_OK;
+}
+
+/* Issue reads until the queue is full, the ring is full, or the limit is reached. */
+static int pump(si_sched *s, si_error *err)
+{
+    unsigned qd = si_io_queue_depth(s->io);
+    while (si_io_inflight(s->io) < qd) {
+        if (s->sub_seq == s->alloc_next) {
+            /* Each slot index may hold one seq at a time: stay within one pass ahead. */
+            if (s->alloc_next >= s->limit || s->alloc_next >= s->live_first + s->n)
+                break;
+            bool placed;
+            SI_TRY(alloc_next_slot(s, &placed, err));
+            if (!placed)
+                break;
+        }
+        slot *sl = slot_of(s, s->sub_seq);
+        if (sl->submitted == sl->n_chunks) {
+            s->sub_seq++;
+            continue;
+        }
+        uint64_t off = (uint64_t)sl->submitted * s->chunk;
+        uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
+        double t0 = now_s();
+        int rc = si_io_submit(s->io, sl->read_off + off, (size_t)len, s->ring + sl->ring_off + off, s->sub_seq,
+                              err);
+        s->st.io_wait_s += now_s() - t0; /* pread reads here; io_uring only queues */
+        if (rc < 0)
+            return wrap_io_error(s, s->sub_seq, err);
+        s->st.bytes_read += len;
+        s->st.reads++;
+        if (++sl->submitted == sl->n_chunks)
+            s->sub_seq++;
+    }
+    return SI_OK;
+}
+
+static int reap(si_sched *s, bool wait, bool *got, si_error *err)
+{
+    uint64_t tag = 0;
+    double t0 = wait ? now_s() : 0;
+    int rc = si_io_reap(s->io, wait, &tag, err);
+    if (wait)
+        s->st.io_wait_s += now_s() - t0;
+    if (rc < 0)
+        return wrap_io_error(s, tag, err);
+    *got = rc > 0;
+    if (*got)
+        slot_of(s, tag)->done++;
+    return SI_OK;
+}
+
+int si_sched_poll(si_sched *s, si_error *err)
+{
+    bool got = true;
+    while (got)
+        SI_TRY(reap(s, false, &got, err));
+    return pump(s, err);
+}
+
+int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err)
+{
+    SI_CHECK(s->in_pass, err, SI_EINVAL, "stream scheduler: pass %" PRIu64 " has not ended", s->pass);
+    s->in_pass = true;
+    s->limit = (s->pass + 1 + (another_follows ? 1 : 0)) * s->n;
+    return pump(s, err);
+}
+
+int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
+{
+    uint64_t seq = s->pass * s->n + i;
+    SI_CHECK(!s->in_pass || i >= s->n || seq < s->live_first, err, SI_EINVAL,
+             "stream scheduler: extent %zu acquired out of order", i);
+    for (;;) {
+        SI_TRY(pump(s, err));
+        slot *sl = slot_of(s, seq);
+        if (seq < s->alloc_next && sl->done == sl->n_chunks)
+            break;
+        if (si_io_inflight(s->io) == 0)
+            return si_errorf(err, SI_EBUDGET,
+                             "stream scheduler: weight buffer (%" PRIu64 " bytes, %" PRIu64
+                             " held) has no room for %s",
+                             s->cap, s->used, s->ext[i].label);
+        bool got;
+        SI_TRY(reap(s, true, &got, err));
+    }
+    const slot *sl = slot_of(s, seq);
+    *data = s->ring + sl->ring_off + (s->ext[i].offset - sl->read_off);
+    return SI_OK;
+}
+
+int si_sched_release(si_sched *s, size_t i, si_error *err)
+{
+    uint64_t seq = s->pass * s->n + i;
+    SI_CHECK(seq != s->live_first || seq >= s->alloc_next, err, SI_EINVAL,
+             "stream scheduler: extent %zu released out of order", i);
+    s->used -= slot_of(s, seq)->ring_len;
+    s->live_first++;
+    return pump(s, err);
+}
+
+int si_sched_end_pass(si_sched *s, si_error *err)
+{
+    SI_CHECK(!s->in_pass || s->live_first != (s->pass + 1) * s->n, err, SI_EINVAL,
+             "stream scheduler: pass %" PRIu64 " ended with extents still held", s->pass);
+    s->in_pass = false;
+    s->pass++;
+    s->st.passes++;
+    return SI_OK;
+}
+
+int si_sched_drain(si_sched *s, si_error *err)
+{
+    while (si_io_inflight(s->io) > 0) {
+        bool got;
+        SI_TRY(reap(s, true, &got, err));
+    }
+    if (s->in_pass)
+        return SI_OK;
+    /* Whatever was read ahead for a pass that has not started is dropped. */
+    for (uint64_t seq = s->live_first; seq < s->alloc_next; seq++) {
+        slot *sl = slot_of(s, seq);
+        uint64_t r0, r1;
+        extent_range(s, &s->ext[seq % s->n], &r0, &r1);
+        s->st.bytes_discarded += (uint64_t)sl->submitted * s->chunk < sl->async_len
+                                     ? (uint64_t)sl->submitted * s->chunk + (r1 - r0 - sl->async_len)
+                                     : r1 - r0;
+    }
+    s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
+    s->used = 0;
+    s->head = 0;
+    return SI_OK;
+}
+
+void si_sched_get_stats(const si_sched *s, si_sched_stats *st) { *st = s->st; }
