@@ -9,13 +9,14 @@
 #include <sys/resource.h>
 
 #include "streaminfer/generate.h"
+#include "streaminfer/kernels.h"
 #include "streaminfer/llama.h"
 #include "streaminfer/plan.h"
 #include "streaminfer/sampler.h"
 #include "streaminfer/tokenizer.h"
 
 typedef struct cli {
-    const char *model, *prompt, *prompt_ids, *force_ids, *dump_logits, *report_json;
+    const char *model, *prompt, *prompt_ids, *force_ids, *dump_logits, *report_json, *kernels;
     int32_t n_predict;
     si_sampler_opts samp;
     si_llama_opts lo;
@@ -58,6 +59,8 @@ static void usage(FILE *f)
             "      --direct auto|on|off   O_DIRECT reads (default auto: fall back on EINVAL)\n"
             "      --queue-depth N     reads in flight (default 8)\n"
             "      --chunk SIZE        largest single read (default 1M)\n"
+            "compute:\n"
+            "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n"
             "  -h, --help              this text\n");
 }
 
@@ -111,7 +114,7 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
 static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_BUDGET,
-           O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL };
+           O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL, O_KERNELS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
@@ -125,7 +128,8 @@ static int parse_args(int argc, char **argv, cli *c)
         {"io", required_argument, 0, O_IO},                 {"io-compat", required_argument, 0, O_COMPAT},
         {"direct", required_argument, 0, O_DIRECT},         {"queue-depth", required_argument, 0, O_QD},
         {"chunk", required_argument, 0, O_CHUNK},           {"no-bos", no_argument, 0, O_NOBOS},
-        {"special", no_argument, 0, O_SPECIAL},             {0, 0, 0, 0}};
+        {"special", no_argument, 0, O_SPECIAL},             {"kernels", required_argument, 0, O_KERNELS},
+        {0, 0, 0, 0}};
     c->n_predict = 32;
     c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 0};
     int o, li = -1;
@@ -166,6 +170,7 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_PRINT_IDS: c->print_ids = true; break;
         case O_NOBOS: c->no_bos = true; break;
         case O_SPECIAL: c->special = true; break;
+        case O_KERNELS: c->kernels = optarg; break;
         case O_TEMP:
             c->samp.temp = strtof(optarg, &end);
             if (end == optarg || *end || !(c->samp.temp >= 0))
@@ -373,7 +378,9 @@ int main(int argc, char **argv)
     si_sampler *samp = NULL;
     FILE *dump = NULL;
     out_ctx oc = {.print_ids = c.print_ids, .first = true};
-    int rc = si_llama_open(&m, c.model, &c.lo, &err);
+    int rc = si_kernels_select(c.kernels ? c.kernels : "auto", &err);
+    if (rc == SI_OK)
+        rc = si_llama_open(&m, c.model, &c.lo, &err);
     if (rc == SI_OK) {
         /* A model without a usable vocabulary still runs on ids. */
         si_error terr = {0};
