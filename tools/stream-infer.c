@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include "streaminfer/chat.h"
 #include "streaminfer/generate.h"
 #include "streaminfer/kernels.h"
 #include "streaminfer/llama.h"
@@ -20,7 +22,8 @@ typedef struct cli {
     int32_t n_predict;
     si_sampler_opts samp;
     si_llama_opts lo;
-    bool print_ids, special, no_bos, quiet;
+    const char *system;
+    bool print_ids, special, no_bos, quiet, chat;
 } cli;
 
 static void usage(FILE *f)
@@ -36,17 +39,25 @@ static void usage(FILE *f)
             "      --prompt-ids IDS    prompt as token ids, fed exactly as given (no BOS added)\n"
             "      --no-bos            do not add BOS to a text prompt\n"
             "      --special           parse special tokens (<|eot_id|>...) in the prompt text\n"
-            "  -n, --n-predict N       tokens to generate (default 32; 0: evaluate the prompt only)\n"
+            "  -n, --n-predict N       tokens to generate (default 32, in --chat until the end of the turn;\n"
+            "                          0: evaluate the prompt only; -1: until end of text or context)\n"
             "      --force-ids IDS     feed these ids one step at a time instead of sampling (-n ignored)\n"
             "      --print-ids         stdout carries only the generated ids; text goes nowhere\n"
             "      --dump-logits FILE  float32 logits of every evaluated position, [rows][n_vocab]\n"
             "      --report-json FILE  the run's figures as one JSON object\n"
             "  -q, --quiet             no report on stderr\n"
+            "chat:\n"
+            "      --chat              interactive multi-turn chat (one message per line on stdin;\n"
+            "                          Ctrl-C stops an answer, Ctrl-D ends); with -p: one turn\n"
+            "      --system TEXT       system message for --chat\n"
             "sampling:\n"
             "  -s, --seed N            random seed (default 0)\n"
             "      --temp T            temperature (default 0.8; 0 = greedy)\n"
             "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"
             "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"
+            "      --min-p P           drop tokens less than P x as likely as the best (default 0.05; 0 = off)\n"
+            "      --repeat-penalty X  penalize the last --repeat-last-n tokens (default 1.0 = off)\n"
+            "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
             "memory and context:\n"
             "  -c, --ctx-size N        context length (default: the model's, capped by the budget)\n"
             "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
@@ -114,7 +125,8 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
 static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_BUDGET,
-           O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL, O_KERNELS };
+           O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL, O_KERNELS, O_CHAT, O_SYSTEM,
+           O_MINP, O_REPPEN, O_REPN };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
@@ -129,9 +141,12 @@ static int parse_args(int argc, char **argv, cli *c)
         {"direct", required_argument, 0, O_DIRECT},         {"queue-depth", required_argument, 0, O_QD},
         {"chunk", required_argument, 0, O_CHUNK},           {"no-bos", no_argument, 0, O_NOBOS},
         {"special", no_argument, 0, O_SPECIAL},             {"kernels", required_argument, 0, O_KERNELS},
-        {0, 0, 0, 0}};
-    c->n_predict = 32;
-    c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 0};
+        {"chat", no_argument, 0, O_CHAT},                   {"system", required_argument, 0, O_SYSTEM},
+        {"min-p", required_argument, 0, O_MINP},            {"repeat-penalty", required_argument, 0, O_REPPEN},
+        {"repeat-last-n", required_argument, 0, O_REPN},    {0, 0, 0, 0}};
+    c->n_predict = -2; /* not given */
+    c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
+                                .repeat_last_n = 64, .seed = 0};
     int o, li = -1;
     long v;
     uint64_t sz;
@@ -141,7 +156,7 @@ static int parse_args(int argc, char **argv, cli *c)
         case 'm': c->model = optarg; break;
         case 'p': c->prompt = optarg; break;
         case 'n':
-            if (!parse_int(optarg, 0, INT32_MAX, &v))
+            if (!parse_int(optarg, -1, INT32_MAX, &v))
                 goto bad;
             c->n_predict = (int32_t)v;
             break;
@@ -171,6 +186,23 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_NOBOS: c->no_bos = true; break;
         case O_SPECIAL: c->special = true; break;
         case O_KERNELS: c->kernels = optarg; break;
+        case O_CHAT: c->chat = true; break;
+        case O_SYSTEM: c->system = optarg; break;
+        case O_MINP:
+            c->samp.min_p = strtof(optarg, &end);
+            if (end == optarg || *end || !(c->samp.min_p >= 0 && c->samp.min_p <= 1))
+                goto bad;
+            break;
+        case O_REPPEN:
+            c->samp.repeat_penalty = strtof(optarg, &end);
+            if (end == optarg || *end || !(c->samp.repeat_penalty > 0))
+                goto bad;
+            break;
+        case O_REPN:
+            if (!parse_int(optarg, 0, 1 << 20, &v))
+                goto bad;
+            c->samp.repeat_last_n = (int32_t)v;
+            break;
         case O_TEMP:
             c->samp.temp = strtof(optarg, &end);
             if (end == optarg || *end || !(c->samp.temp >= 0))
@@ -256,6 +288,14 @@ static int parse_args(int argc, char **argv, cli *c)
         fprintf(stderr, "stream-infer: error: give either -p or --prompt-ids, not both\n");
         return -1;
     }
+    if (c->chat && (c->prompt_ids || c->force_ids || c->dump_logits)) {
+        fprintf(stderr, "stream-infer: error: --chat takes text (-p or stdin), not ids or --dump-logits\n");
+        return -1;
+    }
+    if (c->system && !c->chat) {
+        fprintf(stderr, "stream-infer: error: --system needs --chat\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -291,9 +331,14 @@ static uint64_t peak_rss_bytes(void)
     return (uint64_t)ru.ru_maxrss * 1024;
 }
 
+#define MAX_TURNS_REPORTED 256
+
 typedef struct report {
     si_llama_stats st;
-    si_gen_result gr;
+    si_gen_result gr; /* summed over turns */
+    uint32_t n_turns;
+    uint32_t turn_new[MAX_TURNS_REPORTED]; /* tokens each turn evaluated before generating */
+    uint32_t turn_gen[MAX_TURNS_REPORTED];
     const si_plan *plan;
     uint32_t n_prompt;
     const char *backend, *io_note;
@@ -311,9 +356,10 @@ static void print_report(FILE *f, const report *r)
     fprintf(f, "time to first token : %.3f s\n", r->gr.ttft_s);
     fprintf(f, "prompt              : %u tokens in %.3f s (%.1f ms/token)\n", r->n_prompt, r->gr.prompt_s,
             r->n_prompt ? 1e3 * r->gr.prompt_s / r->n_prompt : 0.0);
-    uint32_t n_eval_gen = r->gr.n_generated > 0 ? r->gr.n_generated - (r->gr.stopped_at_eog ? 0 : 0) : 0;
-    fprintf(f, "generation          : %u tokens in %.3f s (%.1f ms/token)\n", r->gr.n_generated, r->gr.gen_s,
-            n_eval_gen ? 1e3 * r->gr.gen_s / n_eval_gen : 0.0);
+    /* Generation time is spent evaluating the sampled tokens fed back, one pass each. */
+    uint32_t fed_back = r->gr.n_evaluated - r->n_prompt;
+    fprintf(f, "generation          : %u tokens in %.3f s (%.1f ms per token evaluated)\n", r->gr.n_generated,
+            r->gr.gen_s, fed_back ? 1e3 * r->gr.gen_s / fed_back : 0.0);
     fprintf(f, "passes              : %" PRIu64 " (%.2f tokens per pass)\n", s->passes,
             (double)r->st.tokens_evaluated / passes);
     fprintf(f, "bytes per pass      : %s; read %s in all (%s of embedding rows, %s read ahead unused)\n",
@@ -348,7 +394,7 @@ static int write_report_json(const char *path, const report *r)
             ", \"pass_s\": %.6f, \"io_wait_s\": %.6f, \"compute_s\": %.6f, \"peak_rss_bytes\": %" PRIu64
             ", \"weight_buffer_peak_bytes\": %" PRIu64 ", \"weight_buffer_bytes\": %" PRIu64
             ", \"kv_cache_bytes\": %" PRIu64 ", \"n_ctx\": %u, \"n_batch\": %u, \"mem_budget_bytes\": %" PRIu64
-            ", \"io_backend\": \"%s\", \"direct_io\": %s}\n",
+            ", \"io_backend\": \"%s\", \"direct_io\": %s",
             s->passes, s->bytes_per_pass, r->st.io_bytes_read, r->st.embd_bytes_read, r->st.pinned_bytes_read,
             s->bytes_discarded,
             (double)r->st.io_bytes_read / 1e6 / pass_s, r->n_prompt, r->gr.n_generated, r->st.tokens_evaluated,
@@ -356,15 +402,190 @@ static int write_report_json(const char *path, const report *r)
             r->gr.gen_s, r->st.pass_s, s->io_wait_s, r->st.compute_s, r->peak_rss, s->ring_peak_bytes,
             s->ring_bytes, r->plan->kv_bytes, r->plan->n_ctx, r->plan->n_batch, r->plan->budget, r->backend,
             r->direct ? "true" : "false");
+    fprintf(f, ", \"stopped_at_eog\": %s, \"turn_new_tokens\": [", r->gr.stopped_at_eog ? "true" : "false");
+    for (uint32_t i = 0; i < r->n_turns && i < MAX_TURNS_REPORTED; i++)
+        fprintf(f, i ? ", %u" : "%u", r->turn_new[i]);
+    fprintf(f, "], \"turn_generated\": [");
+    for (uint32_t i = 0; i < r->n_turns && i < MAX_TURNS_REPORTED; i++)
+        fprintf(f, i ? ", %u" : "%u", r->turn_gen[i]);
+    fprintf(f, "]}\n");
     return fclose(f);
+}
+
+/* Everything a run needs once the model is open. */
+typedef struct session {
+    cli *c;
+    si_llama *m;
+    si_tokenizer *tok; /* NULL: the model runs on ids only */
+    si_sampler *samp;
+    out_ctx oc;
+    int32_t stop[16];
+    uint32_t n_stop;
+    double t_start;
+    report r;
+} session;
+
+static void add_turn(session *S, const si_gen_result *g, uint32_t n_new)
+{
+    si_gen_result *t = &S->r.gr;
+    if (S->r.n_turns == 0)
+        t->ttft_s = g->ttft_s;
+    t->n_generated += g->n_generated;
+    t->n_evaluated += g->n_evaluated;
+    t->prompt_s += g->prompt_s;
+    t->gen_s += g->gen_s;
+    t->stopped_at_eog = g->stopped_at_eog;
+    if (S->r.n_turns < MAX_TURNS_REPORTED) {
+        S->r.turn_new[S->r.n_turns] = n_new;
+        S->r.turn_gen[S->r.n_turns] = g->n_generated;
+    }
+    S->r.n_turns++;
+    S->r.n_prompt += n_new;
+}
+
+static int run_once(session *S, const int32_t *prompt, uint32_t n_prompt, const int32_t *force, uint32_t n_force,
+                    FILE *dump, si_error *err)
+{
+    cli *c = S->c;
+    if (!c->print_ids && S->oc.detok)
+        for (uint32_t i = 0; i < n_prompt; i++)
+            on_token(&S->oc, prompt[i]); /* echo the prompt as the model sees it */
+    uint32_t n_predict = c->n_predict == -2 ? 32 : (uint32_t)c->n_predict;
+    if (c->n_predict == -1)
+        n_predict = si_llama_plan_of(S->m)->n_ctx - n_prompt;
+    si_gen_opts go = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .force = force,
+                      .n_force = n_force, .sampler = S->samp, .dump_logits = dump, .stop_ids = S->stop,
+                      .n_stop = S->n_stop, .on_token = on_token, .ctx = &S->oc, .t_start = S->t_start};
+    si_gen_result g;
+    int rc = si_generate(S->m, &go, &g, err);
+    add_turn(S, &g, n_prompt);
+    return rc;
+}
+
+/* One line of input is one user message; NULL at end of input. */
+static char *read_message(bool interactive)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    for (;;) {
+        if (interactive)
+            fputs("> ", stderr);
+        errno = 0;
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0) {
+            if (errno == EINTR && interrupted) { /* Ctrl-C at the prompt: ask again */
+                interrupted = 0;
+                clearerr(stdin);
+                fputs("\n(Ctrl-D ends the chat)\n", stderr);
+                continue;
+            }
+            free(line);
+            return NULL;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (n > 0)
+            return line;
+    }
+}
+
+static int tokenize_append(const si_tokenizer *tok, const char *text, bool bos, int32_t **ids, uint32_t *n,
+                           si_error *err)
+{
+    int32_t *part;
+    size_t n_part;
+    SI_TRY(si_tokenize(tok, text, strlen(text), bos, true, &part, &n_part, err));
+    int32_t *all = realloc(*ids, (*n + n_part + 1) * sizeof *all);
+    if (!all) {
+        free(part);
+        return si_errorf(err, SI_ENOMEM, "out of memory");
+    }
+    memcpy(all + *n, part, n_part * sizeof *part);
+    free(part);
+    *ids = all;
+    *n += (uint32_t)n_part;
+    return SI_OK;
+}
+
+/* Multi-turn chat: each turn appends to the KV cache, so only its own tokens are
+ * evaluated. The answer's last sampled token was not evaluated; it opens the next
+ * turn (when it is the end-of-message token, it closes the answer by itself). */
+static int run_chat(session *S, si_error *err)
+{
+    cli *c = S->c;
+    si_chat chat;
+    SI_TRY(si_chat_detect(&chat, si_llama_gguf(S->m), S->tok, err));
+    bool interactive = !c->prompt && isatty(STDIN_FILENO);
+    if (interactive)
+        fprintf(stderr, "chat (%s format): one message per line; Ctrl-C stops an answer, Ctrl-D ends\n", chat.name);
+    uint32_t n_ctx = si_llama_plan_of(S->m)->n_ctx;
+    int32_t pending = -1;
+    bool closed = true; /* the previous answer ended with its end-of-message token */
+    int rc = SI_OK;
+    for (uint32_t turn = 1; rc == SI_OK; turn++) {
+        char *user = c->prompt ? strdup(c->prompt) : read_message(interactive);
+        if (!user)
+            break;
+        char *msg = si_chat_message(&chat, "user", user);
+        char *sys = turn == 1 && c->system ? si_chat_message(&chat, "system", c->system) : NULL;
+        int32_t *ids = NULL;
+        uint32_t n = 0;
+        if (pending >= 0)
+            ids = malloc(sizeof *ids), ids[n++] = pending;
+        const char *close = closed ? chat.after_end : chat.end_of_msg;
+        rc = !msg || (turn == 1 && c->system && !sys) ? si_errorf(err, SI_ENOMEM, "out of memory") : SI_OK;
+        if (rc == SI_OK && turn > 1 && *close)
+            rc = tokenize_append(S->tok, close, false, &ids, &n, err);
+        if (rc == SI_OK && turn > 1 && !closed && *chat.after_end)
+            rc = tokenize_append(S->tok, chat.after_end, false, &ids, &n, err);
+        if (rc == SI_OK && sys)
+            rc = tokenize_append(S->tok, sys, si_tokenizer_add_bos_default(S->tok), &ids, &n, err);
+        if (rc == SI_OK)
+            rc = tokenize_append(S->tok, msg, turn == 1 && !sys && si_tokenizer_add_bos_default(S->tok), &ids, &n,
+                                 err);
+        if (rc == SI_OK)
+            rc = tokenize_append(S->tok, si_chat_generation_prompt(&chat), false, &ids, &n, err);
+        uint32_t pos = si_llama_pos(S->m);
+        if (rc == SI_OK && pos + n >= n_ctx)
+            rc = si_errorf(err, SI_EINVAL, "the conversation is full: %u + %u tokens do not fit in -c %u", pos, n,
+                           n_ctx);
+        if (rc == SI_OK) {
+            uint32_t room = n_ctx - pos - n;
+            uint32_t n_predict = c->n_predict >= 0 ? (uint32_t)c->n_predict : room;
+            n_predict = n_predict < room ? n_predict : room;
+            si_gen_opts go = {.prompt = ids, .n_prompt = n, .n_predict = n_predict, .sampler = S->samp,
+                              .stop_ids = S->stop, .n_stop = S->n_stop, .on_token = on_token, .ctx = &S->oc,
+                              .t_start = S->t_start};
+            si_gen_result g;
+            rc = si_generate(S->m, &go, &g, err);
+            add_turn(S, &g, n);
+            const char *tail;
+            size_t tail_n;
+            si_detok_flush(S->oc.detok, &tail, &tail_n);
+            fwrite(tail, 1, tail_n, stdout);
+            printf("\n");
+            fflush(stdout);
+            pending = g.last_id;
+            closed = g.stopped_at_eog;
+            if (!c->quiet)
+                fprintf(stderr, "[turn %u: %u new tokens evaluated, %u generated%s; context %u of %u]\n", turn, n,
+                        g.n_generated, interrupted ? " (interrupted)" : g.stopped_at_eog ? " (end of turn)" : "",
+                        si_llama_pos(S->m), n_ctx);
+            interrupted = 0;
+        }
+        free(ids), free(msg), free(sys), free(user);
+        if (c->prompt)
+            break;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    double t_start = si_now_s();
     cli c = {0};
     if (parse_args(argc, argv, &c) != 0)
         return 2;
+    session S = {.c = &c, .t_start = si_now_s(), .oc = {.print_ids = c.print_ids, .first = true}};
     int32_t *prompt = NULL, *force = NULL;
     uint32_t n_prompt = 0, n_force = 0;
     if (c.prompt_ids && parse_ids(c.prompt_ids, &prompt, &n_prompt, "--prompt-ids") != 0)
@@ -373,93 +594,82 @@ int main(int argc, char **argv)
         return 2;
 
     si_error err = {0};
-    si_llama *m = NULL;
-    si_tokenizer *tok = NULL;
-    si_sampler *samp = NULL;
     FILE *dump = NULL;
-    out_ctx oc = {.print_ids = c.print_ids, .first = true};
     int rc = si_kernels_select(c.kernels ? c.kernels : "auto", &err);
     if (rc == SI_OK)
-        rc = si_llama_open(&m, c.model, &c.lo, &err);
+        rc = si_llama_open(&S.m, c.model, &c.lo, &err);
     if (rc == SI_OK) {
         /* A model without a usable vocabulary still runs on ids. */
         si_error terr = {0};
-        if (si_tokenizer_load(&tok, si_llama_gguf(m), &terr) != SI_OK) {
-            tok = NULL;
-            if (c.prompt)
-                rc = si_errorf(&err, terr.code, "cannot tokenize the prompt: %s", terr.msg);
+        if (si_tokenizer_load(&S.tok, si_llama_gguf(S.m), &terr) != SI_OK) {
+            S.tok = NULL;
+            if (c.prompt || c.chat)
+                rc = si_errorf(&err, terr.code, "cannot tokenize text: %s", terr.msg);
             else if (!c.print_ids && !c.quiet)
                 fprintf(stderr, "stream-infer: note: %s; printing token ids\n", terr.msg);
         }
     }
-    if (rc == SI_OK && c.prompt) {
+    if (rc == SI_OK && c.prompt && !c.chat) {
         size_t n = 0;
-        bool bos = !c.no_bos && si_tokenizer_add_bos_default(tok);
-        rc = si_tokenize(tok, c.prompt, strlen(c.prompt), bos, c.special, &prompt, &n, &err);
+        bool bos = !c.no_bos && si_tokenizer_add_bos_default(S.tok);
+        rc = si_tokenize(S.tok, c.prompt, strlen(c.prompt), bos, c.special, &prompt, &n, &err);
         n_prompt = (uint32_t)n;
     }
-    if (rc == SI_OK && !c.prompt && !c.prompt_ids)
-        rc = si_errorf(&err, SI_EINVAL, "no prompt: give -p TEXT or --prompt-ids \"ID ...\"");
+    if (rc == SI_OK && !c.chat && !c.prompt && !c.prompt_ids)
+        rc = si_errorf(&err, SI_EINVAL, "no prompt: give -p TEXT, --prompt-ids \"ID ...\" or --chat");
     if (rc == SI_OK && c.dump_logits && !(dump = fopen(c.dump_logits, "wb")))
         rc = si_errorf(&err, SI_EIO, "%s: cannot create: %s", c.dump_logits, strerror(errno));
-    int32_t stop[16];
-    uint32_t n_stop = 0;
-    if (rc == SI_OK && tok) {
-        for (uint32_t id = 0; id < si_tokenizer_n_vocab(tok) && n_stop < 16; id++)
-            if (si_tokenizer_is_eog(tok, (int32_t)id))
-                stop[n_stop++] = (int32_t)id;
-        if (!c.print_ids && !(oc.detok = si_detok_new(tok, SI_DETOK_STRIP_SPACE)))
+    if (rc == SI_OK && S.tok) {
+        for (uint32_t id = 0; id < si_tokenizer_n_vocab(S.tok) && S.n_stop < 16; id++)
+            if (si_tokenizer_is_eog(S.tok, (int32_t)id))
+                S.stop[S.n_stop++] = (int32_t)id;
+        unsigned flags = c.chat ? 0 : SI_DETOK_STRIP_SPACE;
+        if (!c.print_ids && !(S.oc.detok = si_detok_new(S.tok, flags)))
             rc = si_errorf(&err, SI_ENOMEM, "out of memory");
     }
-    if (rc == SI_OK && !(samp = si_sampler_new(&c.samp, si_llama_hparams_of(m)->n_vocab)))
+    if (rc == SI_OK && !(S.samp = si_sampler_new(&c.samp, si_llama_hparams_of(S.m)->n_vocab)))
         rc = si_errorf(&err, SI_ENOMEM, "out of memory for the sampler");
-    report r = {0};
     if (rc == SI_OK) {
-        signal(SIGINT, on_sigint);
-        if (!c.print_ids && tok) {
-            /* Echo the prompt as the model sees it. */
-            for (uint32_t i = 0; i < n_prompt; i++)
-                on_token(&oc, prompt[i]);
-            fflush(stdout);
-        }
-        si_gen_opts go = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = (uint32_t)c.n_predict,
-                          .force = force, .n_force = n_force, .sampler = samp, .dump_logits = dump,
-                          .stop_ids = stop, .n_stop = n_stop, .on_token = on_token, .ctx = &oc,
-                          .t_start = t_start};
-        if (c.force_ids && n_force == 0)
-            go.force = NULL;
-        rc = si_generate(m, &go, &r.gr, &err);
-        int rc2 = si_llama_finish(m, rc == SI_OK ? &err : NULL);
+        /* Ctrl-C ends the current answer (and interrupts a read at the chat prompt). */
+        struct sigaction sa = {.sa_handler = on_sigint};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        if (c.chat)
+            rc = run_chat(&S, &err);
+        else
+            rc = run_once(&S, prompt, n_prompt, c.force_ids && n_force ? force : NULL, n_force, dump, &err);
+        int rc2 = si_llama_finish(S.m, rc == SI_OK ? &err : NULL);
         if (rc == SI_OK)
             rc = rc2;
-        if (oc.detok) {
-            const char *s;
+        if (S.oc.detok && !c.chat) {
+            const char *t;
             size_t n;
-            si_detok_flush(oc.detok, &s, &n);
-            fwrite(s, 1, n, stdout);
+            si_detok_flush(S.oc.detok, &t, &n);
+            fwrite(t, 1, n, stdout);
         }
-        printf("\n");
+        if (!c.chat)
+            printf("\n");
         fflush(stdout);
-        si_llama_get_stats(m, &r.st);
-        r.plan = si_llama_plan_of(m);
-        r.n_prompt = n_prompt;
-        r.backend = si_io_backend(si_llama_io(m));
-        r.direct = si_io_direct_active(si_llama_io(m));
-        r.io_note = si_io_note(si_llama_io(m));
-        r.peak_rss = peak_rss_bytes();
+        report *r = &S.r;
+        si_llama_get_stats(S.m, &r->st);
+        r->plan = si_llama_plan_of(S.m);
+        r->backend = si_io_backend(si_llama_io(S.m));
+        r->direct = si_io_direct_active(si_llama_io(S.m));
+        r->io_note = si_io_note(si_llama_io(S.m));
+        r->peak_rss = peak_rss_bytes();
         if (!c.quiet)
-            print_report(stderr, &r);
-        if (c.report_json && write_report_json(c.report_json, &r) != 0 && rc == SI_OK)
+            print_report(stderr, r);
+        if (c.report_json && write_report_json(c.report_json, r) != 0 && rc == SI_OK)
             rc = si_errorf(&err, SI_EIO, "%s: cannot write the report: %s", c.report_json, strerror(errno));
     }
     if (dump && fclose(dump) != 0 && rc == SI_OK)
         rc = si_errorf(&err, SI_EIO, "%s: writing logits failed: %s", c.dump_logits, strerror(errno));
     if (rc != SI_OK)
         fprintf(stderr, "stream-infer: error: %s\n", err.msg);
-    si_detok_free(oc.detok);
-    si_sampler_free(samp);
-    si_tokenizer_free(tok);
-    si_llama_close(m);
+    si_detok_free(S.oc.detok);
+    si_sampler_free(S.samp);
+    si_tokenizer_free(S.tok);
+    si_llama_close(S.m);
     free(prompt);
     free(force);
     return rc == SI_OK ? 0 : 1;

@@ -24,7 +24,8 @@ typedef struct si_gen_opts {
     FILE *dump_logits;       /* float32 rows of every evaluated position, or NULL */
     const int32_t *stop_ids; /* end-of-generation ids (EOS, EOT) */
     uint32_t n_stop;
-    /* Called for each generated (or forced) token; return false to stop. */
+    /* Called for each generated (or forced) token but end-of-generation ones, which
+     * end the run unprinted; return false to stop. */
     bool (*on_token)(void *ctx, int32_t id);
     void *ctx;
     double t_start;          /* CLOCK_MONOTONIC seconds when the run began (for TTFT) */
@@ -35,6 +36,8 @@ typedef struct si_gen_result {
     double ttft_s;        /* from t_start to the first token */
     double prompt_s;      /* evaluating the prompt */
     double gen_s;         /* evaluating generated tokens */
+    uint32_t n_evaluated; /* tokens that went through the model (prompt + fed back) */
+    int32_t last_id;      /* the last sampled token, which was not evaluated; -1 if none */
     bool stopped_at_eog;
 } si_gen_result;
 

@@ -1,5 +1,6 @@
-/* Choosing the next token from logits: greedy at temperature 0, else temperature,
- * top-k and top-p with a seeded generator (the same seed gives the same tokens). */
+/* Choosing the next token from logits: a repetition penalty on recent tokens, then
+ * greedy at temperature 0, else temperature, top-k, top-p and min-p with a seeded
+ * generator (the same seed gives the same tokens). */
 #ifndef STREAMINFER_SAMPLER_H
 #define STREAMINFER_SAMPLER_H
 
@@ -13,6 +14,9 @@ typedef struct si_sampler_opts {
     float temp;     /* 0 = greedy */
     int32_t top_k;  /* 0 = off */
     float top_p;    /* 1 = off */
+    float min_p;    /* drop tokens less likely than min_p x the most likely; 0 = off */
+    float repeat_penalty;  /* llama.cpp's: divide positive logits of recent tokens by it, multiply negative; 1 = off */
+    int32_t repeat_last_n; /* how many recent tokens the penalty looks at */
     uint64_t seed;
 } si_sampler_opts;
 
@@ -21,6 +25,8 @@ typedef struct si_sampler si_sampler;
 si_sampler *si_sampler_new(const si_sampler_opts *opts, uint32_t n_vocab);
 void si_sampler_free(si_sampler *s);
 int32_t si_sampler_sample(si_sampler *s, const float *logits);
+/* Record a token of the sequence (prompt or generated) for the repetition penalty. */
+void si_sampler_accept(si_sampler *s, int32_t id);
 
 /* Index of the largest logit (the lowest index among equals). */
 int32_t si_argmax(const float *logits, uint32_t n);

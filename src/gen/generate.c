@@ -27,10 +27,22 @@ static bool is_stop(const si_gen_opts *o, int32_t id)
     return false;
 }
 
+static int eval(si_llama *m, const si_gen_opts *o, const int32_t *ids, uint32_t n, bool another, float *logits,
+                si_gen_result *r, si_error *err)
+{
+    SI_TRY(si_llama_eval(m, ids, n, another, logits, err));
+    r->n_evaluated += n;
+    if (o->sampler)
+        for (uint32_t i = 0; i < n; i++)
+            si_sampler_accept(o->sampler, ids[i]);
+    return SI_OK;
+}
+
 int si_generate(si_llama *m, const si_gen_opts *o, si_gen_result *r, si_error *err)
 {
-    *r = (si_gen_result){0};
+    *r = (si_gen_result){.last_id = -1};
     SI_CHECK(o->n_prompt == 0, err, SI_EINVAL, "the prompt is empty: nothing to evaluate");
+    SI_CHECK(!o->force && !o->sampler, err, SI_EINVAL, "no sampler");
     const si_llama_hparams *hp = si_llama_hparams_of(m);
     uint32_t V = hp->n_vocab, B = si_llama_plan_of(m)->n_batch;
     bool all_rows = o->dump_logits != NULL;
@@ -43,7 +55,7 @@ int si_generate(si_llama *m, const si_gen_opts *o, si_gen_result *r, si_error *e
     for (uint32_t done = 0; rc == SI_OK && done < o->n_prompt;) {
         uint32_t n = all_rows && o->n_prompt - done > B ? B : o->n_prompt - done;
         bool last = done + n == o->n_prompt;
-        rc = si_llama_eval(m, o->prompt + done, n, !last || n_steps > 0, logits, err);
+        rc = eval(m, o, o->prompt + done, n, !last || n_steps > 0, logits, r, err);
         if (rc == SI_OK)
             rc = dump_rows(o->dump_logits, logits, all_rows ? n : 0, V, err);
         done += n;
@@ -56,15 +68,18 @@ int si_generate(si_llama *m, const si_gen_opts *o, si_gen_result *r, si_error *e
         if (i == 0)
             r->ttft_s = si_now_s() - o->t_start;
         r->n_generated++;
-        bool go_on = o->on_token ? o->on_token(o->ctx, id) : true;
         if (!o->force && is_stop(o, id)) {
+            r->last_id = id;
             r->stopped_at_eog = true;
             break;
         }
-        if (!go_on || (!o->force && i + 1 == o->n_predict))
+        bool go_on = o->on_token ? o->on_token(o->ctx, id) : true;
+        /* The last sampled token is not evaluated: the caller may feed it later. */
+        if (!go_on || (!o->force && i + 1 == o->n_predict)) {
+            r->last_id = id;
             break;
-        bool another = i + 1 < n_steps;
-        rc = si_llama_eval(m, &id, 1, another, logits, err);
+        }
+        rc = eval(m, o, &id, 1, i + 1 < n_steps, logits, r, err);
         if (rc == SI_OK)
             rc = dump_rows(o->dump_logits, logits, all_rows ? 1 : 0, V, err);
         last_row = logits;

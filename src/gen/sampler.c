@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct cand {
     float p;
@@ -12,7 +13,10 @@ struct si_sampler {
     si_sampler_opts o;
     uint32_t n_vocab;
     uint64_t rng;
-    cand *c; /* [n_vocab] */
+    cand *c;         /* [n_vocab] */
+    float *work;     /* [n_vocab] penalized logits */
+    int32_t *recent; /* ring of the last repeat_last_n ids */
+    uint32_t n_recent, recent_pos;
 };
 
 si_sampler *si_sampler_new(const si_sampler_opts *opts, uint32_t n_vocab)
@@ -25,9 +29,13 @@ si_sampler *si_sampler_new(const si_sampler_opts *opts, uint32_t n_vocab)
     s->rng = opts->seed ^ 0x9E3779B97F4A7C15ull;
     if (!s->rng)
         s->rng = 1;
+    if (s->o.repeat_last_n < 0)
+        s->o.repeat_last_n = 0;
     s->c = malloc(n_vocab * sizeof *s->c);
-    if (!s->c) {
-        free(s);
+    s->work = malloc(n_vocab * sizeof *s->work);
+    s->recent = malloc(((size_t)s->o.repeat_last_n + 1) * sizeof *s->recent);
+    if (!s->c || !s->work || !s->recent) {
+        si_sampler_free(s);
         return NULL;
     }
     return s;
@@ -35,9 +43,37 @@ si_sampler *si_sampler_new(const si_sampler_opts *opts, uint32_t n_vocab)
 
 void si_sampler_free(si_sampler *s)
 {
-    if (s)
-        free(s->c);
+    if (!s)
+        return;
+    free(s->c);
+    free(s->work);
+    free(s->recent);
     free(s);
+}
+
+void si_sampler_accept(si_sampler *s, int32_t id)
+{
+    if (s->o.repeat_last_n == 0)
+        return;
+    s->recent[s->recent_pos] = id;
+    s->recent_pos = (s->recent_pos + 1) % (uint32_t)s->o.repeat_last_n;
+    if (s->n_recent < (uint32_t)s->o.repeat_last_n)
+        s->n_recent++;
+}
+
+/* Each distinct recent token is penalized once, however often it occurred. */
+static const float *penalize(si_sampler *s, const float *logits)
+{
+    if (s->o.repeat_penalty == 1.0f || s->n_recent == 0)
+        return logits;
+    memcpy(s->work, logits, s->n_vocab * sizeof *logits);
+    for (uint32_t i = 0; i < s->n_recent; i++) {
+        int32_t id = s->recent[i];
+        if (id < 0 || (uint32_t)id >= s->n_vocab || s->work[id] != logits[id])
+            continue;
+        s->work[id] = logits[id] > 0 ? logits[id] / s->o.repeat_penalty : logits[id] * s->o.repeat_penalty;
+    }
+    return s->work;
 }
 
 /* xorshift64*: small, fast, and the same on every platform. */
@@ -66,8 +102,9 @@ static int by_prob_desc(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int32_t si_sampler_sample(si_sampler *s, const float *logits)
+int32_t si_sampler_sample(si_sampler *s, const float *raw)
 {
+    const float *logits = penalize(s, raw);
     if (s->o.temp <= 0)
         return si_argmax(logits, s->n_vocab);
     float mx = logits[si_argmax(logits, s->n_vocab)];
@@ -92,6 +129,13 @@ int32_t si_sampler_sample(si_sampler *s, const float *logits)
                 break;
             }
         }
+    }
+    if (s->o.min_p > 0) {
+        /* c[0] is the most likely; keep those at least min_p as likely. */
+        uint32_t keep = 1;
+        while (keep < n && s->c[keep].p >= s->o.min_p * s->c[0].p)
+            keep++;
+        n = keep;
     }
     sum = 0;
     for (uint32_t i = 0; i < n; i++)
