@@ -77,36 +77,12 @@ static void usage(FILE *f)
 
 static int parse_ids(const char *s, int32_t **out, uint32_t *n, const char *what)
 {
-    size_t cap = 16, len = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids)
+    size_t len;
+    si_error err;
+    if (si_parse_ids(s, out, &len, &err) != SI_OK || len > UINT32_MAX) {
+        fprintf(stderr, "stream-infer: error: %s: %s\n", what, err.msg);
         return -1;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
-            p++;
-        if (!*p)
-            break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX) {
-            fprintf(stderr, "stream-infer: error: %s: '%s' is not a token id\n", what, p);
-            free(ids);
-            return -1;
-        }
-        if (len == cap) {
-            int32_t *t = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!t) {
-                free(ids);
-                return -1;
-            }
-            ids = t;
-        }
-        ids[len++] = (int32_t)v;
-        p = end;
     }
-    *out = ids;
     *n = (uint32_t)len;
     return 0;
 }

@@ -117,30 +117,23 @@ static int run_decode(const si_tokenizer *t, const char *text, bool special)
     si_detok *d = si_detok_new(t, SI_DETOK_STRIP_SPACE | (special ? SI_DETOK_SPECIAL : 0u));
     if (!d)
         return die("%s", "out of memory");
-    const char *p = text;
+    int32_t *ids;
+    size_t n_ids;
+    si_error err = {0};
     int rc = 0;
-    for (;;) {
-        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-            p++;
-        if (!*p)
-            break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < INT32_MIN || v > INT32_MAX) {
-            rc = die("--decode: not a token id: \"%.20s\"", p);
-            break;
-        }
-        p = end;
+    if (si_parse_ids(text, &ids, &n_ids, &err) != SI_OK) {
+        si_detok_free(d);
+        return die("--decode: %s", err.msg);
+    }
+    for (size_t i = 0; i < n_ids && rc == 0; i++) {
         const char *out;
         size_t n;
-        si_error err = {0};
-        if (si_detok_push(d, (int32_t)v, &out, &n, &err) < 0) {
+        if (si_detok_push(d, ids[i], &out, &n, &err) < 0)
             rc = die("%s", err.msg);
-            break;
-        }
-        fwrite(out, 1, n, stdout);
+        else
+            fwrite(out, 1, n, stdout);
     }
+    free(ids);
     const char *out;
     size_t n;
     si_detok_flush(d, &out, &n);

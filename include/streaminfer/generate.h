@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "streaminfer/clock.h"
 #include "streaminfer/llama.h"
 #include "streaminfer/sampler.h"
 
@@ -42,8 +43,6 @@ typedef struct si_gen_result {
 } si_gen_result;
 
 int si_generate(si_llama *m, const si_gen_opts *o, si_gen_result *r, si_error *err);
-
-double si_now_s(void);
 
 #ifdef __cplusplus
 }

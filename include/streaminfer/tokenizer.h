@@ -109,6 +109,11 @@ int si_detok_push(si_detok *d, int32_t id, const char **out, size_t *n_out, si_e
 /* End of stream: held-back bytes come out as U+FFFD. Resets d for a new stream. */
 void si_detok_flush(si_detok *d, const char **out, size_t *n_out);
 
+/* Token ids written as decimal numbers separated by spaces, tabs, newlines or
+ * commas ("500 46 77"): *ids is malloc'd (free() it; NULL when *n_ids is 0). An
+ * entry that is not an id in [0, 2^31) is an error quoting it. */
+int si_parse_ids(const char *text, int32_t **ids, size_t *n_ids, si_error *err);
+
 /* Whole-sequence convenience on top of si_detok: *text is malloc'd and
  * NUL-terminated (free() it). */
 int si_detokenize(const si_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,

@@ -1,14 +1,6 @@
 #include "streaminfer/generate.h"
 
 #include <stdlib.h>
-#include <time.h>
-
-double si_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int dump_rows(FILE *f, const float *rows, size_t n_rows, uint32_t n_vocab, si_error *err)
 {

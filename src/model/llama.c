@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "layout.h"
+#include "streaminfer/clock.h"
 #include "streaminfer/kernels.h"
 #include "streaminfer/types.h"
 
@@ -46,13 +46,6 @@ struct si_llama {
     uint64_t tokens;
     double pass_s;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -363,7 +356,7 @@ static int eval_step(si_llama *m, const int32_t *ids, uint32_t n, bool another_f
 {
     const si_llama_hparams *hp = &m->d.hp;
     size_t D = hp->n_embd;
-    double t0 = now_s();
+    double t0 = si_now_s();
     SI_TRY(embed(m, ids, n, err));
     SI_TRY(si_sched_begin_pass(m->sched, another_follows, err));
     for (uint32_t l = 0; l < hp->n_layer; l++)
@@ -376,7 +369,7 @@ static int eval_step(si_llama *m, const int32_t *ids, uint32_t n, bool another_f
     SI_TRY(si_sched_end_pass(m->sched, err));
     m->pos += n;
     m->tokens += n;
-    m->pass_s += now_s() - t0;
+    m->pass_s += si_now_s() - t0;
     return SI_OK;
 }
 

@@ -140,6 +140,21 @@ uint64_t si_plan_default_budget(char *source, size_t source_len)
     return budget;
 }
 
+static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx);
+
+/* The refusal names the minimum that would work and what it is made of. */
+static int too_small(const si_plan_req *r, const si_plan *p, uint32_t ctx_min, si_error *err)
+{
+    uint64_t act = act_bytes(r, p->n_batch, ctx_min), kv = (uint64_t)ctx_min * r->kv_bytes_per_pos;
+    char a[32], b[32], c[32], d[32], e[32];
+    return si_errorf(err, SI_EBUDGET,
+                     "memory budget %s is too small: at least %s would work (KV cache %s for %u positions, "
+                     "activations %s, weight buffer %s)",
+                     si_format_size(p->budget, a, sizeof a), si_format_size(act + kv + r->ring_min, b, sizeof b),
+                     si_format_size(kv, c, sizeof c), ctx_min, si_format_size(act, d, sizeof d),
+                     si_format_size(r->ring_min, e, sizeof e));
+}
+
 static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx)
 {
     return r->act_fixed_bytes + (uint64_t)n_batch * r->act_bytes_per_token + (uint64_t)n_ctx * r->act_bytes_per_pos +
@@ -149,7 +164,6 @@ static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx
 int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
 {
     memset(p, 0, sizeof *p);
-    char a[32], b[32], c[32], d[32];
     if (r->budget) {
         p->budget = r->budget;
         snprintf(p->budget_source, sizeof p->budget_source, "--mem-budget");
@@ -169,13 +183,7 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
     uint64_t act = act_bytes(r, n_batch, ctx_cap);
     uint64_t need_min = act_bytes(r, n_batch, ctx_min) + (uint64_t)ctx_min * r->kv_bytes_per_pos + r->ring_min;
     if (p->budget < need_min)
-        return si_errorf(err, SI_EBUDGET,
-                         "memory budget %s is too small: at least %s would work (KV cache %s for %u positions, "
-                         "activations %s, weight buffer %s)",
-                         si_format_size(p->budget, a, sizeof a), si_format_size(need_min, b, sizeof b),
-                         si_format_size((uint64_t)ctx_min * r->kv_bytes_per_pos, c, sizeof c), ctx_min,
-                         si_format_size(act_bytes(r, n_batch, ctx_min), d, sizeof d),
-                         si_format_size(r->ring_min, a, sizeof a));
+        return too_small(r, p, ctx_min, err);
     uint64_t avail = p->budget > act ? p->budget - act : 0;
     uint64_t kv_full = (uint64_t)ctx_cap * r->kv_bytes_per_pos;
     uint64_t ring;
@@ -191,18 +199,15 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
         ring = r->ring_want;
     if (ring < r->ring_min)
         ring = r->ring_min;
+    if (avail < ring)
+        return too_small(r, p, ctx_min, err);
     uint64_t n_ctx = r->kv_bytes_per_pos ? (avail - ring) / r->kv_bytes_per_pos : ctx_cap;
     if (n_ctx > ctx_cap)
         n_ctx = ctx_cap;
     if (n_ctx > 256 && n_ctx < ctx_cap)
         n_ctx = n_ctx / 256 * 256;
     if (n_ctx < ctx_min)
-        return si_errorf(err, SI_EBUDGET,
-                         "memory budget %s is too small: at least %s would work (KV cache %s for %u positions, "
-                         "activations %s, weight buffer %s)",
-                         si_format_size(p->budget, a, sizeof a), si_format_size(need_min, b, sizeof b),
-                         si_format_size((uint64_t)ctx_min * r->kv_bytes_per_pos, c, sizeof c), ctx_min,
-                         si_format_size(act, d, sizeof d), si_format_size(r->ring_min, a, sizeof a));
+        return too_small(r, p, ctx_min, err);
     p->n_ctx = (uint32_t)n_ctx;
     p->kv_bytes = n_ctx * r->kv_bytes_per_pos;
     p->act_bytes = act_bytes(r, n_batch, p->n_ctx);

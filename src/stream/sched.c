@@ -7,11 +7,12 @@
  * allocation order, so the ring is a queue of regions and never fragments. */
 #include "streaminfer/sched.h"
 
+#include "streaminfer/clock.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct slot {
     uint64_t ring_off;  /* region start in the ring */
@@ -39,13 +40,6 @@ struct si_sched {
     bool in_pass;
     si_sched_stats st;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t align_down(uint64_t x, uint64_t a) { return x / a * a; }
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
@@ -206,10 +200,10 @@ static int pump(si_sched *s, si_error *err)
         }
         uint64_t off = (uint64_t)sl->submitted * s->chunk;
         uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
-        double t0 = now_s();
+        double t0 = si_now_s();
         int rc = si_io_submit(s->io, sl->read_off + off, (size_t)len, s->ring + sl->ring_off + off, s->sub_seq,
                               err);
-        s->st.io_wait_s += now_s() - t0; /* pread reads here; io_uring only queues */
+        s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
         if (rc < 0)
             return wrap_io_error(s, s->sub_seq, err);
         s->st.bytes_read += len;
@@ -223,10 +217,10 @@ static int pump(si_sched *s, si_error *err)
 static int reap(si_sched *s, bool wait, bool *got, si_error *err)
 {
     uint64_t tag = 0;
-    double t0 = wait ? now_s() : 0;
+    double t0 = wait ? si_now_s() : 0;
     int rc = si_io_reap(s->io, wait, &tag, err);
     if (wait)
-        s->st.io_wait_s += now_s() - t0;
+        s->st.io_wait_s += si_now_s() - t0;
     if (rc < 0)
         return wrap_io_error(s, tag, err);
     *got = rc > 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "tok_internal.h"
 
 /* ---- merging one pre-token ---- */
@@ -23,38 +24,7 @@ static bool cand_before(const cand *a, const cand *b)
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static void heap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(&c, &h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand heap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], last = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n)
-            break;
-        if (c + 1 < *n && cand_before(&h[c + 1], &h[c]))
-            c++;
-        if (!cand_before(&h[c], &last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n > 0)
-        h[i] = last;
-    return top;
-}
+SI_DEFINE_HEAP(cand_heap, cand, cand_before)
 
 typedef struct bpe_work {
     int32_t *id, *next, *prev;
@@ -96,7 +66,7 @@ static void try_pair(const si_tokenizer *t, bpe_work *w, size_t *nh, int32_t l, 
         return;
     const si_merge *m = si_tok_merge(t, w->id[l], w->id[r]);
     if (m)
-        heap_push(w->heap, nh, (cand){m->rank, l, r, w->id[l], w->id[r]});
+        cand_heap_push(w->heap, nh, (cand){m->rank, l, r, w->id[l], w->id[r]});
 }
 
 static int encode_word(const si_tokenizer *t, const uint8_t *s, size_t n, si_idvec *out,
@@ -128,7 +98,7 @@ static int encode_word(const si_tokenizer *t, const uint8_t *s, size_t n, si_idv
     for (size_t i = 0; i + 1 < n; i++)
         try_pair(t, w, &nh, (int32_t)i, (int32_t)i + 1);
     while (nh > 0) {
-        cand c = heap_pop(w->heap, &nh);
+        cand c = cand_heap_pop(w->heap, &nh);
         if (w->id[c.left] != c.lid || w->next[c.left] != c.right || w->id[c.right] != c.rid)
             continue; /* one side has merged since */
         const si_merge *m = si_tok_merge(t, c.lid, c.rid);

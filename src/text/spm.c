@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "tok_internal.h"
 
 typedef struct bigram {
@@ -20,38 +21,7 @@ static bool bigram_before(const bigram *a, const bigram *b)
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(bigram *h, size_t *n, bigram c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&c, &h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static bigram heap_pop(bigram *h, size_t *n)
-{
-    bigram top = h[0], last = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n)
-            break;
-        if (c + 1 < *n && bigram_before(&h[c + 1], &h[c]))
-            c++;
-        if (!bigram_before(&h[c], &last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n > 0)
-        h[i] = last;
-    return top;
-}
+SI_DEFINE_HEAP(bigram_heap, bigram, bigram_before)
 
 typedef struct spm_work {
     const char *s;
@@ -100,7 +70,7 @@ static void try_bigram(const si_tokenizer *t, spm_work *w, int32_t l, int32_t r)
     int32_t id = si_tok_lookup(t, w->s + w->start[l], size);
     if (id < 0)
         return;
-    heap_push(w->heap, &w->nh, (bigram){t->score[id], l, r, size});
+    bigram_heap_push(w->heap, &w->nh, (bigram){t->score[id], l, r, size});
 }
 
 /* A final symbol: its token, or one <0xNN> token per byte. A vocabulary without
@@ -205,7 +175,7 @@ static int merge_and_emit(const si_tokenizer *t, spm_work *w, uint32_t n, si_idv
     for (int32_t i = 1; i < nsym; i++)
         try_bigram(t, w, i - 1, i);
     while (w->nh > 0) {
-        bigram b = heap_pop(w->heap, &w->nh);
+        bigram b = bigram_heap_pop(w->heap, &w->nh);
         if (w->len[b.left] == 0 || w->len[b.right] == 0 ||
             w->len[b.left] + w->len[b.right] != b.size)
             continue; /* stale: a side has merged since */

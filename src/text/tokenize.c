@@ -1,6 +1,7 @@
 /* si_tokenize: special-token partitioning, then the vocabulary's own encoder on each
  * stretch of plain text. */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,4 +140,36 @@ int si_tokenize(const si_tokenizer *t, const char *text, size_t len, bool add_bo
     *ids = out.v;
     *n_ids = out.n;
     return 0;
+}
+
+int si_parse_ids(const char *text, int32_t **ids, size_t *n_ids, si_error *err)
+{
+    size_t cap = 0, n = 0;
+    int32_t *out = NULL;
+    for (const char *p = text;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && !strchr(" ,\t\n\r", *end))) {
+            free(out);
+            return si_errorf(err, SI_EINVAL, "'%.20s' is not a token id", p);
+        }
+        if (n == cap) {
+            int32_t *t = realloc(out, (cap = cap ? 2 * cap : 64) * sizeof *out);
+            if (!t) {
+                free(out);
+                return si_errorf(err, SI_ENOMEM, "out of memory for %zu token ids", n);
+            }
+            out = t;
+        }
+        out[n++] = (int32_t)v;
+        p = end;
+    }
+    *ids = out;
+    *n_ids = n;
+    return SI_OK;
 }
