@@ -277,12 +277,30 @@ static int parse_args(int argc, char **argv, cli *c)
 
 typedef struct out_ctx {
     bool print_ids;
+    bool tty; /* stdout is a terminal: show control bytes as ^X, never send them raw */
     bool first;
     si_detok *detok;
 } out_ctx;
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+/* Text to stdout; on a terminal, C0 control bytes (but newline and tab) and DEL as
+ * ^X so that stray escape sequences from a model cannot garble the screen. */
+static void put_text(const out_ctx *o, const char *s, size_t n)
+{
+    if (!o->tty) {
+        fwrite(s, 1, n, stdout);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            printf("^%c", ch == 0x7f ? '?' : ch + '@');
+        else
+            putchar(ch);
+    }
+}
 
 static bool on_token(void *p, int32_t id)
 {
@@ -294,7 +312,7 @@ static bool on_token(void *p, int32_t id)
         const char *s;
         size_t n;
         if (si_detok_push(o->detok, id, &s, &n, NULL) == SI_OK)
-            fwrite(s, 1, n, stdout);
+            put_text(o, s, n);
     }
     fflush(stdout);
     return !interrupted;
@@ -538,7 +556,7 @@ static int run_chat(session *S, si_error *err)
             const char *tail;
             size_t tail_n;
             si_detok_flush(S->oc.detok, &tail, &tail_n);
-            fwrite(tail, 1, tail_n, stdout);
+            put_text(&S->oc, tail, tail_n);
             printf("\n");
             fflush(stdout);
             pending = g.last_id;
@@ -561,7 +579,7 @@ int main(int argc, char **argv)
     cli c = {0};
     if (parse_args(argc, argv, &c) != 0)
         return 2;
-    session S = {.c = &c, .t_start = si_now_s(), .oc = {.print_ids = c.print_ids, .first = true}};
+    session S = {.c = &c, .t_start = si_now_s(), .oc = {.print_ids = c.print_ids, .first = true, .tty = isatty(STDOUT_FILENO)}};
     int32_t *prompt = NULL, *force = NULL;
     uint32_t n_prompt = 0, n_force = 0;
     if (c.prompt_ids && parse_ids(c.prompt_ids, &prompt, &n_prompt, "--prompt-ids") != 0)
@@ -621,7 +639,7 @@ int main(int argc, char **argv)
             const char *t;
             size_t n;
             si_detok_flush(S.oc.detok, &t, &n);
-            fwrite(t, 1, n, stdout);
+            put_text(&S.oc, t, n);
         }
         if (!c.chat)
             printf("\n");
