@@ -51,6 +51,8 @@ typedef struct si_kernels {
 const si_kernels *si_kernels_active(void);
 /* The C reference set. */
 const si_kernels *si_kernels_ref(void);
+/* A set by name ("c", "avx2", "rvv"); NULL when this build or this CPU lacks it. */
+const si_kernels *si_kernels_get(const char *name);
 /* "auto", "c", or a SIMD set's name; an error when this build or CPU lacks it. */
 int si_kernels_select(const char *name, si_error *err);
 

@@ -4,6 +4,16 @@
 #include <string.h>
 
 #include "streaminfer/kernels.h"
+#include "simd_sets.h"
+
+/* Why a named SIMD set is missing: not built for this architecture, or the CPU lacks it. */
+#if defined(__x86_64__)
+#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "avx2") == 0 ? "this CPU lacks avx2, fma or f16c" : "this is an x86-64 build (rvv needs a riscv64 build)")
+#elif defined(__riscv)
+#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "rvv") == 0 ? "this build has no RVV (configure with -march=rv64gcv)" : "this is a riscv64 build (avx2 needs an x86-64 build)")
+#else
+#define SI_KERNELS_AVAILABLE_MSG(n) "this build has no SIMD kernel sets"
+#endif
 
 static void mat_dot_ref(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
@@ -96,13 +106,40 @@ const si_kernels *si_kernels_ref(void)
     return &ref_set;
 }
 
+/* A set by name: the reference, or a SIMD set this build has and this CPU runs. */
+const si_kernels *si_kernels_get(const char *name)
+{
+    if (strcmp(name, "c") == 0)
+        return si_kernels_ref();
+    if (strcmp(name, "avx2") == 0)
+        return si_kernels_avx2();
+    if (strcmp(name, "rvv") == 0)
+        return si_kernels_rvv();
+    return NULL;
+}
+
 int si_kernels_select(const char *name, si_error *err)
 {
-    if (strcmp(name, "auto") == 0 || strcmp(name, "c") == 0) {
-        active = si_kernels_ref();
+    const si_kernels *k;
+    if (strcmp(name, "auto") == 0) {
+        /* the best set available: at most one SIMD set exists per architecture */
+        k = si_kernels_rvv();
+        if (!k)
+            k = si_kernels_avx2();
+        if (!k)
+            k = si_kernels_ref();
+        active = k;
         return SI_OK;
     }
-    return si_errorf(err, SI_EUNSUPPORTED, "kernel set '%s' is not available in this build (available: c)", name);
+    k = si_kernels_get(name);
+    if (k) {
+        active = k;
+        return SI_OK;
+    }
+    if (strcmp(name, "avx2") == 0 || strcmp(name, "rvv") == 0)
+        return si_errorf(err, SI_EUNSUPPORTED, "kernel set '%s' is not available: %s", name,
+                         SI_KERNELS_AVAILABLE_MSG(name));
+    return si_errorf(err, SI_EUNSUPPORTED, "unknown kernel set '%s' (known: auto, c, avx2, rvv)", name);
 }
 
 const si_kernels *si_kernels_active(void)

@@ -1,0 +1,149 @@
+/* A qemu TCG plugin (user mode) that counts executed RISC-V instructions by class, for
+ * bench/kernel-bench's instruction counts under qemu-riscv64 (docs/BENCHMARKS.md).
+ *
+ * Debian 12 ships qemu-user with plugin support but neither qemu's source nor its
+ * qemu-plugin.h, so the few entry points used are declared here from the documented,
+ * versioned plugin API (version 1, qemu 4.2 .. 8.x); qemu checks qemu_plugin_version.
+ *
+ * Classes: scalar (anything not below, compressed instructions included), vector
+ * (OP-V arithmetic, vector loads and stores) and vset (vsetvli / vsetivli / vsetvl).
+ * Each vector instruction is also weighted by the LMUL in force: the last vsetvli or
+ * vsetivli before it in its translation block when there is one (known at translation),
+ * else the LMUL of the last such instruction executed (tracked at run time). Fractional
+ * LMUL counts as 1: a vector instruction occupies the datapath at least once.
+ *
+ * Output (at exit, to the file given as out=PATH, else stderr), one line:
+ *   insns N scalar N vector N vset N vector_lmul N
+ * where vector_lmul is the sum over vector instructions of max(LMUL, 1). */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef uint64_t qemu_plugin_id_t;
+typedef struct qemu_info_t qemu_info_t; /* only passed through */
+struct qemu_plugin_tb;
+struct qemu_plugin_insn;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS = 0 };
+enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 = 0 };
+
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id,
+                                           void (*cb)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb));
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, void (*cb)(qemu_plugin_id_t id, void *userdata),
+                                    void *userdata);
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *insn);
+size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
+void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb, enum qemu_plugin_op op, void *ptr,
+                                              uint64_t imm);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
+                                            void (*cb)(unsigned int vcpu_index, void *userdata),
+                                            enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_outs(const char *string);
+
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+
+static uint64_t n_scalar, n_vector, n_vset, n_vlmul;
+static uint64_t cur_lmul = 1; /* max(LMUL, 1) of the last vsetvli/vsetivli executed */
+static char out_path[1024];
+
+/* max(LMUL, 1) from a vtype's vlmul field */
+static uint64_t lmul_of(uint32_t vlmul)
+{
+    return vlmul < 4 ? (uint64_t)1 << vlmul : 1;
+}
+
+static void on_vset(unsigned int vcpu, void *ud)
+{
+    (void)vcpu;
+    cur_lmul = (uint64_t)(uintptr_t)ud;
+}
+
+static void on_vector_unknown_lmul(unsigned int vcpu, void *ud)
+{
+    (void)vcpu;
+    (void)ud;
+    n_vlmul += cur_lmul;
+}
+
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    (void)id;
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    uint64_t sc = 0, vec = 0, vs = 0, vl_static = 0;
+    uint64_t lmul = 0; /* 0: not known yet in this block */
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint32_t w = 0;
+        size_t sz = qemu_plugin_insn_size(insn);
+        memcpy(&w, qemu_plugin_insn_data(insn), sz < 4 ? sz : 4);
+        if (sz != 4) {
+            sc++;
+            continue;
+        }
+        uint32_t op = w & 0x7F, f3 = (w >> 12) & 7;
+        bool vector = false;
+        if (op == 0x57 && f3 == 7) {
+            vs++;
+            if ((w >> 31) == 0 || (w >> 30) == 3) { /* vsetvli, vsetivli: vtype is an immediate */
+                lmul = lmul_of((w >> 20) & 7);
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_vset, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)lmul);
+            } else {
+                lmul = 0; /* vsetvl: vtype from a register, unknown here */
+            }
+            continue;
+        }
+        if (op == 0x57)
+            vector = true;
+        else if ((op == 0x07 || op == 0x27) && (f3 == 0 || f3 >= 5))
+            vector = true;
+        if (!vector) {
+            sc++;
+            continue;
+        }
+        vec++;
+        if (lmul)
+            vl_static += lmul;
+        else
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_vector_unknown_lmul, QEMU_PLUGIN_CB_NO_REGS, NULL);
+    }
+    if (sc)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_scalar, sc);
+    if (vec)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vector, vec);
+    if (vs)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vset, vs);
+    if (vl_static)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vlmul, vl_static);
+}
+
+static void at_exit(qemu_plugin_id_t id, void *ud)
+{
+    (void)id;
+    (void)ud;
+    char line[256];
+    snprintf(line, sizeof line, "insns %" PRIu64 " scalar %" PRIu64 " vector %" PRIu64 " vset %" PRIu64
+             " vector_lmul %" PRIu64 "\n", n_scalar + n_vector + n_vset, n_scalar, n_vector, n_vset, n_vlmul);
+    FILE *f = out_path[0] ? fopen(out_path, "w") : NULL;
+    if (f) {
+        fputs(line, f);
+        fclose(f);
+    } else {
+        qemu_plugin_outs(line);
+    }
+}
+
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                                                               int argc, char **argv)
+{
+    (void)info;
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "out=", 4) == 0)
+            snprintf(out_path, sizeof out_path, "%s", argv[i] + 4);
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}

@@ -1,0 +1,639 @@
+/* The x86 AVX2 (+FMA, F16C) kernel set.
+ *
+ * Built into every x86-64 build with the target given per function (the pragmas below),
+ * so the binary still runs on CPUs without AVX2: ops.c only hands this set out when
+ * __builtin_cpu_supports says the CPU has avx2, fma and f16c.
+ *
+ * Matrix kernels take one weight row at a time, decode each block once and dot it with
+ * the same block of every token of the step (up to TOK_CHUNK tokens per decode), so a
+ * batch costs one decode per block plus a short integer loop per token. Integer parts
+ * are exact; where float sums are ordered differently from the reference it is said at
+ * the kernel and in docs/BENCHMARKS.md.
+ *
+ * K-quants: a block decodes to one unsigned byte code per element (maddubs wants an
+ * unsigned operand), a 16-bit scale per 16-element group and a 16-bit multiplier of the
+ * Q8_K block's bsums per group for the part that does not depend on the element (the
+ * min of Q2_K/Q4_K/Q5_K, the code bias of Q3_K/Q6_K). With
+ *   isum = sum_g sc[g] * sum_{i in g} q[i] * a[i]      (exact in int32)
+ *   summ = sum_g mn[g] * bsums[g]                      (exact in int32)
+ * a block contributes
+ *   Q3_K, Q6_K:        (d * ya.d) * (isum - summ)
+ *   Q2_K, Q4_K, Q5_K:  (ya.d * d) * isum - (ya.d * dmin) * summ
+ * which is the reference's integer arithmetic. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "streaminfer/kernels.h"
+#include "blocks.h"
+#include "simd_sets.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SI_HAVE_AVX2_SET 1
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+#include <cpuid.h>
+#include <immintrin.h>
+
+
+/* Tokens dotted per decode of a block; a longer step decodes again per chunk. 64 float
+ * vectors of partial sums (2 KiB) stay in L1. */
+#define TOK_CHUNK 64
+
+static inline float hsum_ps(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+static inline float fp16_1(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* ---- K-quants × Q8_K ----------------------------------------------------------------- */
+
+/* A decoded block in register shape: 8 vectors of 32 unsigned codes, per 32 elements
+ * one vector of 16-bit scales (low 128-bit half: group 2c, high half: group 2c+1,
+ * matching how maddubs/madd keep the halves apart) and the 16 bsums multipliers. The
+ * meaning is the one at the top of this file. */
+typedef struct {
+    __m256i q[8];
+    __m256i scv[8];
+    __m256i mnv;
+    float d, dmin;
+    int int_min;
+} kvec;
+
+/* pshufb masks: chunk c's scale bytes, zero-extended to 16 bits (kv_zx) or duplicated
+ * into both bytes for an arithmetic shift (kv_dup), low half from group 2c, high half
+ * from group 2c + 1; kv_zx_sb: one sub-block per chunk (Q4_K/Q5_K). */
+static const int8_t kv_masks[3][8][32] __attribute__((aligned(32))) = {
+#define Z(a, b) {a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b, -1, b, -1, b, -1, b, -1, b, -1}
+    {Z(0, 1), Z(2, 3), Z(4, 5), Z(6, 7), Z(8, 9), Z(10, 11), Z(12, 13), Z(14, 15)},
+#undef Z
+#define D(a, b) {a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b}
+    {D(0, 1), D(2, 3), D(4, 5), D(6, 7), D(8, 9), D(10, 11), D(12, 13), D(14, 15)},
+#undef D
+#define S(a) {a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1, a, -1}
+    {S(0), S(1), S(2), S(3), S(4), S(5), S(6), S(7)},
+#undef S
+};
+
+static inline __m256i kmask(int set, int c)
+{
+    return _mm256_load_si256((const __m256i *)kv_masks[set][c]);
+}
+
+static inline __m256i ld32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* Shift 16-bit lanes left by s (right by -s) and keep the bits in m: moves one bit field
+ * of every byte; bits crossing into the other byte of a lane are masked off for the
+ * shifts used here (the field lands below or above the bits they reach). */
+static inline __m256i shift_mask(__m256i x, int s, uint8_t m)
+{
+    __m256i y = s > 0 ? _mm256_slli_epi16(x, s) : s < 0 ? _mm256_srli_epi16(x, -s) : x;
+    return _mm256_and_si256(y, _mm256_set1_epi8((char)m));
+}
+
+static inline void dec_q2_K(const uint8_t *p, kvec *k)
+{
+    const uint8_t *qs = p + offsetof(blk_q2_K, qs);
+    __m128i sc8 = _mm_loadu_si128((const __m128i *)(p + offsetof(blk_q2_K, scales)));
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m256i b = _mm256_broadcastsi128_si256(_mm_and_si128(sc8, m4));
+    for (int h = 0; h < 2; h++) {
+        __m256i x = ld32(qs + 32 * h);
+        for (int j = 0; j < 4; j++)
+            k->q[4 * h + j] = shift_mask(x, -2 * j, 3);
+    }
+    for (int c = 0; c < 8; c++)
+        k->scv[c] = _mm256_shuffle_epi8(b, kmask(0, c));
+    k->mnv = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    k->d = fp16_1(p + offsetof(blk_q2_K, d));
+    k->dmin = fp16_1(p + offsetof(blk_q2_K, dmin));
+    k->int_min = 0;
+}
+
+static inline void dec_q3_K(const uint8_t *p, kvec *k)
+{
+    const uint8_t *qs = p + offsetof(blk_q3_K, qs);
+    const __m256i hm = ld32(p + offsetof(blk_q3_K, hmask));
+    for (int h = 0; h < 2; h++) {
+        __m256i x = ld32(qs + 32 * h);
+        for (int j = 0; j < 4; j++) {
+            const int c = 4 * h + j;
+            k->q[c] = _mm256_or_si256(shift_mask(x, -2 * j, 3), shift_mask(hm, 2 - c, 4));
+        }
+    }
+    /* the 16 six-bit scales as bytes: low nibbles from bytes 0..7 (both nibbles), top
+     * two bits from bytes 8..11, bit pair j/4 of byte 8 + j%4 (si_q3_K_scale) */
+    uint64_t a;
+    uint32_t hi;
+    memcpy(&a, p + offsetof(blk_q3_K, scales), 8);
+    memcpy(&hi, p + offsetof(blk_q3_K, scales) + 8, 4);
+    const uint64_t m4 = 0x0F0F0F0F0F0F0F0Full, m2 = 0x03030303u;
+    uint64_t h0 = (uint64_t)(hi & m2) | ((uint64_t)((hi >> 2) & m2) << 32);
+    uint64_t h1 = (uint64_t)((hi >> 4) & m2) | ((uint64_t)((hi >> 6) & m2) << 32);
+    __m128i sc8 = _mm_set_epi64x((long long)(((a >> 4) & m4) | (h1 << 4)), (long long)((a & m4) | (h0 << 4)));
+    __m256i b = _mm256_broadcastsi128_si256(sc8);
+    const __m256i bias = _mm256_set1_epi16(32);
+    for (int c = 0; c < 8; c++)
+        k->scv[c] = _mm256_sub_epi16(_mm256_shuffle_epi8(b, kmask(0, c)), bias);
+    k->mnv = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_cvtepu8_epi16(sc8), bias), 2);
+    k->d = fp16_1(p + offsetof(blk_q3_K, d));
+    k->dmin = k->d;
+    k->int_min = 1;
+}
+
+static inline void dec_q45_K(const uint8_t *p, kvec *k, int has_qh)
+{
+    const uint8_t *qs = p + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int c2 = 0; c2 < 4; c2++) {
+        __m256i x = ld32(qs + 32 * c2);
+        k->q[2 * c2] = _mm256_and_si256(x, m4);
+        k->q[2 * c2 + 1] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+    }
+    if (has_qh) {
+        const __m256i qh = ld32(p + offsetof(blk_q5_K, qh));
+        for (int c = 0; c < 8; c++)
+            k->q[c] = _mm256_or_si256(k->q[c], shift_mask(qh, 4 - c, 16));
+    }
+    /* 6-bit scales and mins of the 8 sub-blocks (si_k4_scale_min), four at a time */
+    uint32_t a, b, c;
+    const uint8_t *sc = p + offsetof(blk_q4_K, scales);
+    memcpy(&a, sc, 4);
+    memcpy(&b, sc + 4, 4);
+    memcpy(&c, sc + 8, 4);
+    const uint32_t m6 = 0x3F3F3F3Fu, mlo = 0x0F0F0F0Fu, mtop = 0x30303030u;
+    uint64_t scs = (uint64_t)(a & m6) | ((uint64_t)((c & mlo) | ((a >> 2) & mtop)) << 32);
+    uint64_t mins = (uint64_t)(b & m6) | ((uint64_t)(((c >> 4) & mlo) | ((b >> 2) & mtop)) << 32);
+    __m256i bs = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)scs));
+    for (int s = 0; s < 8; s++)
+        k->scv[s] = _mm256_shuffle_epi8(bs, kmask(2, s));
+    /* mins per 16-element group: each sub-block's min twice */
+    __m128i m8 = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mins),
+                                  _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    k->mnv = _mm256_cvtepu8_epi16(m8);
+    k->d = fp16_1(p + offsetof(blk_q4_K, d));
+    k->dmin = fp16_1(p + offsetof(blk_q4_K, dmin));
+    k->int_min = 0;
+}
+
+static inline void dec_q6_K(const uint8_t *p, kvec *k)
+{
+    const uint8_t *ql = p + offsetof(blk_q6_K, ql), *qhp = p + offsetof(blk_q6_K, qh);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int h = 0; h < 2; h++) {
+        __m256i l0 = ld32(ql + 64 * h), l1 = ld32(ql + 64 * h + 32), qh = ld32(qhp + 32 * h);
+        k->q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), shift_mask(qh, 4, 0x30));
+        k->q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), shift_mask(qh, 2, 0x30));
+        k->q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), shift_mask(qh, 0, 0x30));
+        k->q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), shift_mask(qh, -2, 0x30));
+    }
+    __m128i sc8 = _mm_loadu_si128((const __m128i *)(p + offsetof(blk_q6_K, scales)));
+    __m256i b = _mm256_broadcastsi128_si256(sc8);
+    for (int c = 0; c < 8; c++) /* signed: duplicate the byte, shift arithmetically */
+        k->scv[c] = _mm256_srai_epi16(_mm256_shuffle_epi8(b, kmask(1, c)), 8);
+    k->mnv = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 5);
+    k->d = fp16_1(p + offsetof(blk_q6_K, d));
+    k->dmin = k->d;
+    k->int_min = 1;
+}
+
+/* isum and summ (top of this file) for one Q8_K block at y. maddubs pairs never saturate: codes
+ * are at most 63 and activation bytes at least -128, so |pair| <= 2 * 63 * 128. */
+static inline void kdot(const kvec *v, const uint8_t *y, int32_t *isum, int32_t *summ)
+{
+    const uint8_t *yq = y + offsetof(blk_q8_K, qs);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+    for (int j = 0; j < 8; j += 2) {
+        __m256i p0 = _mm256_maddubs_epi16(v->q[j], ld32(yq + 32 * j));
+        __m256i p1 = _mm256_maddubs_epi16(v->q[j + 1], ld32(yq + 32 * j + 32));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, v->scv[j]));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, v->scv[j + 1]));
+    }
+    __m256i acc = _mm256_add_epi32(acc0, acc1);
+    __m256i m = _mm256_madd_epi16(ld32(y + offsetof(blk_q8_K, bsums)), v->mnv);
+    __m256i h = _mm256_hadd_epi32(acc, m); /* i01 i23 m01 m23 | i45 i67 m45 m67 */
+    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    x = _mm_hadd_epi32(x, x);
+    *isum = _mm_cvtsi128_si32(x);
+    *summ = _mm_extract_epi32(x, 1);
+}
+
+static inline float kcombine(const kvec *k, float yd, int32_t isum, int32_t summ)
+{
+    if (k->int_min)
+        return (k->d * yd) * (float)(isum - summ);
+    return (yd * k->d) * (float)isum - (yd * k->dmin) * (float)summ;
+}
+
+/* Float order: per token, block contributions (top of this file) added block by block;
+ * the reference keeps eight lane sums for Q3_K..Q6_K instead. Q2_K's order is the
+ * reference's. */
+static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                       size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    const size_t bsz = si_type_get(type)->type_size;
+    const int64_t nb = n / SI_QK_K;
+    kvec k;
+    float acc[TOK_CHUNK];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            for (int64_t t = 0; t < nt; t++)
+                acc[t] = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                switch (type) {
+                case SI_TYPE_Q2_K: dec_q2_K(b, &k); break;
+                case SI_TYPE_Q3_K: dec_q3_K(b, &k); break;
+                case SI_TYPE_Q4_K: dec_q45_K(b, &k, 0); break;
+                case SI_TYPE_Q5_K: dec_q45_K(b, &k, 1); break;
+                default: dec_q6_K(b, &k); break;
+                }
+                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_K);
+                for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                    int32_t isum, summ;
+                    float yd;
+                    memcpy(&yd, y, sizeof yd);
+                    kdot(&k, y, &isum, &summ);
+                    acc[t] += kcombine(&k, yd, isum, summ);
+                }
+            }
+            for (int64_t t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + (size_t)r] = acc[t];
+        }
+    }
+}
+
+/* ---- Q8_0 / Q4_0 × Q8_0 -------------------------------------------------------------- */
+
+/* The weight block as two vectors of 16-bit codes (elements 0..15, 16..31): madd with
+ * the sign-extended activations is exact for every byte value, including -128, which
+ * the sign trick of maddubs would get wrong. Float order: each token keeps eight lane
+ * sums of (float)lane_isum * (dw * da), added at the end; the reference adds one
+ * (float)block_isum * scale per block. */
+static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const int q4 = type == SI_TYPE_Q4_0;
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    __m256 accv[TOK_CHUNK];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            for (int64_t t = 0; t < nt; t++)
+                accv[t] = _mm256_setzero_ps();
+            for (int64_t i = 0; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const float dw = fp16_1(b);
+                __m256i wlo, whi;
+                if (q4) {
+                    __m128i x = _mm_loadu_si128((const __m128i *)(b + 2));
+                    const __m128i m = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+                    wlo = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_and_si128(x, m), eight));
+                    whi = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(x, 4), m), eight));
+                } else {
+                    wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 2)));
+                    whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 18)));
+                }
+                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_0);
+                for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                    __m256i alo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(y + 2)));
+                    __m256i ahi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(y + 18)));
+                    __m256i p = _mm256_add_epi32(_mm256_madd_epi16(wlo, alo), _mm256_madd_epi16(whi, ahi));
+                    accv[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * fp16_1(y)), accv[t]);
+                }
+            }
+            for (int64_t t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + (size_t)r] = hsum_ps(accv[t]);
+        }
+    }
+}
+
+/* ---- F32 / F16 ----------------------------------------------------------------------- */
+
+/* Float sums in eight lanes with FMA (the reference sums float products in double):
+ * relative error around n * 2^-24 of sum |w * a|. */
+static inline __m256 load8(const uint8_t *p, int f16)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)) : _mm256_loadu_ps((const float *)p);
+}
+
+static inline float load1(const uint8_t *p, int f16)
+{
+    if (f16)
+        return fp16_1(p);
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                          size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    const int f16 = type == SI_TYPE_F16;
+    const size_t es = f16 ? 2 : 4;
+    const int64_t n32 = n & ~(int64_t)31, n8 = n & ~(int64_t)7;
+    /* four independent sums per token (the FMA latency is hidden even at one token); the
+     * arithmetic is the same whatever the number of tokens, so a token's result does not
+     * depend on the batch it came in */
+    __m256 accv[TOK_CHUNK][4];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const uint8_t *a0 = (const uint8_t *)act + (size_t)t0 * act_stride;
+            int64_t i = 0;
+            if (nt == 1) {
+                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+                for (; i < n32; i += 32) {
+                    s0 = _mm256_fmadd_ps(load8(row + i * es, f16), load8(a0 + i * es, f16), s0);
+                    s1 = _mm256_fmadd_ps(load8(row + (i + 8) * es, f16), load8(a0 + (i + 8) * es, f16), s1);
+                    s2 = _mm256_fmadd_ps(load8(row + (i + 16) * es, f16), load8(a0 + (i + 16) * es, f16), s2);
+                    s3 = _mm256_fmadd_ps(load8(row + (i + 24) * es, f16), load8(a0 + (i + 24) * es, f16), s3);
+                }
+                accv[0][0] = s0, accv[0][1] = s1, accv[0][2] = s2, accv[0][3] = s3;
+            } else {
+                for (int64_t t = 0; t < nt; t++)
+                    accv[t][0] = accv[t][1] = accv[t][2] = accv[t][3] = _mm256_setzero_ps();
+                for (; i < n32; i += 32) {
+                    const __m256 w0 = load8(row + i * es, f16), w1 = load8(row + (i + 8) * es, f16);
+                    const __m256 w2 = load8(row + (i + 16) * es, f16), w3 = load8(row + (i + 24) * es, f16);
+                    const uint8_t *a = a0 + i * es;
+                    for (int64_t t = 0; t < nt; t++, a += act_stride) {
+                        accv[t][0] = _mm256_fmadd_ps(w0, load8(a, f16), accv[t][0]);
+                        accv[t][1] = _mm256_fmadd_ps(w1, load8(a + 8 * es, f16), accv[t][1]);
+                        accv[t][2] = _mm256_fmadd_ps(w2, load8(a + 16 * es, f16), accv[t][2]);
+                        accv[t][3] = _mm256_fmadd_ps(w3, load8(a + 24 * es, f16), accv[t][3]);
+                    }
+                }
+            }
+            for (; i < n8; i += 8) {
+                const __m256 w0 = load8(row + i * es, f16);
+                const uint8_t *a = a0 + i * es;
+                for (int64_t t = 0; t < nt; t++, a += act_stride)
+                    accv[t][0] = _mm256_fmadd_ps(w0, load8(a, f16), accv[t][0]);
+            }
+            for (int64_t t = 0; t < nt; t++) {
+                float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(accv[t][0], accv[t][1]), _mm256_add_ps(accv[t][2], accv[t][3])));
+                const uint8_t *a = a0 + (size_t)t * act_stride;
+                for (int64_t j = i; j < n; j++)
+                    s += load1(row + j * es, f16) * load1(a + j * es, f16);
+                out[(size_t)(t0 + t) * out_stride + (size_t)r] = s;
+            }
+        }
+    }
+}
+
+/* ---- activation quantizers (bit-exact with the reference for finite input) ----------- */
+
+static inline float hmax_ps(__m256 v)
+{
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_max_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+/* roundf (halves away from zero) for |v| < 2^23, without relying on a rounding mode:
+ * truncate the magnitude, add one where the dropped fraction is at least one half
+ * (the fraction is exact), put the sign back. */
+static inline __m256i round_away(__m256 v)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_andnot_ps(sign, v);
+    __m256 t = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 up = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, t), _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                              _mm256_set1_ps(1.0f));
+    return _mm256_cvttps_epi32(_mm256_or_ps(_mm256_add_ps(t, up), _mm256_and_ps(sign, v)));
+}
+
+/* 32 int32 in four vectors -> 32 int8 in element order (packs interleaves 128-bit halves) */
+static inline __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i x = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    return _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void quantize_q8_0(const float *src, void *dst, int64_t n)
+{
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (int64_t i = 0; i < n / SI_QK8_0; i++) {
+        const float *x = src + i * SI_QK8_0;
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, absm), _mm256_and_ps(v1, absm)),
+                                 _mm256_max_ps(_mm256_and_ps(v2, absm), _mm256_and_ps(v3, absm)));
+        const float amax = hmax_ps(m);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        blk_q8_0 b;
+        b.d = si_fp32_to_fp16(d);
+        __m256i q = pack32(round_away(_mm256_mul_ps(v0, idv)), round_away(_mm256_mul_ps(v1, idv)),
+                           round_away(_mm256_mul_ps(v2, idv)), round_away(_mm256_mul_ps(v3, idv)));
+        _mm256_storeu_si256((__m256i *)b.qs, q);
+        si_blk_store(dst, i, &b);
+    }
+}
+
+static void quantize_q8_K(const float *src, void *dst, int64_t n)
+{
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (int64_t i = 0; i < n / SI_QK_K; i++) {
+        const float *x = src + i * SI_QK_K;
+        blk_q8_K b;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < SI_QK_K; j += 8)
+            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + j), absm));
+        const float amax = hmax_ps(m);
+        if (amax == 0.0f) {
+            memset(&b, 0, sizeof b);
+            si_blk_store(dst, i, &b);
+            continue;
+        }
+        /* the reference takes the first element of largest magnitude, with its sign */
+        const __m256 am = _mm256_set1_ps(amax);
+        float max = amax;
+        for (int j = 0; j < SI_QK_K; j += 8) {
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + j), absm), am, _CMP_EQ_OQ));
+            if (mask) {
+                max = x[j + __builtin_ctz((unsigned)mask)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m256 isv = _mm256_set1_ps(iscale);
+        const __m256i lim = _mm256_set1_epi32(127);
+        /* cvtps rounds to nearest even under the default MXCSR, as nearest_int does */
+        for (int j = 0; j < SI_QK_K; j += 32) {
+            __m256i q0 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(isv, _mm256_loadu_ps(x + j))), lim);
+            __m256i q1 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(isv, _mm256_loadu_ps(x + j + 8))), lim);
+            __m256i q2 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(isv, _mm256_loadu_ps(x + j + 16))), lim);
+            __m256i q3 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(isv, _mm256_loadu_ps(x + j + 24))), lim);
+            __m256i s01 = _mm256_add_epi32(q0, q1), s23 = _mm256_add_epi32(q2, q3);
+            /* bsums of the two 16-element groups */
+            __m256i h = _mm256_hadd_epi32(s01, s23);
+            __m128i hs = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            hs = _mm_hadd_epi32(hs, hs);
+            b.bsums[j / 16] = (int16_t)_mm_cvtsi128_si32(hs);
+            b.bsums[j / 16 + 1] = (int16_t)_mm_extract_epi32(hs, 1);
+            _mm256_storeu_si256((__m256i *)(b.qs + j), pack32(q0, q1, q2, q3));
+        }
+        b.d = 1.0f / iscale;
+        si_blk_store(dst, i, &b);
+    }
+}
+
+static void quantize_f16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *d = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(d + 2 * i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) {
+        uint16_t h = si_fp32_to_fp16(src[i]);
+        memcpy(d + 2 * i, &h, 2);
+    }
+}
+
+/* ---- ops ----------------------------------------------------------------------------- */
+
+/* Sum of squares in double as the reference, in four lanes: the scale matches the
+ * reference's to the last bit in all but rare ties of the final float rounding. */
+static void rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        s0 = _mm256_fmadd_pd(a, a, s0);
+        s1 = _mm256_fmadd_pd(b, b, s1);
+    }
+    s0 = _mm256_add_pd(s0, s1);
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s0), _mm256_extractf128_pd(s0, 1));
+    double ss = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; i++)
+        ss += (double)x[i] * x[i];
+    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+static inline __m256 kv_load8(const void *base, size_t i, bool f16)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)))
+               : _mm256_loadu_ps((const float *)base + i);
+}
+
+static inline float kv_load1(const void *base, size_t i, bool f16)
+{
+    return f16 ? _cvtsh_ss(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
+
+/* Scores: q.k in eight FMA lanes (the reference sums in order; tolerance). Softmax as the
+ * reference (libm expf, double sum). Value accumulation: out[i] += p * v[i] position by
+ * position with a separate multiply and add, the reference's exact arithmetic. */
+static void attend_avx2(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+                        uint32_t n_pos, uint32_t hd, float scale, float *scores)
+{
+    float mx = -INFINITY;
+    const uint32_t hd8 = hd & ~7u;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const size_t base = (size_t)t * kv_stride;
+        __m256 s = _mm256_setzero_ps();
+        uint32_t i = 0;
+        for (; i < hd8; i += 8)
+            s = _mm256_fmadd_ps(kv_load8(k, base + i, kv_f16), _mm256_loadu_ps(q + i), s);
+        float sf = hsum_ps(s);
+        for (; i < hd; i++)
+            sf += kv_load1(k, base + i, kv_f16) * q[i];
+        scores[t] = sf * scale;
+        mx = scores[t] > mx ? scores[t] : mx;
+    }
+    double sum = 0;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        scores[t] = expf(scores[t] - mx);
+        sum += scores[t];
+    }
+    const float inv = (float)(1.0 / sum);
+    memset(out, 0, hd * sizeof(float));
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const float p = scores[t] * inv;
+        const __m256 pv = _mm256_set1_ps(p);
+        const size_t base = (size_t)t * kv_stride;
+        uint32_t i = 0;
+        for (; i < hd8; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(out + i), _mm256_mul_ps(pv, kv_load8(v, base + i, kv_f16))));
+        for (; i < hd; i++)
+            out[i] += p * kv_load1(v, base + i, kv_f16);
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+static si_kernels avx2_set;
+static int avx2_state; /* 0 unknown, 1 ready, -1 unsupported CPU */
+
+const si_kernels *si_kernels_avx2(void)
+{
+    if (avx2_state == 0) {
+        __builtin_cpu_init();
+        /* f16c through cpuid: older clang's __builtin_cpu_supports does not know it (the
+         * OS's YMM support is part of what the avx2 check verifies) */
+        unsigned a, b, c, d;
+        const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !f16c) {
+            avx2_state = -1;
+            return NULL;
+        }
+        avx2_set = *si_kernels_ref();
+        avx2_set.name = "avx2";
+        for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
+            avx2_set.mat_dot[t] = mat_dot_kq;
+        avx2_set.mat_dot[SI_TYPE_Q4_0] = mat_dot_q80;
+        avx2_set.mat_dot[SI_TYPE_Q8_0] = mat_dot_q80;
+        avx2_set.mat_dot[SI_TYPE_F32] = mat_dot_float;
+        avx2_set.mat_dot[SI_TYPE_F16] = mat_dot_float;
+        avx2_set.quantize[SI_TYPE_Q8_0] = quantize_q8_0;
+        avx2_set.quantize[SI_TYPE_Q8_K] = quantize_q8_K;
+        avx2_set.quantize[SI_TYPE_F16] = quantize_f16;
+        avx2_set.rmsnorm = rmsnorm_avx2;
+        avx2_set.attend = attend_avx2;
+        avx2_state = 1;
+    }
+    return avx2_state > 0 ? &avx2_set : NULL;
+}
+
+#else
+
+const si_kernels *si_kernels_avx2(void)
+{
+    return NULL;
+}
+
+#endif

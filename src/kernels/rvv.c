@@ -1,0 +1,711 @@
+/* The RISC-V Vector 1.0 kernel set (ratified `__riscv_` intrinsics), for the K230's
+ * C908: VLEN 128 with a 64-bit datapath, so a vector instruction costs about 2 x LMUL
+ * cycles there. The code is VLEN-agnostic: every vector operation asks vsetvl for the
+ * element count it needs (at most 64 bytes or 32 words at the LMUL used, which V
+ * guarantees at any legal VLEN >= 128) and nothing depends on the register size; it is
+ * tested at VLEN 128 and 256 under qemu. Memory is read with byte loads reinterpreted
+ * as wider elements wherever the address may be unaligned (weight rows, activations
+ * at any offset): the C908 need not support misaligned vector element accesses.
+ *
+ * Matrix kernels decode each weight block once into a form the token loop multiplies
+ * with directly and dot it with every token of the step (up to TOK_CHUNK per decode):
+ *   Q2_K          code * 4-bit scale still fits a byte: per token four vwmaccsu at
+ *                 LMUL 4 into 16-bit sums (at most 4 * 45 * 128 per lane, no overflow)
+ *                 and one widening reduction
+ *   Q3_K..Q6_K    16-bit scale * (code - bias): per token and 32 elements, sign-extend
+ *                 the activations and one vwmacc into 32-bit lanes, one reduction
+ *   Q4_0, Q8_0    8-bit codes: vwmul + vwredsum per block (16-bit products are exact)
+ * The mins of Q2_K/Q4_K/Q5_K go through the Q8_K bsums (one widening multiply and one
+ * reduction per token). Integer parts are exact; float parts are combined per block as
+ * in avx2.c (docs/BENCHMARKS.md lists how each kernel's float order differs).
+ *
+ * Nothing here uses a static rounding mode (the _rm intrinsics, vfcvt.rtz): Debian 12's
+ * qemu 7.2 aborts on those; conversions round with the dynamic mode, round-to-nearest-
+ * even as every Linux process starts, and roundf's ties are fixed up explicitly. No
+ * vrgather either. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streaminfer/kernels.h"
+#include "blocks.h"
+#include "simd_sets.h"
+
+#if defined(__riscv_v_intrinsic) && __riscv_v_intrinsic >= 12000 && defined(__riscv_v) && __riscv_xlen == 64
+#define SI_HAVE_RVV_SET 1
+
+#include <riscv_vector.h>
+
+#define TOK_CHUNK 64
+
+/* Scalar loads from addresses that are aligned in practice (the engine's buffers and
+ * GGUF's 32-byte tensor alignment; the blocks' sizes keep every field aligned) but need
+ * not be: one well-predicted branch instead of the byte-by-byte loads a compiler must
+ * otherwise emit for RISC-V. */
+typedef float si_f32_alias __attribute__((may_alias));
+typedef uint16_t si_u16_alias __attribute__((may_alias));
+
+static inline float ld_float(const uint8_t *p)
+{
+    if (((uintptr_t)p & 3) == 0)
+        return *(const si_f32_alias *)(const void *)p;
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static inline uint16_t ld_u16(const uint8_t *p)
+{
+    if (((uintptr_t)p & 1) == 0)
+        return *(const si_u16_alias *)(const void *)p;
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* Keeps the compiler from hoisting the decoded block's loads out of the token loop: it
+ * would keep 16 vector registers of weights live and spill them (a reload then costs an
+ * address computation from vlenb), where a plain reload from L1 is one instruction. */
+#define SI_OPAQUE(p) __asm__ volatile("" : "+r"(p))
+
+/* fp16 -> fp32 for scales, inline in the common (normal) case. */
+static inline float h2f(const uint8_t *p)
+{
+    uint16_t h = ld_u16(p);
+    uint32_t e = (h >> 10) & 0x1F;
+    if (e == 0 || e == 0x1F)
+        return si_fp16_to_fp32(h);
+    uint32_t u = ((uint32_t)(h & 0x8000) << 16) | (((uint32_t)(h & 0x7FFF) << 13) + (112u << 23));
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Shift left by s (right by -s): moves a bit field to where it is wanted in one op. */
+static inline vuint8m1_t shl1(vuint8m1_t v, int s, size_t vl)
+{
+    return s >= 0 ? __riscv_vsll_vx_u8m1(v, (size_t)s, vl) : __riscv_vsrl_vx_u8m1(v, (size_t)-s, vl);
+}
+
+static inline vuint8m2_t shl2(vuint8m2_t v, int s, size_t vl)
+{
+    return s >= 0 ? __riscv_vsll_vx_u8m2(v, (size_t)s, vl) : __riscv_vsrl_vx_u8m2(v, (size_t)-s, vl);
+}
+
+/* ---- K-quants × Q8_K ------------------------------------------------------------------ */
+
+/* A decoded block: Q2_K keeps prescaled bytes in w8, the others 16-bit w16 (with the code
+ * bias of Q3_K/Q6_K folded in, so only Q2_K/Q4_K/Q5_K need their mins). */
+typedef struct {
+    union {
+        uint8_t w8[SI_QK_K];
+        int16_t w16[SI_QK_K];
+    };
+    int16_t mn[16];
+    float d, dmin;
+} rdec;
+
+/* Q2_K: code * scale per 16-element group; vectors of 16 (LMUL 1), one scale each. */
+static inline void dec_q2_K(const uint8_t *p, rdec *k)
+{
+    const uint8_t *qs = p + offsetof(blk_q2_K, qs), *scales = p + offsetof(blk_q2_K, scales);
+    const size_t vl = __riscv_vsetvl_e8m1(16);
+    for (int h = 0; h < 2; h++)
+        for (int part = 0; part < 2; part++) {
+            vuint8m1_t x = __riscv_vle8_v_u8m1(qs + 32 * h + 16 * part, vl);
+            for (int j = 0; j < 4; j++) {
+                const int g = 8 * h + 2 * j + part;
+                vuint8m1_t c = j == 3 ? __riscv_vsrl_vx_u8m1(x, 6, vl)
+                             : j == 0 ? __riscv_vand_vx_u8m1(x, 3, vl)
+                                      : __riscv_vand_vx_u8m1(__riscv_vsrl_vx_u8m1(x, 2 * j, vl), 3, vl);
+                __riscv_vse8_v_u8m1(k->w8 + 16 * g, __riscv_vmul_vx_u8m1(c, scales[g] & 15, vl), vl);
+            }
+        }
+    vuint8m1_t sc = __riscv_vsrl_vx_u8m1(__riscv_vle8_v_u8m1(scales, vl), 4, vl);
+    __riscv_vse16_v_i16m2(k->mn, __riscv_vreinterpret_v_u16m2_i16m2(__riscv_vzext_vf2_u16m2(sc, vl)), vl);
+    k->d = h2f(p + offsetof(blk_q2_K, d));
+    k->dmin = h2f(p + offsetof(blk_q2_K, dmin));
+}
+
+/* Q4_K/Q5_K: 32-element sub-blocks, e8 LMUL 2 widened to e16 LMUL 4. */
+static inline void dec_q45_K(const uint8_t *p, rdec *k, int has_qh)
+{
+    const uint8_t *qs = p + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
+    const uint8_t *scales = p + offsetof(blk_q4_K, scales);
+    const size_t vl = __riscv_vsetvl_e8m2(32);
+    vuint8m2_t hb = __riscv_vmv_v_x_u8m2(0, vl);
+    if (has_qh)
+        hb = __riscv_vle8_v_u8m2(p + offsetof(blk_q5_K, qh), vl);
+    for (int s2 = 0; s2 < 4; s2++) {
+        vuint8m2_t x = __riscv_vle8_v_u8m2(qs + 32 * s2, vl);
+        for (int o = 0; o < 2; o++) {
+            const int s = 2 * s2 + o;
+            uint8_t sc, m;
+            si_k4_scale_min(scales, s, &sc, &m);
+            vuint8m2_t c = o ? __riscv_vsrl_vx_u8m2(x, 4, vl) : __riscv_vand_vx_u8m2(x, 15, vl);
+            if (has_qh) /* bit s of qh becomes bit 4 */
+                c = __riscv_vor_vv_u8m2(c, __riscv_vand_vx_u8m2(shl2(hb, 4 - s, vl), 16, vl), vl);
+            vuint16m4_t w = __riscv_vwmulu_vx_u16m4(c, sc, vl);
+            __riscv_vse16_v_i16m4(k->w16 + 32 * s, __riscv_vreinterpret_v_u16m4_i16m4(w), vl);
+            k->mn[2 * s] = k->mn[2 * s + 1] = m;
+        }
+    }
+    k->d = h2f(p + offsetof(blk_q4_K, d));
+    k->dmin = h2f(p + offsetof(blk_q4_K, dmin));
+}
+
+/* Q3_K: 16-element groups; ((code | hbit << 2) - 4) * (scale - 32). */
+static inline void dec_q3_K(const uint8_t *p, rdec *k)
+{
+    const uint8_t *hm = p + offsetof(blk_q3_K, hmask), *qs = p + offsetof(blk_q3_K, qs);
+    const uint8_t *scales = p + offsetof(blk_q3_K, scales);
+    const size_t vl = __riscv_vsetvl_e8m1(16);
+    for (int part = 0; part < 2; part++) {
+        vuint8m1_t hv = __riscv_vle8_v_u8m1(hm + 16 * part, vl);
+        for (int h = 0; h < 2; h++) {
+            vuint8m1_t x = __riscv_vle8_v_u8m1(qs + 32 * h + 16 * part, vl);
+            for (int j = 0; j < 4; j++) {
+                const int g = 8 * h + 2 * j + part;
+                vuint8m1_t c = __riscv_vand_vx_u8m1(shl1(x, -2 * j, vl), 3, vl);
+                c = __riscv_vor_vv_u8m1(c, __riscv_vand_vx_u8m1(shl1(hv, 2 - (4 * h + j), vl), 4, vl), vl);
+                vint8m1_t cs = __riscv_vsub_vx_i8m1(__riscv_vreinterpret_v_u8m1_i8m1(c), 4, vl);
+                vint16m2_t w = __riscv_vwmul_vx_i16m2(cs, (int8_t)(si_q3_K_scale(scales, g) - 32), vl);
+                __riscv_vse16_v_i16m2(k->w16 + 16 * g, w, vl);
+            }
+        }
+    }
+    k->d = h2f(p + offsetof(blk_q3_K, d));
+}
+
+/* Q6_K: 16-element groups; ((low nibble | 2 high bits << 4) - 32) * scale. */
+static inline void dec_q6_K(const uint8_t *p, rdec *k)
+{
+    const uint8_t *ql = p + offsetof(blk_q6_K, ql), *qh = p + offsetof(blk_q6_K, qh);
+    const int8_t *scales = (const int8_t *)(p + offsetof(blk_q6_K, scales));
+    const size_t vl = __riscv_vsetvl_e8m1(16);
+    for (int h = 0; h < 2; h++)
+        for (int part = 0; part < 2; part++) {
+            vuint8m1_t hv = __riscv_vle8_v_u8m1(qh + 32 * h + 16 * part, vl);
+            vuint8m1_t l0 = __riscv_vle8_v_u8m1(ql + 64 * h + 16 * part, vl);
+            vuint8m1_t l1 = __riscv_vle8_v_u8m1(ql + 64 * h + 32 + 16 * part, vl);
+            for (int qu = 0; qu < 4; qu++) {
+                const int g = 8 * h + 2 * qu + part;
+                vuint8m1_t lo = (qu & 1) ? l1 : l0;
+                lo = (qu >> 1) ? __riscv_vsrl_vx_u8m1(lo, 4, vl) : __riscv_vand_vx_u8m1(lo, 15, vl);
+                vuint8m1_t hi = __riscv_vand_vx_u8m1(shl1(hv, 4 - 2 * qu, vl), 0x30, vl);
+                vint8m1_t cs = __riscv_vsub_vx_i8m1(__riscv_vreinterpret_v_u8m1_i8m1(__riscv_vor_vv_u8m1(lo, hi, vl)), 32, vl);
+                __riscv_vse16_v_i16m2(k->w16 + 16 * g, __riscv_vwmul_vx_i16m2(cs, scales[g], vl), vl);
+            }
+        }
+    k->d = h2f(p + offsetof(blk_q6_K, d));
+}
+
+/* 16 bsums (bytes 260.. of a Q8_K block) times the 16 mins; al2: the block is 2-byte
+ * aligned (always, in the engine), else the bsums are read as bytes. */
+static inline int32_t dot_mins(const int16_t *mn, const uint8_t *y, int al2)
+{
+    const size_t vl = __riscv_vsetvl_e16m2(16);
+    const uint8_t *b = y + offsetof(blk_q8_K, bsums);
+    vint16m2_t bs = al2 ? __riscv_vle16_v_i16m2((const int16_t *)(const void *)b, vl)
+                        : __riscv_vreinterpret_v_i8m2_i16m2(__riscv_vle8_v_i8m2((const int8_t *)b, 2 * vl));
+    vint32m4_t p = __riscv_vwmul_vv_i32m4(bs, __riscv_vle16_v_i16m2(mn, vl), vl);
+    return __riscv_vmv_x_s_i32m1_i32(__riscv_vredsum_vs_i32m4_i32m1(p, __riscv_vmv_s_x_i32m1(0, 1), vl));
+}
+
+/* The two per-token dot products of a decoded block, written in assembly: in C the
+ * compiler's scheduler issues every load first (to hide latency), which at LMUL 4/8
+ * needs more than the 32 vector registers and spills to the stack, tripling the
+ * instructions of the token loop. Here each load is followed by its multiply-accumulate
+ * (the C908 is in order; L1 loads pipeline). The registers used are clobbered; vl and
+ * vtype are set here and left changed (the compiler re-sets them after). */
+
+/* sum of w8[i] (unsigned) * a[i] (signed) over 256 bytes: 16-bit lanes hold at most
+ * 4 * 45 * 128 (Q2_K's prescaled codes), widening reduction to 32 bits */
+static inline int32_t dot_w8(const uint8_t *w8, const int8_t *a)
+{
+    int32_t r;
+    size_t n = 64;
+    __asm__ volatile(
+        "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
+        "vle8.v v8, (%[a])\n\t"
+        "vle8.v v12, (%[w])\n\t"
+        "addi %[a], %[a], 64\n\t"
+        "addi %[w], %[w], 64\n\t"
+        "vwmulsu.vv v16, v8, v12\n\t"
+        "vle8.v v8, (%[a])\n\t"
+        "vle8.v v12, (%[w])\n\t"
+        "addi %[a], %[a], 64\n\t"
+        "addi %[w], %[w], 64\n\t"
+        "vwmaccsu.vv v16, v8, v12\n\t"
+        "vle8.v v8, (%[a])\n\t"
+        "vle8.v v12, (%[w])\n\t"
+        "addi %[a], %[a], 64\n\t"
+        "addi %[w], %[w], 64\n\t"
+        "vwmaccsu.vv v16, v8, v12\n\t"
+        "vle8.v v8, (%[a])\n\t"
+        "vle8.v v12, (%[w])\n\t"
+        "vwmaccsu.vv v16, v8, v12\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t" /* the 32-bit start value of the sum */
+        "vmv.s.x v24, zero\n\t"
+        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
+        "vwredsum.vs v24, v16, v24\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.x.s %[r], v24\n\t"
+        : [r] "=r"(r), [a] "+r"(a), [w] "+r"(w8)
+        : [n] "r"(n)
+        : "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
+          "v23", "v24", "vl", "vtype", "memory");
+    return r;
+}
+
+/* sum of w16[i] * a[i] over 256 elements: per 32, sign-extend the activation bytes (a
+ * byte load at SEW 16 has EMUL 2) and one widening multiply-accumulate into 32 bits */
+#define SI_W16_STEP                        \
+    "vle16.v v8, (%[w])\n\t"               \
+    "vle8.v v12, (%[a])\n\t"               \
+    "addi %[w], %[w], 64\n\t"              \
+    "addi %[a], %[a], 32\n\t"              \
+    "vsext.vf2 v4, v12\n\t"                \
+    "vwmacc.vv v16, v8, v4\n\t"
+
+static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
+{
+    int32_t r;
+    size_t n = 32;
+    __asm__ volatile(
+        "vsetvli zero, %[n], e32, m8, ta, ma\n\t"
+        "vmv.v.i v16, 0\n\t"
+        "vsetvli zero, zero, e16, m4, ta, ma\n\t"
+        SI_W16_STEP SI_W16_STEP SI_W16_STEP SI_W16_STEP SI_W16_STEP SI_W16_STEP SI_W16_STEP SI_W16_STEP
+        "vsetvli zero, zero, e32, m8, ta, ma\n\t"
+        "vmv.s.x v24, zero\n\t"
+        "vredsum.vs v24, v16, v24\n\t"
+        "vmv.x.s %[r], v24\n\t"
+        : [r] "=r"(r), [a] "+r"(a), [w] "+r"(w16)
+        : [n] "r"(n)
+        : "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v16", "v17", "v18", "v19", "v20", "v21",
+          "v22", "v23", "v24", "vl", "vtype", "memory");
+    return r;
+}
+#undef SI_W16_STEP
+
+/* Activation scales of one call, gathered once (every row reuses them) so the float
+ * step of a block runs as vector operations across the tokens. */
+static _Thread_local float *ybuf;
+static _Thread_local size_t ybuf_cap;
+
+static float *gather_scales(const void *act, size_t act_stride, int64_t n_tok, int64_t nb, size_t bsz, int fp16)
+{
+    size_t need = (size_t)nb * (size_t)n_tok;
+    if (need > ybuf_cap) {
+        float *p = realloc(ybuf, need * sizeof(float));
+        if (!p)
+            return NULL;
+        ybuf = p;
+        ybuf_cap = need;
+    }
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * bsz;
+            ybuf[(size_t)t * (size_t)nb + (size_t)i] = fp16 ? h2f(y) : ld_float(y);
+        }
+    return ybuf;
+}
+
+/* acc[t] += (yd[t] * d) * isum[t] - (yd[t] * dmin) * summ[t] for the tokens of a chunk
+ * (with_min), else acc[t] += (d * yd[t]) * isum[t]; yd[t] = yds[t * ystride]. Separate
+ * multiplies and adds, lane by lane: a token's result does not depend on the batch. */
+static inline void combine(float *acc, const int32_t *isum, const int32_t *summ, const float *yds, size_t ystride,
+                           int64_t nt, float d, float dmin, int with_min)
+{
+    for (int64_t t = 0; t < nt;) {
+        const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
+        vfloat32m4_t yd = __riscv_vlse32_v_f32m4(yds + (size_t)t * ystride, (ptrdiff_t)(ystride * sizeof(float)), vl);
+        vfloat32m4_t c = __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(yd, d, vl),
+                                                __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(isum + t, vl), vl), vl);
+        if (with_min)
+            c = __riscv_vfsub_vv_f32m4(c, __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(yd, dmin, vl),
+                __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(summ + t, vl), vl), vl), vl);
+        __riscv_vse32_v_f32m4(acc + t, __riscv_vfadd_vv_f32m4(__riscv_vle32_v_f32m4(acc + t, vl), c, vl), vl);
+        t += (int64_t)vl;
+    }
+}
+
+/* Float order per token: block contributions added block by block, Q2_K's as the
+ * reference's (the reference's compiler may fuse its multiply-add); Q3_K..Q6_K's
+ * reference keeps eight lane sums instead. */
+static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                       size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    const size_t bsz = si_type_get(type)->type_size;
+    const int64_t nb = n / SI_QK_K;
+    const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
+    const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    if (!yall) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    rdec k;
+    float acc[TOK_CHUNK];
+    int32_t isum[TOK_CHUNK], summ[TOK_CHUNK];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            for (int64_t t = 0; t < nt; t++)
+                acc[t] = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_K);
+                int with_min = 1;
+                switch (type) {
+                case SI_TYPE_Q2_K:
+                    dec_q2_K(b, &k);
+#pragma clang loop unroll(disable)
+                    for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                        const uint8_t *wp = k.w8;
+                        SI_OPAQUE(wp);
+                        isum[t] = dot_w8(wp, (const int8_t *)y + offsetof(blk_q8_K, qs));
+                        summ[t] = dot_mins(k.mn, y, al2);
+                    }
+                    break;
+                case SI_TYPE_Q4_K:
+                case SI_TYPE_Q5_K:
+                    dec_q45_K(b, &k, type == SI_TYPE_Q5_K);
+#pragma clang loop unroll(disable)
+                    for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                        const int16_t *wp = k.w16;
+                        SI_OPAQUE(wp);
+                        isum[t] = dot_w16(wp, (const int8_t *)y + offsetof(blk_q8_K, qs));
+                        summ[t] = dot_mins(k.mn, y, al2);
+                    }
+                    break;
+                default:
+                    if (type == SI_TYPE_Q3_K)
+                        dec_q3_K(b, &k);
+                    else
+                        dec_q6_K(b, &k);
+                    k.dmin = 0.0f;
+                    with_min = 0;
+#pragma clang loop unroll(disable)
+                    for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                        const int16_t *wp = k.w16;
+                        SI_OPAQUE(wp);
+                        isum[t] = dot_w16(wp, (const int8_t *)y + offsetof(blk_q8_K, qs));
+                    }
+                    break;
+                }
+                combine(acc, isum, summ, yall + (size_t)t0 * (size_t)nb + (size_t)i, (size_t)nb, nt, k.d, k.dmin,
+                        with_min);
+            }
+            for (int64_t t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + (size_t)r] = acc[t];
+        }
+    }
+}
+
+/* ---- Q8_0 / Q4_0 × Q8_0 -------------------------------------------------------------- */
+
+/* Per block and token one integer dot (exact), then the reference's float step:
+ * Q8_0 sumf += isum * (dw * da), Q4_0 sumf += isum * dw * da, block by block. */
+static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const int q4 = type == SI_TYPE_Q4_0;
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
+    if (!dscale) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    const size_t vl = __riscv_vsetvl_e8m2(32);
+    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
+    float acc[TOK_CHUNK];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            for (int64_t t = 0; t < nt; t++)
+                acc[t] = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const float dw = h2f(b);
+                vint8m2_t wq;
+                if (q4) {
+                    /* elements 0..15 from the low nibbles, 16..31 from the high ones */
+                    const size_t v16 = __riscv_vsetvl_e8m1(16);
+                    vuint8m1_t x = __riscv_vle8_v_u8m1(b + 2, v16);
+                    vuint8m2_t u = __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vand_vx_u8m1(x, 15, v16));
+                    u = __riscv_vslideup_vx_u8m2(u, __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vsrl_vx_u8m1(x, 4, v16)), 16, vl);
+                    wq = __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), 8, vl);
+                } else {
+                    wq = __riscv_vle8_v_i8m2((const int8_t *)b + 2, vl);
+                }
+                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_0) + 2;
+                const float *ds = dscale + (size_t)t0 * (size_t)nb + (size_t)i;
+                for (int64_t t = 0; t < nt; t++, y += act_stride, ds += nb) {
+                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2((const int8_t *)y, vl), vl);
+                    int32_t isum = __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
+                    if (q4)
+                        acc[t] += (float)isum * dw * *ds;
+                    else
+                        acc[t] += (float)isum * (dw * *ds);
+                }
+            }
+            for (int64_t t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + (size_t)r] = acc[t];
+        }
+    }
+}
+
+/* ---- F32 / F16 ----------------------------------------------------------------------- */
+
+/* 16 floats from any address. */
+static inline vfloat32m4_t ld_f32(const uint8_t *p, size_t vl)
+{
+    return __riscv_vreinterpret_v_u32m4_f32m4(__riscv_vreinterpret_v_u8m4_u32m4(__riscv_vle8_v_u8m4(p, 4 * vl)));
+}
+
+/* 16 halves from any address, widened exactly with integer operations (no zvfh in the
+ * baseline): normal numbers rebias the exponent, inf/nan get exponent 255, zeros and
+ * subnormals are man * 2^-24 through an exact integer-to-float conversion. */
+static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)
+{
+    vuint16m2_t h = __riscv_vreinterpret_v_u8m2_u16m2(__riscv_vle8_v_u8m2(p, 2 * vl));
+    vuint32m4_t x = __riscv_vzext_vf2_u32m4(h, vl);
+    vuint32m4_t em = __riscv_vand_vx_u32m4(x, 0x7FFF, vl);
+    vuint32m4_t sign = __riscv_vsll_vx_u32m4(__riscv_vand_vx_u32m4(x, 0x8000, vl), 16, vl);
+    vuint32m4_t nrm = __riscv_vadd_vx_u32m4(__riscv_vsll_vx_u32m4(em, 13, vl), 112u << 23, vl);
+    vbool8_t inf = __riscv_vmsgeu_vx_u32m4_b8(em, 0x7C00, vl);
+    nrm = __riscv_vadd_vx_u32m4_mu(inf, nrm, nrm, 112u << 23, vl);
+    vbool8_t sub = __riscv_vmsltu_vx_u32m4_b8(em, 0x400, vl);
+    vfloat32m4_t sf = __riscv_vfmul_vf_f32m4(__riscv_vfcvt_f_xu_v_f32m4(em, vl), 0x1p-24f, vl);
+    vuint32m4_t bits = __riscv_vmerge_vvm_u32m4(nrm, __riscv_vreinterpret_v_f32m4_u32m4(sf), sub, vl);
+    return __riscv_vreinterpret_v_u32m4_f32m4(__riscv_vor_vv_u32m4(bits, sign, vl));
+}
+
+static inline vfloat32m4_t ld_fx(const uint8_t *p, int f16, size_t vl)
+{
+    return f16 ? ld_f16(p, vl) : ld_f32(p, vl);
+}
+
+/* Per token and 64 elements: four vfmacc (weights converted once for all tokens) and an
+ * unordered reduction into the token's float sum; the reference sums in double. */
+static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                          size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    const int f16 = type == SI_TYPE_F16;
+    const size_t es = f16 ? 2 : 4;
+    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t t = 0; t < n_tok; t++)
+            out[(size_t)t * out_stride + (size_t)r] = 0.0f;
+        for (int64_t i = 0; i < n;) {
+            const size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i) < 16 ? (size_t)(n - i) : 16);
+            if (vl == 16 && n - i >= 64) {
+                vfloat32m4_t w0 = ld_fx(row + i * es, f16, vl), w1 = ld_fx(row + (i + 16) * es, f16, vl);
+                vfloat32m4_t w2 = ld_fx(row + (i + 32) * es, f16, vl), w3 = ld_fx(row + (i + 48) * es, f16, vl);
+                const uint8_t *a = (const uint8_t *)act + i * es;
+                for (int64_t t = 0; t < n_tok; t++, a += act_stride) {
+                    vfloat32m4_t s = __riscv_vfmul_vv_f32m4(w0, ld_fx(a, f16, vl), vl);
+                    s = __riscv_vfmacc_vv_f32m4(s, w1, ld_fx(a + 16 * es, f16, vl), vl);
+                    s = __riscv_vfmacc_vv_f32m4(s, w2, ld_fx(a + 32 * es, f16, vl), vl);
+                    s = __riscv_vfmacc_vv_f32m4(s, w3, ld_fx(a + 48 * es, f16, vl), vl);
+                    out[(size_t)t * out_stride + (size_t)r] +=
+                        __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m4_f32m1(s, fz, vl));
+                }
+                i += 64;
+            } else {
+                vfloat32m4_t w0 = ld_fx(row + i * es, f16, vl);
+                const uint8_t *a = (const uint8_t *)act + i * es;
+                for (int64_t t = 0; t < n_tok; t++, a += act_stride)
+                    out[(size_t)t * out_stride + (size_t)r] += __riscv_vfmv_f_s_f32m1_f32(
+                        __riscv_vfredusum_vs_f32m4_f32m1(__riscv_vfmul_vv_f32m4(w0, ld_fx(a, f16, vl), vl), fz, vl));
+                i += (int64_t)vl;
+            }
+        }
+    }
+}
+
+/* ---- activation quantizers (bit-exact with the reference for finite input) ----------- */
+
+/* roundf (halves away from zero) from a round-to-nearest-even conversion: only exact
+ * ties can differ, and those are the lanes where v - rne(v) is +-0.5 with the sign of v. */
+static inline vint32m8_t round_away(vfloat32m8_t v, size_t vl)
+{
+    vint32m8_t r = __riscv_vfcvt_x_f_v_i32m8(v, vl);
+    vfloat32m8_t diff = __riscv_vfsub_vv_f32m8(v, __riscv_vfcvt_f_x_v_f32m8(r, vl), vl);
+    vbool4_t up = __riscv_vmand_mm_b4(__riscv_vmfeq_vf_f32m8_b4(diff, 0.5f, vl), __riscv_vmfgt_vf_f32m8_b4(v, 0.0f, vl), vl);
+    vbool4_t dn = __riscv_vmand_mm_b4(__riscv_vmfeq_vf_f32m8_b4(diff, -0.5f, vl), __riscv_vmflt_vf_f32m8_b4(v, 0.0f, vl), vl);
+    r = __riscv_vadd_vx_i32m8_mu(up, r, r, 1, vl);
+    return __riscv_vsub_vx_i32m8_mu(dn, r, r, 1, vl);
+}
+
+/* int32 codes (all within -128..127) to bytes */
+static inline void store_i8(int8_t *d, vint32m8_t q, size_t vl)
+{
+    vint16m4_t h = __riscv_vncvt_x_x_w_i16m4(q, vl);
+    __riscv_vse8_v_i8m2(d, __riscv_vncvt_x_x_w_i8m2(h, vl), vl);
+}
+
+static void quantize_q8_0(const float *src, void *dst, int64_t n)
+{
+    const size_t vl = __riscv_vsetvl_e32m8(32);
+    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+    for (int64_t i = 0; i < n / SI_QK8_0; i++) {
+        vfloat32m8_t x = __riscv_vle32_v_f32m8(src + i * SI_QK8_0, vl);
+        const float amax = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredmax_vs_f32m8_f32m1(__riscv_vfabs_v_f32m8(x, vl), fz, vl));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        blk_q8_0 b;
+        b.d = si_fp32_to_fp16(d);
+        store_i8(b.qs, round_away(__riscv_vfmul_vf_f32m8(x, id, vl), vl), vl);
+        si_blk_store(dst, i, &b);
+    }
+}
+
+static void quantize_q8_K(const float *src, void *dst, int64_t n)
+{
+    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+    const size_t vl = __riscv_vsetvl_e32m8(32);
+    for (int64_t i = 0; i < n / SI_QK_K; i++) {
+        const float *x = src + i * SI_QK_K;
+        blk_q8_K b;
+        vfloat32m8_t m = __riscv_vfabs_v_f32m8(__riscv_vle32_v_f32m8(x, vl), vl);
+        for (int j = 32; j < SI_QK_K; j += 32)
+            m = __riscv_vfmax_vv_f32m8(m, __riscv_vfabs_v_f32m8(__riscv_vle32_v_f32m8(x + j, vl), vl), vl);
+        const float amax = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredmax_vs_f32m8_f32m1(m, fz, vl));
+        if (amax == 0.0f) {
+            memset(&b, 0, sizeof b);
+            si_blk_store(dst, i, &b);
+            continue;
+        }
+        /* the reference takes the first element of largest magnitude, with its sign */
+        float max = amax;
+        for (int j = 0; j < SI_QK_K; j += 32) {
+            long f = __riscv_vfirst_m_b4(
+                __riscv_vmfeq_vf_f32m8_b4(__riscv_vfabs_v_f32m8(__riscv_vle32_v_f32m8(x + j, vl), vl), amax, vl), vl);
+            if (f >= 0) {
+                max = x[j + f];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < SI_QK_K; j += 32) {
+            vint32m8_t q = __riscv_vfcvt_x_f_v_i32m8(__riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(x + j, vl), iscale, vl), vl);
+            store_i8(b.qs + j, __riscv_vmin_vx_i32m8(q, 127, vl), vl);
+        }
+        const size_t v16 = __riscv_vsetvl_e8m1(16);
+        const vint16m1_t z16 = __riscv_vmv_s_x_i16m1(0, 1);
+        for (int g = 0; g < 16; g++)
+            b.bsums[g] = __riscv_vmv_x_s_i16m1_i16(__riscv_vwredsum_vs_i8m1_i16m1(__riscv_vle8_v_i8m1(b.qs + 16 * g, v16), z16, v16));
+        b.d = 1.0f / iscale;
+        si_blk_store(dst, i, &b);
+    }
+}
+
+/* ---- ops ----------------------------------------------------------------------------- */
+
+/* Sum of squares widened to double as the reference (order differs: tolerance ~1 ulp of
+ * the scale); the scaling is the reference's exact x * scale * w. */
+static void rmsnorm_rvv(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    size_t vlmax = __riscv_vsetvlmax_e32m4();
+    vfloat64m8_t acc = __riscv_vfmv_v_f_f64m8(0.0, vlmax);
+    for (int64_t i = 0; i < n;) {
+        size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
+        vfloat32m4_t v = __riscv_vle32_v_f32m4(x + i, vl);
+        acc = __riscv_vfwmacc_vv_f64m8_tu(acc, v, v, vl);
+        i += (int64_t)vl;
+    }
+    double ss = __riscv_vfmv_f_s_f64m1_f64(__riscv_vfredusum_vs_f64m8_f64m1(acc, __riscv_vfmv_s_f_f64m1(0.0, 1), vlmax));
+    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n;) {
+        size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
+        vfloat32m4_t v = __riscv_vfmul_vf_f32m4(__riscv_vle32_v_f32m4(x + i, vl), scale, vl);
+        __riscv_vse32_v_f32m4(out + i, __riscv_vfmul_vv_f32m4(v, __riscv_vle32_v_f32m4(w + i, vl), vl), vl);
+        i += (int64_t)vl;
+    }
+}
+
+static inline vfloat32m4_t kv_ld(const void *base, size_t i, bool f16, size_t vl)
+{
+    return f16 ? ld_f16((const uint8_t *)base + 2 * i, vl) : __riscv_vle32_v_f32m4((const float *)base + i, vl);
+}
+
+/* Scores: q.k with vfmacc and one unordered reduction per position (tolerance against
+ * the reference's ordered sum). Softmax as the reference. Values: out += p * v with a
+ * separate multiply and add, the reference's arithmetic element by element. */
+static void attend_rvv(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+                       uint32_t n_pos, uint32_t hd, float scale, float *scores)
+{
+    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+    float mx = -INFINITY;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const size_t base = (size_t)t * kv_stride;
+        size_t vlmax = __riscv_vsetvlmax_e32m4();
+        vfloat32m4_t s = __riscv_vfmv_v_f_f32m4(0.0f, vlmax);
+        for (uint32_t i = 0; i < hd;) {
+            size_t vl = __riscv_vsetvl_e32m4(hd - i);
+            s = __riscv_vfmacc_vv_f32m4_tu(s, kv_ld(k, base + i, kv_f16, vl), __riscv_vle32_v_f32m4(q + i, vl), vl);
+            i += (uint32_t)vl;
+        }
+        float sf = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m4_f32m1(s, fz, vlmax));
+        scores[t] = sf * scale;
+        mx = scores[t] > mx ? scores[t] : mx;
+    }
+    double sum = 0;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        scores[t] = expf(scores[t] - mx);
+        sum += scores[t];
+    }
+    const float inv = (float)(1.0 / sum);
+    memset(out, 0, hd * sizeof(float));
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const float p = scores[t] * inv;
+        const size_t base = (size_t)t * kv_stride;
+        for (uint32_t i = 0; i < hd;) {
+            size_t vl = __riscv_vsetvl_e32m4(hd - i);
+            vfloat32m4_t pv = __riscv_vfmul_vf_f32m4(kv_ld(v, base + i, kv_f16, vl), p, vl);
+            __riscv_vse32_v_f32m4(out + i, __riscv_vfadd_vv_f32m4(__riscv_vle32_v_f32m4(out + i, vl), pv, vl), vl);
+            i += (uint32_t)vl;
+        }
+    }
+}
+
+static si_kernels rvv_set;
+static int rvv_ready;
+
+/* The whole build targets RV64GCV (-march=rv64gcv: the compiler may use vector
+ * instructions anywhere), so a CPU that runs this code has V: no run-time probe. */
+const si_kernels *si_kernels_rvv(void)
+{
+    if (!rvv_ready) {
+        rvv_set = *si_kernels_ref();
+        rvv_set.name = "rvv";
+        for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
+            rvv_set.mat_dot[t] = mat_dot_kq;
+        rvv_set.mat_dot[SI_TYPE_Q4_0] = mat_dot_q80;
+        rvv_set.mat_dot[SI_TYPE_Q8_0] = mat_dot_q80;
+        rvv_set.mat_dot[SI_TYPE_F32] = mat_dot_float;
+        rvv_set.mat_dot[SI_TYPE_F16] = mat_dot_float;
+        rvv_set.quantize[SI_TYPE_Q8_0] = quantize_q8_0;
+        rvv_set.quantize[SI_TYPE_Q8_K] = quantize_q8_K;
+        rvv_set.rmsnorm = rmsnorm_rvv;
+        rvv_set.attend = attend_rvv;
+        rvv_ready = 1;
+    }
+    return &rvv_set;
+}
+
+#else
+
+const si_kernels *si_kernels_rvv(void)
+{
+    return NULL;
+}
+
+#endif
