@@ -363,6 +363,9 @@ static void print_report(FILE *f, const report *r)
             r->st.pass_s);
     fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting)\n", s->io_wait_s, r->st.compute_s,
             100.0 * s->io_wait_s / pass_s);
+    if (r->st.verify_s > 0 || s->bytes_decoded > 0) /* a pack: checksums, decompression (part of compute) */
+        fprintf(f, "pack verify / decode: %.3f s / %.3f s (%.1f MB decompressed, %" PRIu64 " re-reads)\n",
+                r->st.verify_s, r->st.decode_s, (double)s->bytes_decoded / 1e6, r->st.checksum_rereads);
     fprintf(f, "weight buffer       : peak %s of %s; KV cache %s (ctx %u); batch %u\n",
             si_format_size(s->ring_peak_bytes, a, sizeof a), si_format_size(s->ring_bytes, b, sizeof b),
             si_format_size(r->plan->kv_bytes, c, sizeof c), r->plan->n_ctx, r->plan->n_batch);
@@ -396,6 +399,8 @@ static int write_report_json(const char *path, const report *r)
             r->gr.gen_s, r->st.pass_s, s->io_wait_s, r->st.compute_s, r->peak_rss, s->ring_peak_bytes,
             s->ring_bytes, r->plan->kv_bytes, r->plan->n_ctx, r->plan->n_batch, r->plan->budget, r->backend,
             r->direct ? "true" : "false");
+    fprintf(f, ", \"verify_s\": %.6f, \"decode_s\": %.6f, \"bytes_decoded\": %" PRIu64 ", \"checksum_rereads\": %" PRIu64,
+            r->st.verify_s, r->st.decode_s, s->bytes_decoded, r->st.checksum_rereads);
     fprintf(f, ", \"stopped_at_eog\": %s, \"turn_new_tokens\": [", r->gr.stopped_at_eog ? "true" : "false");
     for (uint32_t i = 0; i < r->n_turns && i < MAX_TURNS_REPORTED; i++)
         fprintf(f, i ? ", %u" : "%u", r->turn_new[i]);

@@ -55,6 +55,9 @@ typedef struct si_gguf_tensor {
 typedef struct si_gguf si_gguf;
 
 int si_gguf_open(si_gguf **out, const char *path, si_error *err);
+/* A GGUF stored at [offset, offset+size) of a larger file (a pack's metadata block);
+ * offsets inside it are relative to the region, error messages give file offsets. */
+int si_gguf_open_region(si_gguf **out, const char *path, uint64_t offset, uint64_t size, si_error *err);
 void si_gguf_close(si_gguf *g);
 
 const char *si_gguf_path(const si_gguf *g);

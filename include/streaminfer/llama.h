@@ -40,6 +40,9 @@ typedef struct si_llama_stats {
     uint64_t tokens_evaluated;
     double compute_s;         /* time in passes not spent waiting on reads */
     double pass_s;            /* time in passes */
+    double verify_s;          /* packs: checksumming extents (part of compute_s) */
+    double decode_s;          /* packs: decompressing zstd chunks (part of compute_s) */
+    uint64_t checksum_rereads; /* packs: chunks read again after a checksum mismatch */
 } si_llama_stats;
 
 typedef struct si_llama si_llama;

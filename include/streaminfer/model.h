@@ -71,6 +71,11 @@ void si_llama_layer_tensors(const si_llama_desc *d, uint32_t l, const si_tensor_
 /* Read hyper-parameters and tensor locations from a GGUF; refuses other
  * architectures, missing or inconsistent tensors, and types without kernels. */
 int si_llama_desc_from_gguf(si_llama_desc *d, const si_gguf *g, si_error *err);
+/* The same from metadata whose tensors are found elsewhere (a pack's table): find
+ * returns a tensor's shape, type, first byte and raw size, or NULL. */
+typedef const si_gguf_tensor *(*si_tensor_find_fn)(const void *ctx, const char *name);
+int si_llama_desc_from_meta(si_llama_desc *d, const si_gguf *meta, si_tensor_find_fn find, const void *find_ctx,
+                            si_error *err);
 void si_llama_desc_free(si_llama_desc *d);
 
 #ifdef __cplusplus

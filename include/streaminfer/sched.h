@@ -21,10 +21,31 @@
 extern "C" {
 #endif
 
+/* A verifiable piece of an extent (a pack chunk): its stored bytes are checked with
+ * XXH3-64 before the model sees the extent, and decoded when compressed. */
+typedef struct si_frame {
+    uint64_t offset;    /* file offset of the stored bytes (inside the extent's range) */
+    uint64_t stored;    /* stored bytes */
+    uint64_t raw;       /* decoded bytes */
+    uint64_t image_off; /* where the decoded bytes go in the extent's image */
+    uint64_t xxh3;      /* of the stored bytes */
+    uint32_t codec;     /* SI_PACK_CODEC_RAW / _ZSTD / _ZSTD_FIELDS */
+    uint32_t type;      /* tensor type (field layout of _ZSTD_FIELDS) */
+    int32_t layer;      /* for errors; -1 outside the layers */
+    uint32_t chunk;     /* chunk index in the pack, for errors */
+    const char *tensor; /* tensor name, for errors (outlives the scheduler) */
+} si_frame;
+
 typedef struct si_extent {
     uint64_t offset;   /* file offset of the first byte the model needs */
     uint64_t size;     /* bytes the model needs */
     char label[80];    /* what it holds, for errors: "blk.3.ffn_up.weight rows 0-767" */
+    /* Packs only (zero for GGUF): frames covering the range, checked before acquire
+     * returns; with image_size > 0 they are decoded into an image of that many bytes
+     * (held in the ring after the stored bytes) and acquire points at the image. */
+    const si_frame *frames;
+    uint32_t n_frames;
+    uint64_t image_size;
 } si_extent;
 
 typedef struct si_sched_opts {
@@ -41,6 +62,10 @@ typedef struct si_sched_stats {
     uint64_t ring_peak_bytes; /* most bytes of the ring ever holding extents */
     uint64_t reads;           /* read requests issued */
     double io_wait_s;         /* time blocked waiting for reads */
+    double verify_s;          /* time computing checksums of frames */
+    double decode_s;          /* time decompressing frames */
+    uint64_t bytes_decoded;   /* raw bytes produced by decompression */
+    uint64_t rereads;         /* frames read again after a checksum mismatch */
 } si_sched_stats;
 
 typedef struct si_sched si_sched;
@@ -53,7 +78,9 @@ void si_sched_free(si_sched *s);
 /* Start the next pass. another_follows: a pass will follow this one, so prefetch may
  * run into it. */
 int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err);
-/* Block until extent i of the current pass is resident; *data points at its first
+/* Block until extent i of the current pass is resident (and, for frames, verified
+ * and decoded: a frame whose checksum still fails after 3 re-reads is an SI_ECHECKSUM
+ * error naming tensor, layer and file offset); *data points at its first
  * byte. Extents are acquired in increasing order; acquiring the same one again is
  * allowed while it is held. */
 int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err);

@@ -76,6 +76,7 @@ typedef struct rd {
     size_t len;    /* valid bytes in buf */
     uint64_t pos;  /* parse position */
     int code;      /* status of the last failure (err may be NULL) */
+    uint64_t region; /* file offset of the GGUF's first byte (embedded in a pack) */
 } rd;
 
 /* Fail with "path: byte OFF: message". Every format error goes through here. */
@@ -88,7 +89,7 @@ static int fail(rd *r, int code, uint64_t off, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     r->code = code;
-    return si_errorf(r->err, code, "%s: byte %llu: %s", r->g->path, (unsigned long long)off, msg);
+    return si_errorf(r->err, code, "%s: byte %llu: %s", r->g->path, (unsigned long long)(r->region + off), msg);
 }
 
 #define FAIL(r, off, ...) return fail((r), SI_EFORMAT, (off), __VA_ARGS__)
@@ -128,7 +129,7 @@ static const uint8_t *need(rd *r, uint64_t n, const char *what)
     }
     size_t got = 0;
     while (got < want) {
-        ssize_t k = pread(r->fd, r->buf + got, (size_t)want - got, (off_t)(r->pos + got));
+        ssize_t k = pread(r->fd, r->buf + got, (size_t)want - got, (off_t)(r->region + r->pos + got));
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
@@ -668,13 +669,20 @@ static int check_data(rd *r)
 
 int si_gguf_open(si_gguf **out, const char *path, si_error *err)
 {
+    return si_gguf_open_region(out, path, 0, UINT64_MAX, err);
+}
+
+/* A GGUF embedded in a larger file (a pack's metadata): offsets and sizes are
+ * relative to the region, errors name absolute file offsets. */
+int si_gguf_open_region(si_gguf **out, const char *path, uint64_t offset, uint64_t size, si_error *err)
+{
     *out = NULL;
     si_gguf *g = calloc(1, sizeof *g);
     if (!g || !(g->path = strdup(path))) {
         free(g);
         return si_errorf(err, SI_ENOMEM, "%s: out of memory", path);
     }
-    rd r = {.g = g, .fd = -1, .err = err};
+    rd r = {.g = g, .fd = -1, .err = err, .region = offset};
     int rc = 0;
     r.fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -684,7 +692,14 @@ int si_gguf_open(si_gguf **out, const char *path, si_error *err)
         rc = si_errorf(err, SI_EIO, "%s: not a regular file", path);
     } else {
         g->file_size = (uint64_t)st.st_size;
-        if ((rc = rd_header(&r)) == 0 && (rc = rd_kvs(&r)) == 0 && (rc = get_alignment(&r)) == 0 &&
+        if (size != UINT64_MAX) {
+            if (offset > g->file_size || size > g->file_size - offset)
+                rc = si_errorf(err, SI_EIO, "%s: embedded GGUF [%llu, +%llu) runs past the end of the file (%llu bytes)",
+                               path, (unsigned long long)offset, (unsigned long long)size,
+                               (unsigned long long)g->file_size);
+            g->file_size = size;
+        }
+        if (rc == 0 && (rc = rd_header(&r)) == 0 && (rc = rd_kvs(&r)) == 0 && (rc = get_alignment(&r)) == 0 &&
             (rc = rd_tensor_infos(&r)) == 0)
             rc = check_data(&r);
     }

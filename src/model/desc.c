@@ -16,12 +16,23 @@ void si_llama_layer_tensors(const si_llama_desc *d, uint32_t l, const si_tensor_
     memcpy(out, order, sizeof order);
 }
 
+/* Where tensors come from: the GGUF's own tensor infos, or a pack's extent table. */
+typedef struct finder {
+    si_tensor_find_fn fn;
+    const void *ctx;
+} finder;
+
+static const si_gguf_tensor *find_in_gguf(const void *ctx, const char *name)
+{
+    return si_gguf_find_tensor(ctx, name);
+}
+
 /* Look up a tensor and check it is [n_cols] (n_rows == 0) or [n_cols, n_rows]. */
-static int tensor_ref(si_tensor_ref *r, const si_gguf *g, const char *name, uint64_t n_cols,
+static int tensor_ref(si_tensor_ref *r, const si_gguf *g, const finder *fd, const char *name, uint64_t n_cols,
                       uint64_t n_rows, bool need_compute, si_error *err)
 {
     const char *path = si_gguf_path(g);
-    const si_gguf_tensor *t = si_gguf_find_tensor(g, name);
+    const si_gguf_tensor *t = fd->fn(fd->ctx, name);
     if (!t)
         return si_errorf(err, SI_EFORMAT, "%s: tensor '%s' is missing", path, name);
     /* Trailing dimensions of 1 are allowed: some writers store vectors as [n, 1]. */
@@ -126,13 +137,20 @@ static int read_hparams(si_llama_hparams *hp, const si_gguf *g, si_error *err)
 
 int si_llama_desc_from_gguf(si_llama_desc *d, const si_gguf *g, si_error *err)
 {
+    return si_llama_desc_from_meta(d, g, find_in_gguf, g, err);
+}
+
+int si_llama_desc_from_meta(si_llama_desc *d, const si_gguf *g, si_tensor_find_fn find, const void *find_ctx,
+                            si_error *err)
+{
+    const finder fdr = {find, find_ctx}, *fd = &fdr;
     memset(d, 0, sizeof *d);
     const char *path = si_gguf_path(g);
     si_llama_hparams *hp = &d->hp;
     SI_TRY(read_hparams(hp, g, err));
     d->file_size = si_gguf_file_size(g);
 
-    const si_gguf_tensor *emb = si_gguf_find_tensor(g, "token_embd.weight");
+    const si_gguf_tensor *emb = fd->fn(fd->ctx, "token_embd.weight");
     SI_CHECK(!emb, err, SI_EFORMAT, "%s: tensor 'token_embd.weight' is missing", path);
     SI_CHECK(emb->n_dims != 2 || emb->ne[1] == 0 || emb->ne[1] > (1u << 24), err, SI_EFORMAT,
              "%s: tensor 'token_embd.weight' must be 2-D [n_embd, n_vocab]", path);
@@ -144,15 +162,15 @@ int si_llama_desc_from_gguf(si_llama_desc *d, const si_gguf *g, si_error *err)
                  "%s: llama.vocab_size %u disagrees with token_embd.weight's %u rows", path, vs, hp->n_vocab);
     }
     uint64_t q_dim = (uint64_t)hp->n_head * hp->head_dim, kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
-    SI_TRY(tensor_ref(&d->token_embd, g, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err));
-    SI_TRY(tensor_ref(&d->output_norm, g, "output_norm.weight", hp->n_embd, 0, false, err));
-    hp->tied_output = si_gguf_find_tensor(g, "output.weight") == NULL;
+    SI_TRY(tensor_ref(&d->token_embd, g, fd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err));
+    SI_TRY(tensor_ref(&d->output_norm, g, fd, "output_norm.weight", hp->n_embd, 0, false, err));
+    hp->tied_output = fd->fn(fd->ctx, "output.weight") == NULL;
     if (hp->tied_output)
         d->output = d->token_embd;
     else
-        SI_TRY(tensor_ref(&d->output, g, "output.weight", hp->n_embd, hp->n_vocab, true, err));
-    if (si_gguf_find_tensor(g, "rope_freqs.weight"))
-        SI_TRY(tensor_ref(&d->rope_freqs, g, "rope_freqs.weight", hp->n_rot / 2, 0, false, err));
+        SI_TRY(tensor_ref(&d->output, g, fd, "output.weight", hp->n_embd, hp->n_vocab, true, err));
+    if (fd->fn(fd->ctx, "rope_freqs.weight"))
+        SI_TRY(tensor_ref(&d->rope_freqs, g, fd, "rope_freqs.weight", hp->n_rot / 2, 0, false, err));
 
     d->layers = calloc(hp->n_layer, sizeof *d->layers);
     SI_CHECK(!d->layers, err, SI_ENOMEM, "out of memory for %u layers", hp->n_layer);
@@ -163,7 +181,7 @@ int si_llama_desc_from_gguf(si_llama_desc *d, const si_gguf *g, si_error *err)
 #define LAYER_TENSOR(field, suffix, cols, rows)                                   \
     if (rc == SI_OK) {                                                           \
         snprintf(name, sizeof name, "blk.%u." suffix ".weight", l);              \
-        rc = tensor_ref(&L->field, g, name, (cols), (rows), (rows) != 0, err);   \
+        rc = tensor_ref(&L->field, g, fd, name, (cols), (rows), (rows) != 0, err);   \
     }
         LAYER_TENSOR(attn_norm, "attn_norm", hp->n_embd, 0)
         LAYER_TENSOR(wq, "attn_q", hp->n_embd, q_dim)

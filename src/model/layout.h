@@ -25,6 +25,8 @@ typedef struct si_llama_layout {
     size_t n_views;
     si_tensor_views *layer; /* [n_layer][SI_LAYER_N_TENSORS], compute order */
     si_tensor_views output_norm, output;
+    si_frame *frames; /* packs: the chunks each extent checks (and decodes) */
+    size_t n_frames;
 } si_llama_layout;
 
 /* Extents are at most max_extent bytes once aligned to align: a group of tensors
@@ -33,6 +35,12 @@ typedef struct si_llama_layout {
  * row slices when it is larger. */
 int si_llama_layout_build(si_llama_layout *lay, const si_llama_desc *d, uint64_t max_extent, uint64_t align,
                           si_error *err);
+/* The same over a pack: extents are whole chunks (a group when its chunks fit one
+ * extent, else row slices cut at chunk boundaries), each carrying its chunks as
+ * frames; compressed ones are decoded into an image the views point into. */
+struct si_pack;
+int si_llama_layout_build_pack(si_llama_layout *lay, const si_llama_desc *d, const struct si_pack *pack,
+                               uint64_t max_extent, uint64_t align, si_error *err);
 void si_llama_layout_free(si_llama_layout *lay);
 
 #endif

@@ -17,11 +17,15 @@
 #include "layout.h"
 #include "streaminfer/clock.h"
 #include "streaminfer/kernels.h"
+#include "streaminfer/pack.h"
 #include "streaminfer/types.h"
 
 struct si_llama {
     const si_kernels *K; /* the kernel set, fixed at open */
     si_gguf *gguf;
+    si_pack *pack;              /* when the model is a pack (gguf is then NULL) */
+    si_gguf_tensor *pack_infos; /* the pack's tensors as the description reads them */
+    const si_pack_tensor *pack_embd, *pack_rope;
     si_llama_desc d;
     si_llama_opts opts;
     si_plan plan;
@@ -140,12 +144,13 @@ static int init_rope(si_llama *m, si_error *err)
         float *f = malloc(half * sizeof(float));
         SI_CHECK(!f, err, SI_ENOMEM, "out of memory for rope_freqs");
         uint64_t before = si_io_bytes_read(m->io);
-        int rc = si_io_read(m->io, m->d.rope_freqs.offset, half * sizeof(float), f, err);
+        int rc = m->pack ? si_pack_read_rows(m->pack, m->io, m->pack_rope, 0, 1, f, err)
+                         : si_io_read(m->io, m->d.rope_freqs.offset, half * sizeof(float), f, err);
         m->pinned_bytes = si_io_bytes_read(m->io) - before;
         for (uint32_t i = 0; rc == SI_OK && i < half; i++) {
             if (!(f[i] > 0 && isfinite(f[i])))
                 rc = si_errorf(err, SI_EFORMAT, "%s: rope_freqs.weight[%u] = %g is not a positive factor",
-                               si_gguf_path(m->gguf), i, (double)f[i]);
+                               si_gguf_path(si_llama_gguf(m)), i, (double)f[i]);
             else
                 m->inv_freq[i] /= f[i];
         }
@@ -155,6 +160,57 @@ static int init_rope(si_llama *m, si_error *err)
     return SI_OK;
 }
 
+/* ---- packs ---- */
+
+static const si_gguf_tensor *find_pack_info(const void *ctx, const char *name)
+{
+    const si_llama *m = ctx;
+    const si_pack_tensor *pt = si_pack_find_tensor(m->pack, name);
+    return pt ? &m->pack_infos[pt - si_pack_tensor_at(m->pack, 0)] : NULL;
+}
+
+/* The description of a pack comes from its metadata (hyper-parameters) and its table
+ * (shapes, types); offsets are those of each tensor's first chunk. */
+static int open_pack(si_llama *m, const char *path, si_error *err)
+{
+    SI_TRY(si_pack_open(&m->pack, path, err));
+    uint32_t n = si_pack_n_tensors(m->pack);
+    m->pack_infos = calloc(n, sizeof *m->pack_infos);
+    SI_CHECK(!m->pack_infos, err, SI_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        const si_pack_tensor *pt = si_pack_tensor_at(m->pack, i);
+        si_gguf_tensor *g = &m->pack_infos[i];
+        g->name = pt->name;
+        g->n_dims = pt->n_dims;
+        memcpy(g->ne, pt->ne, sizeof g->ne);
+        g->type = pt->type;
+        g->offset = si_pack_chunk_at(m->pack, pt->first_chunk)->offset;
+        g->size = pt->raw_size;
+    }
+    SI_TRY(si_llama_desc_from_meta(&m->d, si_pack_meta(m->pack), find_pack_info, m, err));
+    m->d.file_size = si_pack_file_size(m->pack);
+    m->pack_embd = si_pack_find_tensor(m->pack, "token_embd.weight");
+    m->pack_rope = si_pack_find_tensor(m->pack, "rope_freqs.weight");
+    return SI_OK;
+}
+
+/* Ring sizing for a pack: a compressed extent holds its stored bytes and its decoded
+ * image, and the smallest extent is one chunk, not one row. */
+static void pack_ring_request(si_plan_req *r, const si_pack *p, uint64_t align)
+{
+    uint64_t pass = 0, widest = 0;
+    for (uint32_t c = 0; c < si_pack_n_chunks(p); c++) {
+        const si_pack_chunk *k = si_pack_chunk_at(p, c);
+        uint64_t need = (k->stored + align - 1) / align * align + 2 * align +
+                        (k->codec != SI_PACK_CODEC_RAW ? (k->raw + align - 1) / align * align : 0);
+        pass += need - 2 * align + (k->codec != SI_PACK_CODEC_RAW ? k->raw : 0);
+        widest = need > widest ? need : widest;
+    }
+    uint64_t want = 2 * pass < SI_RING_DEFAULT_CAP ? 2 * pass : SI_RING_DEFAULT_CAP;
+    r->ring_want = want > r->ring_want ? want : r->ring_want;
+    r->ring_min = 3 * widest > r->ring_min ? 3 * widest : r->ring_min;
+}
+
 int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, si_error *err)
 {
     *out = NULL;
@@ -162,8 +218,8 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     SI_CHECK(!m, err, SI_ENOMEM, "out of memory");
     m->opts = *opts;
     m->K = si_kernels_active();
-    int rc = si_gguf_open(&m->gguf, path, err);
-    if (rc == SI_OK)
+    int rc = si_pack_probe(path) ? open_pack(m, path, err) : si_gguf_open(&m->gguf, path, err);
+    if (rc == SI_OK && !m->pack)
         rc = si_llama_desc_from_gguf(&m->d, m->gguf, err);
     if (rc == SI_OK)
         rc = si_io_open(&m->io, path, &opts->io, err);
@@ -173,12 +229,15 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         align = si_io_alignment(m->io) > 4096 ? si_io_alignment(m->io) : 4096;
         m->qact_row = qact_row_bytes(&m->d);
         fill_plan_request(&req, &m->d, opts, m->qact_row, align);
+        if (m->pack)
+            pack_ring_request(&req, m->pack, align);
         rc = si_plan_make(&req, &m->plan, err);
     }
     if (rc == SI_OK) {
         /* A third of the ring per extent: one computing, the next ones loading. */
         uint64_t max_extent = m->plan.ring_bytes / 3 / align * align;
-        rc = si_llama_layout_build(&m->lay, &m->d, max_extent, align, err);
+        rc = m->pack ? si_llama_layout_build_pack(&m->lay, &m->d, m->pack, max_extent, align, err)
+                     : si_llama_layout_build(&m->lay, &m->d, max_extent, align, err);
     }
     if (rc == SI_OK) {
         si_sched_opts so = {.ring_bytes = m->plan.ring_bytes, .chunk_bytes = opts->chunk_bytes};
@@ -205,6 +264,8 @@ void si_llama_close(si_llama *m)
     si_io_close(m->io);
     si_llama_desc_free(&m->d);
     si_gguf_close(m->gguf);
+    si_pack_close(m->pack);
+    free(m->pack_infos);
     void *bufs[] = {m->k_cache, m->v_cache, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
                     m->scores, m->qh, m->norm_w, m->qact, m->row_buf, m->inv_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -214,7 +275,7 @@ void si_llama_close(si_llama *m)
 
 const si_llama_hparams *si_llama_hparams_of(const si_llama *m) { return &m->d.hp; }
 const si_plan *si_llama_plan_of(const si_llama *m) { return &m->plan; }
-const si_gguf *si_llama_gguf(const si_llama *m) { return m->gguf; }
+const si_gguf *si_llama_gguf(const si_llama *m) { return m->pack ? si_pack_meta(m->pack) : m->gguf; }
 const si_io *si_llama_io(const si_llama *m) { return m->io; }
 uint32_t si_llama_pos(const si_llama *m) { return m->pos; }
 
@@ -302,7 +363,11 @@ static int embed(si_llama *m, const int32_t *ids, uint32_t n, si_error *err)
                  "token id %d is out of range (vocabulary of %u)", ids[b], m->d.hp.n_vocab);
         /* Counted from the I/O layer: under O_DIRECT a row costs whole blocks. */
         uint64_t before = si_io_bytes_read(m->io);
-        SI_TRY(si_io_read(m->io, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes, m->row_buf, err));
+        /* In a pack the row's chunk is read and verified (and decoded) whole. */
+        if (m->pack)
+            SI_TRY(si_pack_read_rows(m->pack, m->io, m->pack_embd, (uint64_t)ids[b], 1, m->row_buf, err));
+        else
+            SI_TRY(si_io_read(m->io, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes, m->row_buf, err));
         m->embd_bytes += si_io_bytes_read(m->io) - before;
         tt->to_float(m->row_buf, m->x + (size_t)b * m->d.hp.n_embd, (int64_t)e->n_cols);
     }
@@ -400,6 +465,9 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
     st->io_bytes_read = si_io_bytes_read(m->io);
     st->tokens_evaluated = m->tokens;
     st->pass_s = m->pass_s;
+    st->verify_s = st->sched.verify_s;
+    st->decode_s = st->sched.decode_s;
+    st->checksum_rereads = st->sched.rereads;
     st->compute_s = m->pass_s - st->sched.io_wait_s;
     if (st->compute_s < 0)
         st->compute_s = 0;

@@ -14,12 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "streaminfer/pack.h"
+
+#define MAX_REREADS 3 /* an SD card may return a bad block once; three times is a bad file */
+
 typedef struct slot {
     uint64_t ring_off;  /* region start in the ring */
     uint64_t ring_len;  /* region length (aligned) */
     uint64_t read_off;  /* aligned file offset the region starts at */
     uint64_t async_len; /* bytes read asynchronously from read_off */
     uint32_t n_chunks, submitted, done;
+    uint64_t image_at;  /* ring offset of the decoded image (frames with image_size) */
+    bool ready;         /* frames verified and decoded */
 } slot;
 
 struct si_sched {
@@ -39,6 +45,7 @@ struct si_sched {
     uint64_t pass;       /* current (or next) pass */
     bool in_pass;
     si_sched_stats st;
+    uint8_t *scratch; /* decompressed field-split frame before its fields are joined */
 };
 
 static uint64_t align_down(uint64_t x, uint64_t a) { return x / a * a; }
@@ -84,9 +91,19 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
             return si_errorf(err, SI_EFORMAT, "%s: %s: bytes [%" PRIu64 ", +%" PRIu64 ") lie outside the file",
                              si_io_path(io), e->label, e->offset, e->size);
         }
+        for (uint32_t k = 0; k < e->n_frames; k++) {
+            const si_frame *f = &e->frames[k];
+            if (f->offset < e->offset || f->stored > e->size || f->offset - e->offset > e->size - f->stored ||
+                (e->image_size && (f->raw > e->image_size || f->image_off > e->image_size - f->raw)) ||
+                (!e->image_size && f->codec != 0)) {
+                si_sched_free(s);
+                return si_errorf(err, SI_EINVAL, "stream scheduler: %s: frame %u lies outside the extent",
+                                 e->label, k);
+            }
+        }
         uint64_t r0, r1;
         extent_range(s, e, &r0, &r1);
-        uint64_t need = align_up(r1 - r0, s->align);
+        uint64_t need = align_up(r1 - r0, s->align) + align_up(e->image_size, s->align);
         if (need > s->cap) {
             uint64_t cap = s->cap;
             si_sched_free(s);
@@ -95,6 +112,15 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
                              e->label, need);
         }
         s->st.bytes_per_pass += r1 - r0;
+    }
+    uint64_t scratch = 0;
+    for (size_t i = 0; i < n_ext; i++)
+        for (uint32_t k = 0; k < ext[i].n_frames; k++)
+            if (ext[i].frames[k].codec == SI_PACK_CODEC_ZSTD_FIELDS && ext[i].frames[k].raw > scratch)
+                scratch = ext[i].frames[k].raw;
+    if (scratch && !(s->scratch = malloc((size_t)scratch))) {
+        si_sched_free(s);
+        return si_errorf(err, SI_ENOMEM, "out of memory for a %" PRIu64 "-byte decode buffer", scratch);
     }
     if (posix_memalign((void **)&s->ring, s->align, s->cap) != 0) {
         uint64_t cap = s->cap;
@@ -111,6 +137,7 @@ void si_sched_free(si_sched *s)
     if (!s)
         return;
     free(s->ring);
+    free(s->scratch);
     free(s->slots);
     free(s->ext);
     free(s);
@@ -152,7 +179,8 @@ static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
     const si_extent *e = &s->ext[seq % s->n];
     uint64_t r0, r1;
     extent_range(s, e, &r0, &r1);
-    uint64_t len = align_up(r1 - r0, s->align), pos;
+    uint64_t stored_len = align_up(r1 - r0, s->align);
+    uint64_t len = stored_len + align_up(e->image_size, s->align), pos;
     *placed = ring_place(s, len, &pos);
     if (!*placed)
         return SI_OK;
@@ -164,6 +192,8 @@ static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
     sl->async_len = async_end > r0 ? async_end - r0 : 0;
     sl->n_chunks = (uint32_t)((sl->async_len + s->chunk - 1) / s->chunk);
     sl->submitted = sl->done = 0;
+    sl->image_at = pos + stored_len;
+    sl->ready = false;
     s->head = pos + len;
     s->alloc_next++;
     s->used += len;
@@ -245,6 +275,54 @@ int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err)
     return pump(s, err);
 }
 
+/* Check every frame of a resident extent and decode the compressed ones into its image.
+ * A mismatch is read again (the card may have returned a bad block); reads of later
+ * extents stay in flight meanwhile, and the queue is topped up between frames so
+ * decompression overlaps with I/O. */
+static int finish_frames(si_sched *s, const si_extent *e, slot *sl, si_error *err)
+{
+    for (uint32_t k = 0; k < e->n_frames; k++) {
+        const si_frame *f = &e->frames[k];
+        uint8_t *p = s->ring + sl->ring_off + (f->offset - sl->read_off);
+        double t0 = si_now_s();
+        uint64_t h = si_xxh3(p, (size_t)f->stored);
+        int tries = 0;
+        while (h != f->xxh3 && tries < MAX_REREADS) {
+            tries++;
+            s->st.rereads++;
+            double t1 = si_now_s();
+            int rc = si_io_read(s->io, f->offset, (size_t)f->stored, p, err);
+            s->st.io_wait_s += si_now_s() - t1;
+            if (rc < 0)
+                return si_error_prefix(err, "re-reading %s", e->label);
+            s->st.bytes_read += f->stored;
+            h = si_xxh3(p, (size_t)f->stored);
+        }
+        s->st.verify_s += si_now_s() - t0;
+        if (h != f->xxh3) {
+            char layer[24] = "";
+            if (f->layer >= 0)
+                snprintf(layer, sizeof layer, " (layer %d)", f->layer);
+            return si_errorf(err, SI_ECHECKSUM,
+                             "%s: checksum mismatch in tensor %s%s, chunk %u at file offset %" PRIu64
+                             " (%" PRIu64 " bytes): XXH3 %016" PRIx64 ", expected %016" PRIx64
+                             ", still wrong after %d re-reads; the file is corrupt",
+                             si_io_path(s->io), f->tensor ? f->tensor : e->label, layer, f->chunk, f->offset,
+                             f->stored, h, f->xxh3, MAX_REREADS);
+        }
+        if (e->image_size) {
+            t0 = si_now_s();
+            SI_TRY(si_pack_decode_raw(f->codec, f->type, p, f->stored, s->ring + sl->image_at + f->image_off, f->raw,
+                                      s->scratch, f->tensor ? f->tensor : e->label, err));
+            s->st.decode_s += si_now_s() - t0;
+            if (f->codec != 0)
+                s->st.bytes_decoded += f->raw;
+            SI_TRY(si_sched_poll(s, err));
+        }
+    }
+    return SI_OK;
+}
+
 int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
 {
     uint64_t seq = s->pass * s->n + i;
@@ -263,8 +341,13 @@ int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
         bool got;
         SI_TRY(reap(s, true, &got, err));
     }
-    const slot *sl = slot_of(s, seq);
-    *data = s->ring + sl->ring_off + (s->ext[i].offset - sl->read_off);
+    slot *sl = slot_of(s, seq);
+    const si_extent *e = &s->ext[i];
+    if (!sl->ready) {
+        SI_TRY(finish_frames(s, e, sl, err));
+        sl->ready = true;
+    }
+    *data = e->image_size ? s->ring + sl->image_at : s->ring + sl->ring_off + (e->offset - sl->read_off);
     return SI_OK;
 }
 

@@ -115,7 +115,9 @@ static char *ids_str(const double *ids, int from, int to)
 static int run(const char *args, const char *out_file)
 {
     char cmd[65536];
-    snprintf(cmd, sizeof cmd, "'%s' -m '%s/%s.gguf' -q %s > '%s' 2> '%s.err'", si, dir, type, args, out_file,
+    /* SI_EXE_WRAPPER: a command to run stream-infer with (qemu for a cross build) */
+    const char *wrap = getenv("SI_EXE_WRAPPER") ? getenv("SI_EXE_WRAPPER") : "";
+    snprintf(cmd, sizeof cmd, "%s '%s' -m '%s/%s.gguf' -q %s > '%s' 2> '%s.err'", wrap, si, dir, type, args, out_file,
              out_file);
     int rc = system(cmd);
     if (rc != 0) {
