@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/kernels/blocks.h"
@@ -43,7 +44,40 @@ typedef struct opts {
     uint64_t seed;
     int64_t favour;           /* -1: none */
     bool vocab_size_given;
+    const char *preset;       /* --preset NAME, or NULL */
+    bool type_given, dry_run;
 } opts;
+
+/* ---- presets: the exact shapes and type mixes of real files ---- */
+
+typedef struct preset {
+    const char *name, *what;
+    uint32_t dim, layers, heads, kv_heads, ff, vocab, ctx;
+    float rope_base;
+    bool tied, rope_freqs;
+    bool fixed_types;       /* the mix below is the preset's; else --type decides */
+    const char *types[K_COUNT]; /* kind -> type name (fixed_types only) */
+    uint64_t tensor_bytes;  /* expected tensor data bytes (0: depends on --type) */
+} preset;
+
+static const preset presets[] = {
+    {"llama3-8b-q2_k", "Meta-Llama-3-8B.Q2_K.gguf's shapes and type mix",
+     4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, false, false, true,
+     {[K_TOKEN_EMBD] = "Q2_K", [K_OUTPUT] = "Q6_K", [K_ATTN_Q] = "Q2_K", [K_ATTN_K] = "Q2_K",
+      [K_ATTN_V] = "Q4_K", [K_ATTN_OUTPUT] = "Q3_K", [K_FFN_GATE] = "Q2_K", [K_FFN_UP] = "Q2_K",
+      [K_FFN_DOWN] = "Q3_K"},
+     3171295232ull},
+    {"llama3-8b-q4_0", "Llama 3 8B shapes, all Q4_0 but output Q6_K",
+     4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, false, false, true,
+     {[K_TOKEN_EMBD] = "Q4_0", [K_OUTPUT] = "Q6_K", [K_ATTN_Q] = "Q4_0", [K_ATTN_K] = "Q4_0",
+      [K_ATTN_V] = "Q4_0", [K_ATTN_OUTPUT] = "Q4_0", [K_FFN_GATE] = "Q4_0", [K_FFN_UP] = "Q4_0",
+      [K_FFN_DOWN] = "Q4_0"},
+     4653375488ull},
+    {"llama3.2-1b", "Llama 3.2 1B shapes (tied classifier, rope_freqs), weights in --type",
+     2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, true, true, false, {0}, 0},
+    {"llama3.2-3b", "Llama 3.2 3B shapes (tied classifier, rope_freqs), weights in --type",
+     3072, 28, 24, 8, 8192, 128256, 131072, 500000.0f, true, true, false, {0}, 0},
+};
 
 static void usage(FILE *f)
 {
@@ -75,6 +109,16 @@ static void usage(FILE *f)
         "      --order compute|sorted  tensor order in the file: compute order (default) or\n"
         "                           sorted like llama.cpp's quantizer (non-layer tensors,\n"
         "                           then layer by layer, names sorted)\n"
+        "      --preset NAME        the shapes (and type mix) of a real model; shape options\n"
+        "                           are then refused. NAME is one of:\n"
+        "                             llama3-8b-q2_k  Meta-Llama-3-8B.Q2_K.gguf's mix (3.17 GB)\n"
+        "                             llama3-8b-q4_0  all Q4_0 but output Q6_K (4.65 GB)\n"
+        "                             llama3.2-1b     tied, needs --type\n"
+        "                             llama3.2-3b     tied, needs --type\n"
+        "                           with 128256 tokens (the built-in vocabulary, or --vocab\n"
+        "                           with a Llama 3 vocabulary GGUF)\n"
+        "      --dry-run            print the tensor list and the tensor data bytes; write\n"
+        "                           nothing (-o not needed)\n"
         "  -h, --help               this text\n\n"
         "Norms are always F32. A tensor's row length must be a multiple of its type's block\n"
         "size (32 for Q4_0/Q8_0..., 256 for the K-quants).\n");
@@ -136,10 +180,63 @@ static uint32_t parse_type(const char *opt, const char *s)
     die("%s: unknown type '%s' (see --help)", opt, s);
 }
 
+static const preset *find_preset(const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (!strcmp(presets[i].name, name))
+            return &presets[i];
+    return NULL;
+}
+
+/* The preset's shapes; --tensor-type overrides still apply on top of its mix. */
+static void apply_preset(opts *o, const char *shape_opt)
+{
+    const preset *p = find_preset(o->preset);
+    if (!p) {
+        char names[256] = "";
+        for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     presets[i].name);
+        die("--preset: unknown preset '%s' (one of: %s)", o->preset, names);
+    }
+    if (shape_opt)
+        die("--preset %s fixes the shapes: --%s is not allowed with it", p->name, shape_opt);
+    if (o->vocab_size_given && o->vocab != p->vocab)
+        die("--preset %s has %u tokens: --vocab-size %u disagrees", p->name, p->vocab, o->vocab);
+    if (p->fixed_types && o->type_given)
+        die("--preset %s has a fixed type mix: --type is not allowed with it (use --tensor-type "
+            "NAME=TYPE to change one kind)", p->name);
+    if (!p->fixed_types && !o->type_given)
+        die("--preset %s needs --type TYPE (the type of its 2-D weights)", p->name);
+    o->dim = p->dim;
+    o->layers = p->layers;
+    o->heads = p->heads;
+    o->kv_heads = p->kv_heads;
+    o->head_dim = 0;
+    o->ff = p->ff;
+    o->vocab = p->vocab;
+    o->vocab_size_given = true; /* --vocab must then have exactly this many tokens */
+    o->ctx = p->ctx;
+    o->rope_base = p->rope_base;
+    o->tied = p->tied;
+    o->rope_freqs = p->rope_freqs;
+    if (p->fixed_types) {
+        for (int k = 0; k < K_COUNT; k++) {
+            if (o->kind_type[k] < 0 && p->types[k]) {
+                char opt[64];
+                snprintf(opt, sizeof opt, "--preset %s", p->name);
+                o->kind_type[k] = (int)parse_type(opt, p->types[k]);
+            }
+        }
+        /* The default type names the mix in the summary line: its most common type. */
+        o->type = (uint32_t)o->kind_type[K_ATTN_Q];
+    }
+}
+
 static void parse_args(opts *o, int argc, char **argv)
 {
     enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KVH, O_HD, O_FF, O_VOCABN, O_CTX, O_ROPE, O_EPS,
-           O_TYPE, O_TT, O_TIED, O_RF, O_SEED, O_VOCAB, O_FAV, O_ORDER };
+           O_TYPE, O_TT, O_TIED, O_RF, O_SEED, O_VOCAB, O_FAV, O_ORDER, O_PRESET, O_DRY };
     static const struct option lo[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"dim", required_argument, 0, O_DIM}, {"layers", required_argument, 0, O_LAYERS},
@@ -151,6 +248,7 @@ static void parse_args(opts *o, int argc, char **argv)
         {"tied", no_argument, 0, O_TIED}, {"rope-freqs", no_argument, 0, O_RF},
         {"seed", required_argument, 0, O_SEED}, {"vocab", required_argument, 0, O_VOCAB},
         {"favour-token", required_argument, 0, O_FAV}, {"order", required_argument, 0, O_ORDER},
+        {"preset", required_argument, 0, O_PRESET}, {"dry-run", no_argument, 0, O_DRY},
         {0, 0, 0, 0}};
     *o = (opts){.dim = 256, .layers = 4, .heads = 4, .kv_heads = 1, .ff = 768, .vocab = 512,
                 .ctx = 2048, .rope_base = 500000.0f, .eps = 1e-5f, .type = SI_TYPE_F32,
@@ -159,8 +257,17 @@ static void parse_args(opts *o, int argc, char **argv)
         o->kind_type[k] = -1;
     const uint64_t M = 1u << 24; /* generous bound on any single dimension */
     int c;
+    const char *shape_opt = NULL; /* a shape option given (refused with --preset) */
     while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
         const char *a = optarg;
+        switch (c) {
+        case O_DIM: case O_LAYERS: case O_HEADS: case O_KVH: case O_HD: case O_FF: case O_CTX:
+        case O_ROPE: case O_TIED: case O_RF:
+            for (const struct option *p = lo; p->name; p++)
+                if (p->val == c)
+                    shape_opt = p->name;
+            break;
+        }
         switch (c) {
         case 'o': o->out = a; break;
         case 'h': usage(stdout); exit(0);
@@ -174,7 +281,9 @@ static void parse_args(opts *o, int argc, char **argv)
         case O_CTX: o->ctx = (uint32_t)parse_u64("--ctx", a, M); break;
         case O_ROPE: o->rope_base = parse_f("--rope-base", a); break;
         case O_EPS: o->eps = parse_f("--eps", a); break;
-        case O_TYPE: o->type = parse_type("--type", a); break;
+        case O_TYPE: o->type = parse_type("--type", a); o->type_given = true; break;
+        case O_PRESET: o->preset = a; break;
+        case O_DRY: o->dry_run = true; break;
         case O_TT: {
             const char *eq = strchr(a, '=');
             if (!eq)
@@ -205,8 +314,10 @@ static void parse_args(opts *o, int argc, char **argv)
     }
     if (optind < argc)
         die("unexpected argument '%s' (see --help)", argv[optind]);
-    if (!o->out)
+    if (!o->out && !o->dry_run)
         die("no output file: use -o FILE (see --help)");
+    if (o->preset)
+        apply_preset(o, shape_opt);
 }
 
 static void check_shapes(opts *o)
@@ -695,6 +806,36 @@ int main(int argc, char **argv)
         if (rc < 0)
             die("%s: cannot declare (%s)", m.t[i].name, si_status_name(rc));
     }
+    if (m.o.dry_run) {
+        /* What would be written, computed from the declarations alone. */
+        uint64_t total = 0;
+        for (int i = 0; i < m.n; i++) {
+            uint64_t sz = si_gguf_writer_tensor_size(w, i);
+            total += sz;
+            if (m.t[i].n_dims == 2)
+                printf("tensor %-28s %-5s %8llu x %-8llu %12llu bytes\n", m.t[i].name, si_type_name(m.t[i].type),
+                       (unsigned long long)m.t[i].ne[0], (unsigned long long)m.t[i].ne[1], (unsigned long long)sz);
+            else
+                printf("tensor %-28s %-5s %8llu %-11s %12llu bytes\n", m.t[i].name, si_type_name(m.t[i].type),
+                       (unsigned long long)m.t[i].ne[0], "", (unsigned long long)sz);
+        }
+        const preset *p = m.o.preset ? find_preset(m.o.preset) : NULL;
+        printf("tensors %d\n", m.n);
+        printf("tensor data bytes %llu\n", (unsigned long long)total);
+        printf("header bytes %llu\n", (unsigned long long)si_gguf_writer_header_size(w));
+        uint64_t end = si_gguf_writer_tensor_offset(w, m.n - 1) + si_gguf_writer_tensor_size(w, m.n - 1);
+        end = (end + SI_GGUF_DEFAULT_ALIGNMENT - 1) / SI_GGUF_DEFAULT_ALIGNMENT * SI_GGUF_DEFAULT_ALIGNMENT;
+        printf("file bytes %llu\n", (unsigned long long)(si_gguf_writer_header_size(w) + end));
+        if (p && p->tensor_bytes && total != p->tensor_bytes)
+            die("--preset %s: %llu bytes of tensor data, expected %llu", p->name, (unsigned long long)total,
+                (unsigned long long)p->tensor_bytes);
+        free(m.t);
+        free(m.favour_dir);
+        si_gguf_writer_free(w);
+        return 0;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     int fd = open(m.o.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -721,9 +862,22 @@ int main(int argc, char **argv)
     off_t size = lseek(fd, 0, SEEK_END);
     if (close(fd) < 0)
         die("%s: %s", m.o.out, strerror(errno));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    uint64_t data_bytes = 0;
+    for (int i = 0; i < m.n; i++)
+        data_bytes += si_gguf_writer_tensor_size(w, i);
+    char what[96];
+    if (m.o.preset)
+        snprintf(what, sizeof what, "preset %s%s%s", m.o.preset, m.o.type_given ? " " : "",
+                 m.o.type_given ? si_type_name(m.o.type) : "");
+    else
+        snprintf(what, sizeof what, "%s", si_type_name(m.o.type));
     fprintf(stderr, "mkmodel: wrote %s: %d tensors, %lld bytes (dim %u, %u layers, %u/%u heads, ff %u, vocab %u, %s)\n",
             m.o.out, m.n, (long long)size, m.o.dim, m.o.layers, m.o.heads, m.o.kv_heads, m.o.ff,
-            m.o.vocab, si_type_name(m.o.type));
+            m.o.vocab, what);
+    fprintf(stderr, "mkmodel: %llu bytes of tensor data in %.1f s (%.1f MB/s)\n", (unsigned long long)data_bytes,
+            secs, secs > 0 ? (double)data_bytes / 1e6 / secs : 0.0);
     free(chunk);
     free(tmp);
     free(m.t);

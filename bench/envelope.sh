@@ -1,0 +1,357 @@
+#!/bin/bash
+# envelope.sh: run a command inside a K230-like envelope on any Linux PC.
+#
+#   bench/envelope.sh [--bw MBPS] [--mem MIB] [--file PATH]... [options] -- COMMAND...
+#
+# - copies each --file onto a fresh ext4 file system on a loop device (backed by an
+#   image file with direct I/O, so the host's page cache does not serve the reads);
+# - throttles that device's reads to MBPS (1 MB = 10^6 bytes; default 25, the K230's
+#   SD card; 0 = unthrottled);
+# - drops the page cache (sync; echo 3 > /proc/sys/vm/drop_caches);
+# - runs COMMAND with ENVELOPE_DIR set to the mount point (where the copies are), in a
+#   memory cgroup of MIB MiB (default 448: the board's 512 MB less what Linux and its
+#   own processes keep; page cache counted; no swap), whose reads of the device are
+#   throttled;
+# - reports the cgroup's peak memory, whether anything was OOM-killed, and the bytes
+#   the cgroup read from the device, on stderr (and as key=value lines with --summary).
+#
+# Works with cgroup v1 (memory.limit_in_bytes, blkio.throttle.read_bps_device) and v2
+# (memory.max, io.max). Needs root, loop devices, losetup, mkfs.ext4. Cleans up (the
+# command's leftover processes, cgroups, mount, loop device, image) on every exit path.
+# Exit status: the command's (128+N when killed by signal N); 2 for usage errors; 3
+# when the machine cannot provide the envelope.
+set -u -o pipefail
+
+PROG=envelope.sh
+BW=25
+MEM=448
+FILES=()
+IMAGE_DIR=${ENVELOPE_IMAGE_DIR:-${TMPDIR:-/var/tmp}}
+SUMMARY=
+CG_MODE=auto
+IMAGE_MIB=
+READ_AHEAD=128
+QUIET=0
+
+usage() {
+    cat <<EOF
+usage: $PROG [--bw MBPS] [--mem MIB] [--file PATH]... [options] -- COMMAND [ARG]...
+
+Run COMMAND like on a Kendryte K230: its files on a block device whose reads are
+throttled to MBPS, inside a memory cgroup of MIB MiB with the page cache counted.
+
+  --bw MBPS         read bandwidth of the device in MB/s (10^6 bytes; default 25;
+                    0 = no throttle; decimals allowed)
+  --mem MIB         memory limit of the cgroup in MiB (default 448; 0 = none)
+  --file PATH       copy PATH onto the device (repeatable); the copy is
+                    \$ENVELOPE_DIR/\$(basename PATH)
+  --image-dir DIR   where the ext4 image file is made (default \$ENVELOPE_IMAGE_DIR,
+                    \$TMPDIR or /var/tmp); needs the files' size plus 5% free
+  --image-size MIB  size of the ext4 image (default: the files + 5% + 64 MiB)
+  --read-ahead KB   read_ahead_kb of the device (default 128, the K230 SD card's;
+                    only buffered reads are affected)
+  --cgroup v1|v2    cgroup interface (default: detected)
+  --summary FILE    also write the results as key=value lines to FILE
+  -q, --quiet       only errors and the final report
+  -h, --help        this text
+
+In COMMAND, \$ENVELOPE_DIR is the mount point, \$ENVELOPE_DEV the loop device
+(e.g. /dev/loop3: io-bench can read it raw), \$ENVELOPE_BW_MBPS and \$ENVELOPE_MEM_MIB
+the limits, \$ENVELOPE_MEM_CGROUP the memory cgroup's directory (to read or reset its
+peak between steps) and \$ENVELOPE_CGROUP_VERSION v1 or v2. Quote COMMAND for a shell when it uses them:
+  $PROG --file model.gguf -- sh -c 'stream-infer -m "\$ENVELOPE_DIR/model.gguf" -p Hi -n 4'
+EOF
+}
+
+say() { [ "$QUIET" = 1 ] || echo "$PROG: $*" >&2; }
+err() { echo "$PROG: error: $*" >&2; }
+refuse() { err "$*"; exit 3; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --bw) BW=${2:?--bw needs a value}; shift 2 ;;
+    --bw=*) BW=${1#*=}; shift ;;
+    --mem) MEM=${2:?--mem needs a value}; shift 2 ;;
+    --mem=*) MEM=${1#*=}; shift ;;
+    --file) FILES+=("${2:?--file needs a path}"); shift 2 ;;
+    --file=*) FILES+=("${1#*=}"); shift ;;
+    --image-dir) IMAGE_DIR=${2:?}; shift 2 ;;
+    --image-size) IMAGE_MIB=${2:?}; shift 2 ;;
+    --cgroup) CG_MODE=${2:?}; shift 2 ;;
+    --read-ahead) READ_AHEAD=${2:?}; shift 2 ;;
+    --summary) SUMMARY=${2:?}; shift 2 ;;
+    -q|--quiet) QUIET=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) err "unknown option '$1' (COMMAND goes after --; see --help)"; exit 2 ;;
+    esac
+done
+[ $# -gt 0 ] || { err "no COMMAND: give it after -- (see --help)"; exit 2; }
+[[ $BW =~ ^[0-9]+([.][0-9]+)?$ ]] || { err "--bw: '$BW' is not a number of MB/s"; exit 2; }
+[[ $MEM =~ ^[0-9]+$ ]] || { err "--mem: '$MEM' is not a number of MiB"; exit 2; }
+[ -z "$IMAGE_MIB" ] || [[ $IMAGE_MIB =~ ^[0-9]+$ ]] || { err "--image-size: '$IMAGE_MIB' is not a number"; exit 2; }
+[[ $READ_AHEAD =~ ^[0-9]+$ ]] || { err "--read-ahead: '$READ_AHEAD' is not a number of KiB"; exit 2; }
+case $CG_MODE in auto|v1|v2) ;; *) err "--cgroup: expected v1 or v2, got '$CG_MODE'"; exit 2 ;; esac
+for f in "${FILES[@]}"; do
+    [ -f "$f" ] && [ -r "$f" ] || { err "--file: '$f' is not a readable file"; exit 2; }
+done
+BW_BPS=$(awk -v m="$BW" 'BEGIN { printf "%.0f", m * 1000000 }')
+MEM_BYTES=$((MEM * 1048576))
+
+# ---- can this machine do it? ----
+
+[ "$(id -u)" = 0 ] || refuse "must run as root (loop devices, mount, cgroups, drop_caches); try: sudo $0 ..."
+for t in losetup mkfs.ext4 mount umount blockdev; do
+    command -v "$t" >/dev/null || refuse "'$t' not found (apt-get install util-linux e2fsprogs mount)"
+done
+[ -e /dev/loop-control ] || modprobe loop 2>/dev/null
+[ -e /dev/loop-control ] || refuse "no loop device support (/dev/loop-control missing; modprobe loop)"
+[ -w /proc/sys/vm/drop_caches ] || refuse "cannot write /proc/sys/vm/drop_caches (read-only /proc/sys?)"
+
+CGV1_MEM= CGV1_BLKIO= CGV2_ROOT=
+# The cgroup of this shell in a v1 hierarchy ($1: controller name).
+v1_self() { awk -F: -v c="$1" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' /proc/self/cgroup | head -n1; }
+detect_v1() {
+    local m b
+    m=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ { print $2; exit }' /proc/mounts)
+    b=$(awk '$3 == "cgroup" && $4 ~ /(^|,)blkio(,|$)/ { print $2; exit }' /proc/mounts)
+    [ -n "$m" ] && [ -n "$b" ] || return 1
+    [ -e "$b/blkio.throttle.read_bps_device" ] || return 1
+    # Nest under our own cgroups, so existing limits still apply.
+    CGV1_MEM=$m$(v1_self memory)
+    CGV1_BLKIO=$b$(v1_self blkio)
+    CGV1_MEM=${CGV1_MEM%/} CGV1_BLKIO=${CGV1_BLKIO%/}
+    [ -e "$CGV1_MEM/memory.limit_in_bytes" ] || CGV1_MEM=$m
+    [ -e "$CGV1_BLKIO/blkio.throttle.read_bps_device" ] || CGV1_BLKIO=$b
+    return 0
+}
+detect_v2() {
+    local r
+    for r in $(awk '$3 == "cgroup2" { print $2 }' /proc/mounts); do
+        grep -qw memory "$r/cgroup.controllers" 2>/dev/null && grep -qw io "$r/cgroup.controllers" 2>/dev/null || continue
+        CGV2_ROOT=$r
+        return 0
+    done
+    return 1
+}
+case $CG_MODE in
+auto)
+    if detect_v2; then CG_MODE=v2
+    elif detect_v1; then CG_MODE=v1
+    else
+        refuse "no usable cgroup controllers: need cgroup v2 with 'memory' and 'io' in cgroup.controllers, or v1 'memory' and 'blkio' (with blkio.throttle.*) hierarchies mounted. Mounted: $(awk '$3 ~ /^cgroup/ { printf "%s(%s) ", $2, $3 }' /proc/mounts)"
+    fi ;;
+v1) detect_v1 || refuse "cgroup v1 'memory' and 'blkio' (with blkio.throttle.read_bps_device) hierarchies are not both mounted" ;;
+v2) detect_v2 || refuse "no cgroup v2 hierarchy offers both the 'memory' and 'io' controllers" ;;
+esac
+if [ "$CG_MODE" = v2 ]; then
+    # The root of the v2 tree must hand memory and io to its children.
+    for c in memory io; do
+        grep -qw "$c" "$CGV2_ROOT/cgroup.subtree_control" ||
+            echo "+$c" >"$CGV2_ROOT/cgroup.subtree_control" 2>/dev/null ||
+            refuse "cannot enable the '$c' controller in $CGV2_ROOT/cgroup.subtree_control"
+    done
+fi
+
+# ---- cleanup, on every exit path ----
+
+TAG=envelope.$$
+IMG= LOOP= MNT= CG_DIRS=() SAMPLER= CHILD= STATUS=1 peak_file=
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    set +e
+    [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null && wait "$SAMPLER" 2>/dev/null
+    if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
+        kill -TERM "$CHILD" 2>/dev/null
+        sleep 0.5
+        kill -KILL "$CHILD" 2>/dev/null
+    fi
+    # Leftover processes of the command (only those in our own cgroup).
+    local d p i
+    for d in "${CG_DIRS[@]}"; do
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            p=$(cat "$d/cgroup.procs" 2>/dev/null)
+            [ -z "$p" ] && break
+            kill -KILL $p 2>/dev/null
+            sleep 0.2
+        done
+    done
+    for d in "${CG_DIRS[@]}"; do
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            [ -d "$d" ] || break
+            rmdir "$d" 2>/dev/null && break
+            sleep 0.2
+        done
+        [ -d "$d" ] && err "could not remove cgroup $d"
+    done
+    if [ -n "$MNT" ]; then
+        mountpoint -q "$MNT" && { umount "$MNT" || umount -l "$MNT"; }
+        rmdir "$MNT" 2>/dev/null
+    fi
+    [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+    [ -n "$IMG" ] && rm -f "$IMG"
+    [ -n "$peak_file" ] && rm -f "$peak_file"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'err "interrupted"; exit 130' INT
+trap 'err "terminated"; exit 143' TERM
+trap 'exit 129' HUP
+
+# ---- the device ----
+
+total=0
+for f in "${FILES[@]}"; do total=$((total + $(stat -c %s "$f"))); done
+if [ -z "$IMAGE_MIB" ]; then IMAGE_MIB=$(( (total + total / 20) / 1048576 + 64 )); fi
+mkdir -p "$IMAGE_DIR" || refuse "cannot create --image-dir $IMAGE_DIR"
+avail=$(df -P -k "$IMAGE_DIR" | awk 'NR == 2 { print $4 }')
+[ "$((avail / 1024))" -gt "$IMAGE_MIB" ] ||
+    refuse "$IMAGE_DIR has $((avail / 1024)) MiB free, the image needs $IMAGE_MIB MiB (use --image-dir)"
+IMG=$(mktemp "$IMAGE_DIR/$TAG.XXXXXX.img") || refuse "cannot create an image file in $IMAGE_DIR"
+fallocate -l "${IMAGE_MIB}MiB" "$IMG" 2>/dev/null || truncate -s "${IMAGE_MIB}M" "$IMG" || refuse "cannot size $IMG"
+# Direct I/O to the backing file: the host's page cache never serves (or holds) the
+# device's blocks, so reads cost what the device costs.
+LOOP=$(losetup --find --show --direct-io=on "$IMG" 2>/dev/null) || LOOP=$(losetup --find --show "$IMG") ||
+    refuse "losetup could not attach a loop device (all busy, or no permission?)"
+DEV_NAME=$(basename "$LOOP")
+DIO=$(cat "/sys/block/$DEV_NAME/loop/dio" 2>/dev/null || echo "?")
+[ "$DIO" = 1 ] || say "note: $LOOP has no direct I/O to its backing file; the host page cache may serve some reads"
+MAJMIN=$(cat "/sys/block/$DEV_NAME/dev")
+mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 -L envelope "$LOOP" >/dev/null 2>&1 || refuse "mkfs.ext4 $LOOP failed"
+MNT=$(mktemp -d "/tmp/$TAG.XXXXXX") || refuse "cannot create a mount point"
+mount -o noatime "$LOOP" "$MNT" || refuse "cannot mount $LOOP on $MNT"
+for f in "${FILES[@]}"; do
+    say "copying $f ($(( $(stat -c %s "$f") / 1048576 )) MiB) to $MNT"
+    t0=$(date +%s.%N)
+    cp "$f" "$MNT/" || refuse "copying $f onto the device failed"
+    t1=$(date +%s.%N)
+    say "  $(awk -v a="$t0" -v b="$t1" -v n="$(stat -c %s "$f")" 'BEGIN { printf "%.1f s, %.0f MB/s", b - a, n / 1e6 / (b - a) }')"
+done
+chmod 755 "$MNT"
+sync
+# Read-ahead of the device like the board's SD card (mmcblk0: 128 KiB by default).
+echo "$READ_AHEAD" >"/sys/block/$DEV_NAME/queue/read_ahead_kb" 2>/dev/null ||
+    say "note: cannot set read_ahead_kb of $DEV_NAME"
+RA_KB=$(cat "/sys/block/$DEV_NAME/queue/read_ahead_kb" 2>/dev/null || echo "?")
+
+# ---- the cgroup ----
+
+if [ "$CG_MODE" = v2 ]; then
+    CG=$CGV2_ROOT/$TAG
+    mkdir "$CG" || refuse "cannot create cgroup $CG"
+    CG_DIRS=("$CG")
+    if [ "$MEM" -gt 0 ]; then
+        echo "$MEM_BYTES" >"$CG/memory.max" || refuse "cannot set $CG/memory.max"
+        [ -e "$CG/memory.swap.max" ] && echo 0 >"$CG/memory.swap.max"
+    fi
+    if [ "$BW_BPS" -gt 0 ]; then
+        echo "$MAJMIN rbps=$BW_BPS" >"$CG/io.max" || refuse "cannot set $CG/io.max ($MAJMIN rbps=$BW_BPS)"
+    fi
+    PROCS_FILES=("$CG/cgroup.procs")
+else
+    CGM=$CGV1_MEM/$TAG CGB=$CGV1_BLKIO/$TAG
+    mkdir "$CGM" || refuse "cannot create cgroup $CGM"
+    CG_DIRS=("$CGM")
+    mkdir "$CGB" || refuse "cannot create cgroup $CGB"
+    CG_DIRS+=("$CGB")
+    if [ "$MEM" -gt 0 ]; then
+        echo "$MEM_BYTES" >"$CGM/memory.limit_in_bytes" || refuse "cannot set $CGM/memory.limit_in_bytes"
+        # No swap either (memsw is memory + swap; it must not be below the memory limit).
+        [ -e "$CGM/memory.memsw.limit_in_bytes" ] && echo "$MEM_BYTES" >"$CGM/memory.memsw.limit_in_bytes" 2>/dev/null
+        echo 0 >"$CGM/memory.swappiness" 2>/dev/null
+    fi
+    if [ "$BW_BPS" -gt 0 ]; then
+        echo "$MAJMIN $BW_BPS" >"$CGB/blkio.throttle.read_bps_device" ||
+            refuse "cannot set $CGB/blkio.throttle.read_bps_device ($MAJMIN $BW_BPS)"
+    fi
+    PROCS_FILES=("$CGM/cgroup.procs" "$CGB/cgroup.procs")
+fi
+
+# ---- run ----
+
+sync
+echo 3 >/proc/sys/vm/drop_caches
+say "device $LOOP ($MAJMIN, ext4 on $IMG, loop dio=$DIO, read_ahead_kb=$RA_KB) at $MNT"
+say "limits: reads $( [ "$BW_BPS" -gt 0 ] && echo "$BW MB/s" || echo unthrottled ), memory $( [ "$MEM" -gt 0 ] && echo "$MEM MiB" || echo unlimited ) (cgroup $CG_MODE: ${CG_DIRS[*]})"
+cmd_line=$(printf '%s ' "$@" | tr '\n' ' ')
+[ "${#cmd_line}" -gt 160 ] && cmd_line="${cmd_line:0:157}..."
+say "running: $cmd_line"
+
+peak_file=$(mktemp "/tmp/$TAG.peak.XXXXXX")
+MEM_DIR=${CG_DIRS[0]}
+# Sample the cgroup's memory when the kernel keeps no peak (v2 before 5.19).
+if [ "$CG_MODE" = v2 ] && [ ! -e "$MEM_DIR/memory.peak" ]; then
+    (
+        trap 'exit 0' TERM
+        peak=0
+        while :; do
+            c=$(cat "$MEM_DIR/memory.current" 2>/dev/null) || exit 0
+            [ "$c" -gt "$peak" ] && { peak=$c; echo "$peak" >"$peak_file"; }
+            sleep 0.05
+        done
+    ) &
+    SAMPLER=$!
+fi
+
+t0=$(date +%s.%N)
+(
+    for p in "${PROCS_FILES[@]}"; do echo "$BASHPID" >"$p" || exit 125; done
+    export ENVELOPE_DIR=$MNT ENVELOPE_DEV=$LOOP ENVELOPE_BW_MBPS=$BW ENVELOPE_MEM_MIB=$MEM \
+        ENVELOPE_MEM_CGROUP=$MEM_DIR ENVELOPE_CGROUP_VERSION=$CG_MODE
+    trap - EXIT INT TERM HUP
+    exec "$@"
+) &
+CHILD=$!
+# wait returns early when a trapped signal arrives; the trap then exits via cleanup.
+wait "$CHILD"
+STATUS=$?
+CHILD=
+t1=$(date +%s.%N)
+[ "$STATUS" = 125 ] && err "could not move the command into the cgroup"
+
+# ---- report ----
+
+if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; SAMPLER=; fi
+if [ "$CG_MODE" = v2 ]; then
+    if [ -e "$MEM_DIR/memory.peak" ]; then peak=$(cat "$MEM_DIR/memory.peak"); peak_src=memory.peak
+    else peak=$(cat "$peak_file" 2>/dev/null || echo 0); peak_src="memory.current sampled every 50 ms"; fi
+    oom_kill=$(awk '$1 == "oom_kill" { print $2 }' "$MEM_DIR/memory.events")
+    oom_events=$(awk '$1 == "oom" { print $2 }' "$MEM_DIR/memory.events")
+    rbytes=$(awk -v d="$MAJMIN" '$1 == d { for (i = 2; i <= NF; i++) if ($i ~ /^rbytes=/) { sub(/rbytes=/, "", $i); print $i } }' "$MEM_DIR/io.stat")
+else
+    peak=$(cat "$MEM_DIR/memory.max_usage_in_bytes"); peak_src=memory.max_usage_in_bytes
+    oom_kill=$(awk '$1 == "oom_kill" { print $2 }' "$MEM_DIR/memory.oom_control")
+    oom_events=$(cat "$MEM_DIR/memory.failcnt")
+    rbytes=$(awk -v d="$MAJMIN" '$1 == d && $2 == "Read" { print $3 }' "${CG_DIRS[1]}/blkio.throttle.io_service_bytes")
+fi
+rm -f "$peak_file"
+oom_kill=${oom_kill:-?} rbytes=${rbytes:-0}
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+dev_mbs=$(awk -v n="$rbytes" -v t="$elapsed" 'BEGIN { printf "%.2f", (t > 0 ? n / 1e6 / t : 0) }')
+{
+    echo "--- envelope report ---"
+    echo "command exit status : $STATUS"
+    echo "elapsed             : $elapsed s"
+    echo "peak memory         : $(awk -v p="$peak" 'BEGIN { printf "%.1f MiB", p / 1048576 }') of $( [ "$MEM" -gt 0 ] && echo "$MEM MiB" || echo "no limit" ) ($peak_src, page cache included)"
+    echo "OOM kills           : $oom_kill $( [ "$oom_kill" = 0 ] && echo "(none)" || echo "(SOMETHING WAS OOM-KILLED)")"
+    echo "device reads        : $rbytes bytes ($dev_mbs MB/s averaged over the run; throttle $( [ "$BW_BPS" -gt 0 ] && echo "$BW MB/s" || echo off))"
+} >&2
+if [ -n "$SUMMARY" ]; then
+    cat >"$SUMMARY" <<EOF
+status=$STATUS
+elapsed_s=$elapsed
+bw_mbps=$BW
+mem_mib=$MEM
+cgroup=$CG_MODE
+device=$LOOP
+loop_dio=$DIO
+peak_bytes=$peak
+peak_source=$peak_src
+oom_kill=$oom_kill
+limit_events=$oom_events
+device_read_bytes=$rbytes
+device_read_mb_s=$dev_mbs
+EOF
+fi
+exit "$STATUS"
