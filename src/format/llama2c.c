@@ -12,21 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "streaminfer/file.h"
 #include "streaminfer/types.h"
-
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        got += (size_t)k;
-    }
-    return 0;
-}
 
 bool si_l2c_probe(const char *path)
 {
@@ -35,7 +22,7 @@ bool si_l2c_probe(const char *path)
         return false;
     int32_t h[7];
     struct stat st;
-    bool ok = fstat(fd, &st) == 0 && pread_all(fd, h, sizeof h, 0) == 0;
+    bool ok = fstat(fd, &st) == 0 && si_pread_exact(fd, h, sizeof h, 0) == 0;
     close(fd);
     if (!ok)
         return false;
@@ -73,7 +60,6 @@ static int add(si_l2c *c, const char *name, uint64_t cols, uint64_t rows, uint64
     return SI_OK;
 }
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off);
 
 /* AUTO: keep Q8_0 only where it is lossless, i.e. every scale survives fp16. */
 static int auto_types(si_l2c *c, si_error *err)
@@ -85,7 +71,7 @@ static int auto_types(si_l2c *c, si_error *err)
         uint64_t ns = t->ne[0] * t->ne[1] / c->group;
         float *s = malloc((size_t)ns * sizeof(float));
         SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the scales of %s", t->name);
-        if (pread_all(c->fd, s, (size_t)ns * 4, t->scale_off)) {
+        if (si_pread_exact(c->fd, s, (size_t)ns * 4, t->scale_off)) {
             free(s);
             return si_errorf(err, SI_EIO, "%s: cannot read the scales of %s", c->path, t->name);
         }
@@ -114,7 +100,7 @@ int si_l2c_open(si_l2c **out, const char *path, si_l2c_q80_mode mode, si_error *
         rc = si_errorf(err, SI_ENOMEM, "out of memory");
     else if (c->fd < 0 || fstat(c->fd, &st) != 0)
         rc = si_errorf(err, SI_EIO, "%s: cannot open: %s", path, strerror(errno));
-    else if ((c->file_size = (uint64_t)st.st_size) < 28 || pread_all(c->fd, h, c->file_size < 256 ? 28 : 256, 0))
+    else if ((c->file_size = (uint64_t)st.st_size) < 28 || si_pread_exact(c->fd, h, c->file_size < 256 ? 28 : 256, 0))
         rc = si_errorf(err, SI_EIO, "%s: too short for a llama2.c header", path);
     uint64_t off = 0;
     if (rc == SI_OK) {
@@ -254,7 +240,7 @@ int si_l2c_read(si_l2c *c, uint32_t i, void *dst, si_error *err)
     si_l2c_tensor *t = &c->t[i];
     uint64_t n = t->ne[0] * t->ne[1];
     if (!t->q80) {
-        SI_CHECK(pread_all(c->fd, dst, (size_t)(4 * n), t->src_off) != 0, err, SI_EIO, "%s: cannot read %s", c->path,
+        SI_CHECK(si_pread_exact(c->fd, dst, (size_t)(4 * n), t->src_off) != 0, err, SI_EIO, "%s: cannot read %s", c->path,
                  t->name);
         return SI_OK;
     }
@@ -263,7 +249,7 @@ int si_l2c_read(si_l2c *c, uint32_t i, void *dst, si_error *err)
     int rc = SI_OK;
     if (!q || !s)
         rc = si_errorf(err, SI_ENOMEM, "out of memory for %s", t->name);
-    else if (pread_all(c->fd, q, (size_t)n, t->src_off) || pread_all(c->fd, s, (size_t)(n / c->group) * 4, t->scale_off))
+    else if (si_pread_exact(c->fd, q, (size_t)n, t->src_off) || si_pread_exact(c->fd, s, (size_t)(n / c->group) * 4, t->scale_off))
         rc = si_errorf(err, SI_EIO, "%s: cannot read %s", c->path, t->name);
     if (rc == SI_OK && t->type == SI_TYPE_F32) {
         /* Exactly runq.c's dequantization: value times its group's scale, in fp32. */

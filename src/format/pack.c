@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "si_config.h"
+#include "streaminfer/file.h"
 #include "streaminfer/types.h"
 
 #define XXH_INLINE_ALL
@@ -62,27 +63,13 @@ static uint64_t le64(const uint8_t *p)
     return v;
 }
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        got += (size_t)k;
-    }
-    return 0;
-}
-
 bool si_pack_probe(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     uint8_t m[4];
-    bool ok = pread_all(fd, m, 4, 0) == 0 && le32(m) == SI_PACK_MAGIC;
+    bool ok = si_pread_exact(fd, m, 4, 0) == 0 && le32(m) == SI_PACK_MAGIC;
     close(fd);
     return ok;
 }
@@ -278,7 +265,7 @@ int si_pack_open(si_pack **out, const char *path, si_error *err)
         rc = si_errorf(err, SI_EIO, "%s: not a regular file", path);
     } else {
         p->file_size = (uint64_t)st.st_size;
-        if (p->file_size < SI_PACK_HEADER_SIZE || pread_all(fd, h, sizeof h, 0) != 0)
+        if (p->file_size < SI_PACK_HEADER_SIZE || si_pread_exact(fd, h, sizeof h, 0) != 0)
             rc = si_errorf(err, SI_EIO, "%s: %" PRIu64 " bytes, too short for a pack header (%u): truncated file",
                            path, p->file_size, SI_PACK_HEADER_SIZE);
     }
@@ -290,7 +277,7 @@ int si_pack_open(si_pack **out, const char *path, si_error *err)
         buf = malloc(n ? (size_t)n : 1);
         if (!buf)
             rc = si_errorf(err, SI_ENOMEM, "%s: out of memory for %" PRIu64 " bytes of metadata", path, n);
-        else if (pread_all(fd, buf, (size_t)n, p->meta_off) != 0)
+        else if (si_pread_exact(fd, buf, (size_t)n, p->meta_off) != 0)
             rc = si_errorf(err, SI_EIO, "%s: cannot read metadata and table: %s", path, strerror(errno));
         else if (XXH3_64bits(buf, (size_t)p->meta_size) != le64(h + 88))
             rc = si_errorf(err, SI_ECHECKSUM, "%s: metadata block [%" PRIu64 ", +%" PRIu64 ") fails its checksum",
