@@ -13,8 +13,12 @@
  * LMUL counts as 1: a vector instruction occupies the datapath at least once.
  *
  * Output (at exit, to the file given as out=PATH, else stderr), one line:
- *   insns N scalar N vector N vset N vector_lmul N
- * where vector_lmul is the sum over vector instructions of max(LMUL, 1). */
+ *   insns N scalar N vector N vset N vector_lmul N vector_emul N
+ * where vector_lmul is the sum over vector instructions of max(LMUL, 1), and
+ * vector_emul the same with widening instructions (vw*, vfw*) counted at their
+ * destination's 2 x LMUL: on a narrow datapath a widening instruction at LMUL 4 writes
+ * eight registers and is likely to occupy it as long as an LMUL 8 one, so vector_emul
+ * is the less flattering basis of a cycle estimate. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,7 +50,7 @@ void qemu_plugin_outs(const char *string);
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
-static uint64_t n_scalar, n_vector, n_vset, n_vlmul;
+static uint64_t n_scalar, n_vector, n_vset, n_vlmul, n_vemul;
 static uint64_t cur_lmul = 1; /* max(LMUL, 1) of the last vsetvli/vsetivli executed */
 static char out_path[1024];
 
@@ -62,18 +66,34 @@ static void on_vset(unsigned int vcpu, void *ud)
     cur_lmul = (uint64_t)(uintptr_t)ud;
 }
 
+/* ud: 2 for a widening instruction, else 1 */
 static void on_vector_unknown_lmul(unsigned int vcpu, void *ud)
 {
     (void)vcpu;
-    (void)ud;
     n_vlmul += cur_lmul;
+    n_vemul += cur_lmul * (uint64_t)(uintptr_t)ud;
+}
+
+/* Widening arithmetic: OPMVV/OPMVX (funct3 2, 6) and OPFVV/OPFVF (1, 5) with funct6
+ * 0b11xxxx (vwaddu .. vwmaccsu, vfwadd .. vfwnmsac). The widening reductions (OPIVV
+ * funct6 0b11000x, OPFVV 0b110001/0b110011) read LMUL registers and write one, so they
+ * are not counted as widening here; the integer ones are OPIVV (funct3 0) and excluded
+ * by funct3, the float ones are excluded explicitly. */
+static bool is_widening(uint32_t w)
+{
+    uint32_t f3 = (w >> 12) & 7, f6 = w >> 26;
+    if ((f3 == 2 || f3 == 6) && (f6 & 0x30) == 0x30)
+        return true;
+    if ((f3 == 1 || f3 == 5) && (f6 & 0x30) == 0x30)
+        return !(f3 == 1 && (f6 == 0x31 || f6 == 0x33));
+    return false;
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
-    uint64_t sc = 0, vec = 0, vs = 0, vl_static = 0;
+    uint64_t sc = 0, vec = 0, vs = 0, vl_static = 0, ve_static = 0;
     uint64_t lmul = 0; /* 0: not known yet in this block */
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -105,10 +125,14 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             continue;
         }
         vec++;
-        if (lmul)
+        const uint64_t wide = op == 0x57 && is_widening(w) ? 2 : 1;
+        if (lmul) {
             vl_static += lmul;
-        else
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_vector_unknown_lmul, QEMU_PLUGIN_CB_NO_REGS, NULL);
+            ve_static += lmul * wide;
+        } else {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_vector_unknown_lmul, QEMU_PLUGIN_CB_NO_REGS,
+                                                   (void *)(uintptr_t)wide);
+        }
     }
     if (sc)
         qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_scalar, sc);
@@ -118,6 +142,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vset, vs);
     if (vl_static)
         qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vlmul, vl_static);
+    if (ve_static)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vemul, ve_static);
 }
 
 static void at_exit(qemu_plugin_id_t id, void *ud)
@@ -126,7 +152,8 @@ static void at_exit(qemu_plugin_id_t id, void *ud)
     (void)ud;
     char line[256];
     snprintf(line, sizeof line, "insns %" PRIu64 " scalar %" PRIu64 " vector %" PRIu64 " vset %" PRIu64
-             " vector_lmul %" PRIu64 "\n", n_scalar + n_vector + n_vset, n_scalar, n_vector, n_vset, n_vlmul);
+             " vector_lmul %" PRIu64 " vector_emul %" PRIu64 "\n", n_scalar + n_vector + n_vset, n_scalar, n_vector,
+             n_vset, n_vlmul, n_vemul);
     FILE *f = out_path[0] ? fopen(out_path, "w") : NULL;
     if (f) {
         fputs(line, f);
