@@ -9,10 +9,11 @@
  *
  * Matrix kernels decode each weight block once into a form the token loop multiplies
  * with directly and dot it with every token of the step (up to TOK_CHUNK per decode):
- *   Q2_K          code * 4-bit scale still fits a byte: per token four vwmaccsu at
- *                 LMUL 4 into 16-bit sums (at most 4 * 45 * 128 per lane, no overflow)
- *                 and one widening reduction
- *   Q3_K..Q6_K    16-bit scale * (code - bias): per token and 32 elements, sign-extend
+ *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): the 256 bytes stay in
+ *                 v0..v15 for the whole token loop (tok_u8, tok_s8), per token four
+ *                 activation loads and four widening multiplies at e8 LMUL 4, then
+ *                 widening reductions (Q2_K's bsums * mins in the same loop)
+ *   Q4_K..Q6_K    16-bit scale * (code - bias): per token and 32 elements, sign-extend
  *                 the activations and one vwmacc into 32-bit lanes, one reduction
  *   Q4_0, Q8_0    8-bit codes: vwmul + vwredsum per block (16-bit products are exact)
  * The mins of Q2_K/Q4_K/Q5_K go through the Q8_K bsums (one widening multiply and one
@@ -155,7 +156,9 @@ static inline void dec_q45_K(const uint8_t *p, rdec *k, int has_qh)
     k->dmin = h2f(p + offsetof(blk_q4_K, dmin));
 }
 
-/* Q3_K: 16-element groups; ((code | hbit << 2) - 4) * (scale - 32). */
+/* Q3_K: 16-element groups; (code | hbit << 2) - 4 in -4..3 times scale - 32 in -32..31
+ * spans -124..128, one value too wide for a byte, so the block is stored negated
+ * (-128..124, exact in a byte) and the token loop negates its sums back. */
 static inline void dec_q3_K(const uint8_t *p, rdec *k)
 {
     const uint8_t *hm = p + offsetof(blk_q3_K, hmask), *qs = p + offsetof(blk_q3_K, qs);
@@ -170,8 +173,8 @@ static inline void dec_q3_K(const uint8_t *p, rdec *k)
                 vuint8m1_t c = __riscv_vand_vx_u8m1(shl1(x, -2 * j, vl), 3, vl);
                 c = __riscv_vor_vv_u8m1(c, __riscv_vand_vx_u8m1(shl1(hv, 2 - (4 * h + j), vl), 4, vl), vl);
                 vint8m1_t cs = __riscv_vsub_vx_i8m1(__riscv_vreinterpret_v_u8m1_i8m1(c), 4, vl);
-                vint16m2_t w = __riscv_vwmul_vx_i16m2(cs, (int8_t)(si_q3_K_scale(scales, g) - 32), vl);
-                __riscv_vse16_v_i16m2(k->w16 + 16 * g, w, vl);
+                vint8m1_t w = __riscv_vmul_vx_i8m1(cs, (int8_t)(32 - si_q3_K_scale(scales, g)), vl);
+                __riscv_vse8_v_i8m1((int8_t *)k->w8 + 16 * g, w, vl);
             }
         }
     }
@@ -220,45 +223,6 @@ static inline int32_t dot_mins(const int16_t *mn, const uint8_t *y, int al2)
  * (the C908 is in order; L1 loads pipeline). The registers used are clobbered; vl and
  * vtype are set here and left changed (the compiler re-sets them after). */
 
-/* sum of w8[i] (unsigned) * a[i] (signed) over 256 bytes: 16-bit lanes hold at most
- * 4 * 45 * 128 (Q2_K's prescaled codes), widening reduction to 32 bits */
-static inline int32_t dot_w8(const uint8_t *w8, const int8_t *a)
-{
-    int32_t r;
-    size_t n = 64;
-    __asm__ volatile(
-        "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
-        "vle8.v v8, (%[a])\n\t"
-        "vle8.v v12, (%[w])\n\t"
-        "addi %[a], %[a], 64\n\t"
-        "addi %[w], %[w], 64\n\t"
-        "vwmulsu.vv v16, v8, v12\n\t"
-        "vle8.v v8, (%[a])\n\t"
-        "vle8.v v12, (%[w])\n\t"
-        "addi %[a], %[a], 64\n\t"
-        "addi %[w], %[w], 64\n\t"
-        "vwmaccsu.vv v16, v8, v12\n\t"
-        "vle8.v v8, (%[a])\n\t"
-        "vle8.v v12, (%[w])\n\t"
-        "addi %[a], %[a], 64\n\t"
-        "addi %[w], %[w], 64\n\t"
-        "vwmaccsu.vv v16, v8, v12\n\t"
-        "vle8.v v8, (%[a])\n\t"
-        "vle8.v v12, (%[w])\n\t"
-        "vwmaccsu.vv v16, v8, v12\n\t"
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t" /* the 32-bit start value of the sum */
-        "vmv.s.x v24, zero\n\t"
-        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-        "vwredsum.vs v24, v16, v24\n\t"
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.x.s %[r], v24\n\t"
-        : [r] "=r"(r), [a] "+r"(a), [w] "+r"(w8)
-        : [n] "r"(n)
-        : "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
-          "v23", "v24", "vl", "vtype", "memory");
-    return r;
-}
-
 /* sum of w16[i] * a[i] over 256 elements: per 32, sign-extend the activation bytes (a
  * byte load at SEW 16 has EMUL 2) and one widening multiply-accumulate into 32 bits */
 #define SI_W16_STEP                        \
@@ -289,6 +253,111 @@ static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
     return r;
 }
 #undef SI_W16_STEP
+
+/* The token loop of the byte-decoded blocks (Q2_K, Q3_K), whole in assembly: the 256
+ * decoded bytes are loaded once into v0..v15 (four groups of 64 at e8, LMUL 4; vl 64
+ * at any VLEN >= 128) and stay there while every token's activations stream past, so a
+ * token costs four activation loads, four widening multiplies and the reductions, and
+ * the weights are neither reloaded nor re-decoded. isum[t] gets token t's integer sum.
+ *   u8 (Q2_K): unsigned bytes (code * scale <= 45) times signed activations, four
+ *     products per 16-bit lane (at most 4 * 45 * 128), one widening reduction;
+ *   s8 (Q3_K): signed bytes -128..124 times activations -128..127: a product may be
+ *     16384, so two would overflow a 16-bit lane; each group of 64 is reduced alone
+ *     (the reductions chain through v20's 32-bit element). */
+#define SI_TOK_LOAD_W                          \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"   \
+    "vle8.v v0, (%[w])\n\t"                    \
+    "addi %[w], %[w], 64\n\t"                  \
+    "vle8.v v4, (%[w])\n\t"                    \
+    "addi %[w], %[w], 64\n\t"                  \
+    "vle8.v v8, (%[w])\n\t"                    \
+    "addi %[w], %[w], 64\n\t"                  \
+    "vle8.v v12, (%[w])\n\t"                   \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"    \
+    "vmv.s.x v21, zero\n\t"
+#define SI_TOK_CLOBBER                                                                                      \
+    "t0", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
+        "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "vl",   \
+        "vtype", "memory"
+
+/* u8 also computes msum[t], the Q8_K bsums (read as bytes: any alignment) times the 16
+ * mins, which stay in v22 (e16; a product is at most 16 * 128 * 15, exact in 16 bits). */
+static inline void tok_u8(const uint8_t *w8, const int16_t *mn, const int8_t *a, size_t stride, int64_t nt,
+                          int32_t *isum, int32_t *msum)
+{
+    size_t n = 64, n32 = 32;
+    __asm__ volatile(
+        SI_TOK_LOAD_W
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vle16.v v22, (%[m])\n\t"
+        "1:\n\t"
+        "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
+        "vle8.v v16, (%[a])\n\t"
+        "addi t0, %[a], 64\n\t"
+        "vwmulsu.vv v24, v16, v0\n\t"
+        "vle8.v v16, (t0)\n\t"
+        "addi t0, %[a], 128\n\t"
+        "vwmaccsu.vv v24, v16, v4\n\t"
+        "vle8.v v16, (t0)\n\t"
+        "addi t0, %[a], 192\n\t"
+        "vwmaccsu.vv v24, v16, v8\n\t"
+        "vle8.v v16, (t0)\n\t"
+        "addi t0, %[a], 256\n\t"
+        "vwmaccsu.vv v24, v16, v12\n\t"
+        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
+        "vwredsum.vs v20, v24, v21\n\t"
+        "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"
+        "vle8.v v16, (t0)\n\t" /* the 16 bsums as 32 bytes */
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vmul.vv v16, v16, v22\n\t"
+        "vwredsum.vs v18, v16, v21\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.x.s t0, v20\n\t"
+        "sw t0, 0(%[o])\n\t"
+        "vmv.x.s t0, v18\n\t"
+        "sw t0, 0(%[p])\n\t"
+        "addi %[o], %[o], 4\n\t"
+        "addi %[p], %[p], 4\n\t"
+        "add %[a], %[a], %[s]\n\t"
+        "addi %[nt], %[nt], -1\n\t"
+        "bnez %[nt], 1b\n\t"
+        : [a] "+r"(a), [w] "+r"(w8), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
+        : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [m] "r"(mn)
+        : SI_TOK_CLOBBER, "v22", "v23");
+}
+
+#define SI_TOK_S8_STEP(off, wreg, vs1)           \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"     \
+    "addi t0, %[a], " off "\n\t"                 \
+    "vle8.v v16, (t0)\n\t"                       \
+    "vwmul.vv v24, v16, " wreg "\n\t"            \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"    \
+    "vwredsum.vs v20, v24, " vs1 "\n\t"
+
+static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
+{
+    size_t n = 64;
+    __asm__ volatile(
+        SI_TOK_LOAD_W
+        "1:\n\t"
+        SI_TOK_S8_STEP("0", "v0", "v21")
+        SI_TOK_S8_STEP("64", "v4", "v20")
+        SI_TOK_S8_STEP("128", "v8", "v20")
+        SI_TOK_S8_STEP("192", "v12", "v20")
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.x.s t0, v20\n\t"
+        "sw t0, 0(%[o])\n\t"
+        "addi %[o], %[o], 4\n\t"
+        "add %[a], %[a], %[s]\n\t"
+        "addi %[nt], %[nt], -1\n\t"
+        "bnez %[nt], 1b\n\t"
+        : [a] "+r"(a), [w] "+r"(w8), [o] "+r"(isum), [nt] "+r"(nt)
+        : [n] "r"(n), [s] "r"(stride)
+        : SI_TOK_CLOBBER);
+}
+#undef SI_TOK_S8_STEP
+#undef SI_TOK_LOAD_W
+#undef SI_TOK_CLOBBER
 
 /* Activation scales of one call, gathered once (every row reuses them) so the float
  * step of a block runs as vector operations across the tokens. */
@@ -362,13 +431,15 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                 switch (type) {
                 case SI_TYPE_Q2_K:
                     dec_q2_K(b, &k);
-#pragma clang loop unroll(disable)
-                    for (int64_t t = 0; t < nt; t++, y += act_stride) {
-                        const uint8_t *wp = k.w8;
-                        SI_OPAQUE(wp);
-                        isum[t] = dot_w8(wp, (const int8_t *)y + offsetof(blk_q8_K, qs));
-                        summ[t] = dot_mins(k.mn, y, al2);
-                    }
+                    tok_u8(k.w8, k.mn, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum, summ);
+                    break;
+                case SI_TYPE_Q3_K:
+                    dec_q3_K(b, &k);
+                    tok_s8(k.w8, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
+                    for (int64_t t = 0; t < nt; t++)
+                        isum[t] = -isum[t]; /* the block was stored negated */
+                    k.dmin = 0.0f;
+                    with_min = 0;
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
@@ -382,10 +453,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                     }
                     break;
                 default:
-                    if (type == SI_TYPE_Q3_K)
-                        dec_q3_K(b, &k);
-                    else
-                        dec_q6_K(b, &k);
+                    dec_q6_K(b, &k);
                     k.dmin = 0.0f;
                     with_min = 0;
 #pragma clang loop unroll(disable)
