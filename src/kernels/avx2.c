@@ -282,43 +282,174 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 
 /* ---- Q8_0 / Q4_0 × Q8_0 -------------------------------------------------------------- */
 
-/* The weight block as two vectors of 16-bit codes (elements 0..15, 16..31): madd with
- * the sign-extended activations is exact for every byte value, including -128, which
- * the sign trick of maddubs would get wrong. Float order: each token keeps eight lane
- * sums of (float)lane_isum * (dw * da), added at the end; the reference adds one
- * (float)block_isum * scale per block. */
+/* Blocks go eight at a time: each block's integer dot (exact) ends up in one int32 lane
+ * (block j of the group in lane j), the group's scales in one float vector, and each token
+ * keeps eight float lane sums, lane j adding the terms of blocks 8g + j:
+ *   Q8_0: lane += (float)isum * (dw * da)        (fma; the reference rounds the product)
+ *   Q4_0: lane += ((float)isum * dw) * da        (fma on the last step)
+ * added up at the end (hsum_ps). Each term is the reference's; the order of the sums is
+ * not (the reference adds block by block). A short last group has zero isums and scales
+ * in its missing lanes. One token's arithmetic is the same alone or in a batch.
+ *
+ * Integer parts:
+ * - Q4_0: maddubs of the unsigned codes 0..15 with the activation bytes (pairs at most
+ *   2 * 15 * 128) minus maddubs of 8 with them (8 * (a + a')): exact for every byte,
+ *   -128 included.
+ * - Q8_0: maddubs(|w|, sign(a, w)) is exact when no activation byte is -128 (-(-128)
+ *   does not fit a byte; otherwise pairs are at most 2 * 128 * 127 < 2^15). Quantized
+ *   activations never hold -128 (codes are rounded within +-127), so that is the fast
+ *   path; a token whose activations do hold one takes 16-bit madd instead (exact for
+ *   every byte), checked once per call and token. */
+
+#define Q80_G 8
+
+/* Eight int32 vectors -> one vector whose lane j is the sum of the lanes of v[j]. */
+static inline __m256i hsum8x8(const __m256i v[8])
+{
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* The fp16 at p, p + stride, ... (cnt of them, the rest zero) as floats. */
+static inline __m256 fp16_8(const uint8_t *p, size_t stride, int cnt)
+{
+    if (cnt == Q80_G) {
+        uint16_t h[8];
+        for (int j = 0; j < 8; j++)
+            memcpy(&h[j], p + (size_t)j * stride, 2);
+        return _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4],
+                                              (short)h[5], (short)h[6], (short)h[7]));
+    }
+    uint16_t h[8] = {0};
+    for (int j = 0; j < cnt; j++)
+        memcpy(&h[j], p + (size_t)j * stride, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+/* Q4_0 codes 0..15 of the block at b in element order (low nibbles 0..15, high 16..31). */
+static inline __m256i q40_codes(const uint8_t *b)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(b + 2));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), _mm256_set1_epi8(15));
+}
+
+static inline __m256i q40_dot(__m256i codes, __m256i a)
+{
+    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(codes, a), _mm256_maddubs_epi16(_mm256_set1_epi8(8), a));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+static inline __m256i q80_dot(__m256i w, __m256i a)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)), _mm256_set1_epi16(1));
+}
+
+/* exact for every byte, -128 included */
+static inline __m256i q80_dot16(const uint8_t *w, const uint8_t *a)
+{
+    __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w)),
+                                   _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a)));
+    __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 16))),
+                                   _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + 16))));
+    return _mm256_add_epi32(lo, hi);
+}
+
+/* does this token's Q8_0 row hold a -128 code? */
+static inline int q80_has_min(const uint8_t *y, int64_t nb)
+{
+    const __m256i m = _mm256_set1_epi8(-128);
+    __m256i any = _mm256_setzero_si256();
+    for (int64_t i = 0; i < nb; i++)
+        any = _mm256_or_si256(any, _mm256_cmpeq_epi8(ld32(y + (size_t)i * sizeof(blk_q8_0) + 2), m));
+    return !_mm256_testz_si256(any, any);
+}
+
+/* One group's term added to a token's lanes (top of this section). */
+static inline __m256 q80_acc(int q4, __m256i isum, __m256 dw, __m256 da, __m256 acc)
+{
+    __m256 f = _mm256_cvtepi32_ps(isum);
+    return q4 ? _mm256_fmadd_ps(_mm256_mul_ps(f, dw), da, acc) : _mm256_fmadd_ps(f, _mm256_mul_ps(dw, da), acc);
+}
+
+/* One row against one token: everything in registers. */
+static inline float q80_row1(int q4, const uint8_t *row, const uint8_t *y, int64_t nb, int slow)
+{
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ysz = sizeof(blk_q8_0);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i += Q80_G) {
+        const int cnt = nb - i < Q80_G ? (int)(nb - i) : Q80_G;
+        const uint8_t *b = row + (size_t)i * bsz, *a = y + (size_t)i * ysz;
+        __m256i v[8];
+        for (int j = 0; j < 8; j++) {
+            if (j >= cnt)
+                v[j] = _mm256_setzero_si256();
+            else if (q4)
+                v[j] = q40_dot(q40_codes(b + j * bsz), ld32(a + j * ysz + 2));
+            else if (!slow)
+                v[j] = q80_dot(ld32(b + j * bsz + 2), ld32(a + j * ysz + 2));
+            else
+                v[j] = q80_dot16(b + j * bsz + 2, a + j * ysz + 2);
+        }
+        acc = q80_acc(q4, hsum8x8(v), fp16_8(b, bsz, cnt), fp16_8(a, ysz, cnt), acc);
+    }
+    return hsum_ps(acc);
+}
+
 static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
     const int64_t nb = n / SI_QK8_0;
     const int q4 = type == SI_TYPE_Q4_0;
-    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ysz = sizeof(blk_q8_0);
+    if (n_tok == 1) {
+        const uint8_t *y = act;
+        const int slow = !q4 && q80_has_min(y, nb);
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+            out[r] = q4 ? q80_row1(1, row, y, nb, 0) : slow ? q80_row1(0, row, y, nb, 1) : q80_row1(0, row, y, nb, 0);
+        }
+        return;
+    }
     __m256 accv[TOK_CHUNK];
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+    uint8_t slow[TOK_CHUNK];
+    __m256i wa[Q80_G], ws[Q80_G];
+    for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+        const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+        const uint8_t *y0 = (const uint8_t *)act + (size_t)t0 * act_stride;
+        for (int64_t t = 0; t < nt; t++)
+            slow[t] = !q4 && q80_has_min(y0 + (size_t)t * act_stride, nb);
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
             for (int64_t t = 0; t < nt; t++)
                 accv[t] = _mm256_setzero_ps();
-            for (int64_t i = 0; i < nb; i++) {
+            for (int64_t i = 0; i < nb; i += Q80_G) {
+                const int cnt = nb - i < Q80_G ? (int)(nb - i) : Q80_G;
                 const uint8_t *b = row + (size_t)i * bsz;
-                const float dw = fp16_1(b);
-                __m256i wlo, whi;
-                if (q4) {
-                    __m128i x = _mm_loadu_si128((const __m128i *)(b + 2));
-                    const __m128i m = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
-                    wlo = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_and_si128(x, m), eight));
-                    whi = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(x, 4), m), eight));
-                } else {
-                    wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 2)));
-                    whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 18)));
+                const __m256 dw = fp16_8(b, bsz, cnt);
+                for (int j = 0; j < cnt; j++) {
+                    if (q4) {
+                        wa[j] = q40_codes(b + j * bsz);
+                    } else {
+                        ws[j] = ld32(b + j * bsz + 2);
+                        wa[j] = _mm256_abs_epi8(ws[j]);
+                    }
                 }
-                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_0);
-                for (int64_t t = 0; t < nt; t++, y += act_stride) {
-                    __m256i alo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(y + 2)));
-                    __m256i ahi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(y + 18)));
-                    __m256i p = _mm256_add_epi32(_mm256_madd_epi16(wlo, alo), _mm256_madd_epi16(whi, ahi));
-                    accv[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * fp16_1(y)), accv[t]);
+                const uint8_t *a = y0 + (size_t)i * ysz;
+                for (int64_t t = 0; t < nt; t++, a += act_stride) {
+                    __m256i v[8];
+                    for (int j = 0; j < 8; j++) {
+                        if (j >= cnt)
+                            v[j] = _mm256_setzero_si256();
+                        else if (q4)
+                            v[j] = q40_dot(wa[j], ld32(a + j * ysz + 2));
+                        else if (!slow[t])
+                            v[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[j], _mm256_sign_epi8(ld32(a + j * ysz + 2), ws[j])),
+                                                     _mm256_set1_epi16(1));
+                        else
+                            v[j] = q80_dot16(b + j * bsz + 2, a + j * ysz + 2);
+                    }
+                    accv[t] = q80_acc(q4, hsum8x8(v), dw, fp16_8(a, ysz, cnt), accv[t]);
                 }
             }
             for (int64_t t = 0; t < nt; t++)
