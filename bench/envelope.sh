@@ -160,6 +160,9 @@ IMG= LOOP= MNT= CG_DIRS=() SAMPLER= CHILD= STATUS=1 peak_file=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
+    # Our stderr may be a pipe whose reader is gone (| tee, then Ctrl-C): writing
+    # must fail quietly, not kill the cleanup half-way.
+    trap '' PIPE
     set +e
     [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null && wait "$SAMPLER" 2>/dev/null
     if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
@@ -198,6 +201,9 @@ trap cleanup EXIT
 trap 'err "interrupted"; exit 130' INT
 trap 'err "terminated"; exit 143' TERM
 trap 'exit 129' HUP
+# Without a trap, SIGPIPE (our output piped to a reader that died) would end the
+# script without running the EXIT trap: loop device, mount and cgroups would stay.
+trap 'exit 141' PIPE
 
 # ---- the device ----
 

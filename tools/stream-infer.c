@@ -22,6 +22,7 @@ typedef struct cli {
     int32_t n_predict;
     si_sampler_opts samp;
     si_llama_opts lo;
+    double device_mbps; /* the device's raw read bandwidth, for the report; 0 = unknown */
     const char *system;
     bool print_ids, special, no_bos, quiet, chat;
 } cli;
@@ -45,6 +46,8 @@ static void usage(FILE *f)
             "      --print-ids         stdout carries only the generated ids; text goes nowhere\n"
             "      --dump-logits FILE  float32 logits of every evaluated position, [rows][n_vocab]\n"
             "      --report-json FILE  the run's figures as one JSON object\n"
+            "      --device-mbps X     the storage's raw sequential read bandwidth in MB/s (e.g. from\n"
+            "                          bench/io-bench); the report then gives achieved / device\n"
             "  -q, --quiet             no report on stderr\n"
             "chat:\n"
             "      --chat              interactive multi-turn chat (one message per line on stdin;\n"
@@ -102,7 +105,7 @@ static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_BUDGET,
            O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL, O_KERNELS, O_CHAT, O_SYSTEM,
-           O_MINP, O_REPPEN, O_REPN };
+           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
@@ -119,7 +122,8 @@ static int parse_args(int argc, char **argv, cli *c)
         {"special", no_argument, 0, O_SPECIAL},             {"kernels", required_argument, 0, O_KERNELS},
         {"chat", no_argument, 0, O_CHAT},                   {"system", required_argument, 0, O_SYSTEM},
         {"min-p", required_argument, 0, O_MINP},            {"repeat-penalty", required_argument, 0, O_REPPEN},
-        {"repeat-last-n", required_argument, 0, O_REPN},    {0, 0, 0, 0}};
+        {"repeat-last-n", required_argument, 0, O_REPN},    {"device-mbps", required_argument, 0, O_DEVMBPS},
+        {0, 0, 0, 0}};
     c->n_predict = -2; /* not given */
     c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
                                 .repeat_last_n = 64, .seed = 0};
@@ -237,6 +241,14 @@ static int parse_args(int argc, char **argv, cli *c)
                 goto bad;
             c->lo.io.queue_depth = (unsigned)v;
             break;
+        case O_DEVMBPS: {
+            char *end;
+            double x = strtod(optarg, &end);
+            if (end == optarg || *end || !(x > 0 && x < 1e6))
+                goto bad;
+            c->device_mbps = x;
+            break;
+        }
         case O_CHUNK:
             if (si_parse_size(optarg, &sz) != SI_OK || sz < 4096 || sz > (1u << 30))
                 goto bad;
@@ -337,6 +349,8 @@ typedef struct report {
     uint32_t n_prompt;
     const char *backend, *io_note;
     bool direct;
+    unsigned queue_depth;
+    double device_mbps;
     uint64_t peak_rss;
 } report;
 
@@ -361,8 +375,25 @@ static void print_report(FILE *f, const report *r)
             si_format_size(r->st.embd_bytes_read, c, sizeof c), si_format_size(s->bytes_discarded, d, sizeof d));
     fprintf(f, "read throughput     : %.1f MB/s over %.3f s of passes\n", (double)r->st.io_bytes_read / 1e6 / pass_s,
             r->st.pass_s);
-    fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting)\n", s->io_wait_s, r->st.compute_s,
-            100.0 * s->io_wait_s / pass_s);
+    fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting, %.0f%% computing)\n", s->io_wait_s,
+            r->st.compute_s, 100.0 * s->io_wait_s / pass_s, 100.0 * r->st.compute_s / pass_s);
+    /* The first pass also carries the prompt's batch (and any start-up reads); the
+     * later ones are one token each, the steady state of generation. */
+    fprintf(f, "per pass            : %.3f s on average", r->st.pass_s / (double)passes);
+    uint32_t fed = r->gr.n_evaluated > r->n_prompt ? r->gr.n_evaluated - r->n_prompt : 0;
+    if (fed && r->gr.gen_s > 0)
+        fprintf(f, "; prompt %.3f s, generation %.3f s per token (%.1f MB/s)", r->gr.prompt_s, r->gr.gen_s / fed,
+                (double)s->bytes_per_pass / 1e6 / (r->gr.gen_s / fed));
+    fprintf(f, "\n");
+    if (r->device_mbps > 0) {
+        double achieved = (double)r->st.io_bytes_read / 1e6 / pass_s;
+        fprintf(f, "achieved / device   : %.1f / %.1f MB/s = %.1f%% over all passes", achieved, r->device_mbps,
+                100.0 * achieved / r->device_mbps);
+        if (fed && r->gr.gen_s > 0)
+            fprintf(f, "; generation passes %.1f%%",
+                    100.0 * (double)s->bytes_per_pass / 1e6 / (r->gr.gen_s / fed) / r->device_mbps);
+        fprintf(f, "\n");
+    }
     if (r->st.verify_s > 0 || s->bytes_decoded > 0) /* a pack: checksums, decompression (part of compute) */
         fprintf(f, "pack verify / decode: %.3f s / %.3f s (%.1f MB decompressed, %" PRIu64 " re-reads)\n",
                 r->st.verify_s, r->st.decode_s, (double)s->bytes_decoded / 1e6, r->st.checksum_rereads);
@@ -371,7 +402,8 @@ static void print_report(FILE *f, const report *r)
             si_format_size(r->plan->kv_bytes, c, sizeof c), r->plan->n_ctx, r->plan->n_batch);
     fprintf(f, "memory budget       : %s (%s)\n", si_format_size(r->plan->budget, a, sizeof a),
             r->plan->budget_source);
-    fprintf(f, "I/O                 : %s, %s%s%s\n", r->backend, r->direct ? "O_DIRECT" : "buffered",
+    fprintf(f, "I/O                 : %s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
+            r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
 }
@@ -399,6 +431,9 @@ static int write_report_json(const char *path, const report *r)
             r->gr.gen_s, r->st.pass_s, s->io_wait_s, r->st.compute_s, r->peak_rss, s->ring_peak_bytes,
             s->ring_bytes, r->plan->kv_bytes, r->plan->n_ctx, r->plan->n_batch, r->plan->budget, r->backend,
             r->direct ? "true" : "false");
+    fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);
+    if (r->device_mbps > 0)
+        fprintf(f, ", \"device_mb_s\": %.3f", r->device_mbps);
     fprintf(f, ", \"verify_s\": %.6f, \"decode_s\": %.6f, \"bytes_decoded\": %" PRIu64 ", \"checksum_rereads\": %" PRIu64,
             r->st.verify_s, r->st.decode_s, s->bytes_decoded, r->st.checksum_rereads);
     fprintf(f, ", \"stopped_at_eog\": %s, \"turn_new_tokens\": [", r->gr.stopped_at_eog ? "true" : "false");
@@ -655,6 +690,8 @@ int main(int argc, char **argv)
         r->backend = si_io_backend(si_llama_io(S.m));
         r->direct = si_io_direct_active(si_llama_io(S.m));
         r->io_note = si_io_note(si_llama_io(S.m));
+        r->queue_depth = si_io_queue_depth(si_llama_io(S.m));
+        r->device_mbps = c.device_mbps;
         r->peak_rss = peak_rss_bytes();
         if (!c.quiet)
             print_report(stderr, r);

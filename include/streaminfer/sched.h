@@ -60,6 +60,7 @@ typedef struct si_sched_stats {
     uint64_t bytes_discarded; /* prefetched for a pass that never ran */
     uint64_t ring_bytes;      /* capacity */
     uint64_t ring_peak_bytes; /* most bytes of the ring ever holding extents */
+    uint64_t chunk_bytes;     /* largest single read (the chunk size in use) */
     uint64_t reads;           /* read requests issued */
     double io_wait_s;         /* time blocked waiting for reads */
     double verify_s;          /* time computing checksums of frames */

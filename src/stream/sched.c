@@ -128,6 +128,7 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
         return si_errorf(err, SI_ENOMEM, "cannot allocate a weight buffer of %" PRIu64 " bytes", cap);
     }
     s->st.ring_bytes = s->cap;
+    s->st.chunk_bytes = s->chunk;
     *out = s;
     return SI_OK;
 }
