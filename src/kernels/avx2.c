@@ -54,6 +54,14 @@ static inline float hsum_ps(__m256 v)
     return _mm_cvtss_f32(x);
 }
 
+/* Eight int32 vectors -> one vector whose lane j is the sum of the lanes of v[j]. */
+static inline __m256i hsum8x8(const __m256i v[8])
+{
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
 static inline float fp16_1(const uint8_t *p)
 {
     uint16_t h;
@@ -214,7 +222,7 @@ static inline void dec_q6_K(const uint8_t *p, kvec *k)
 
 /* isum and summ (top of this file) for one Q8_K block at y. maddubs pairs never saturate: codes
  * are at most 63 and activation bytes at least -128, so |pair| <= 2 * 63 * 128. */
-static inline void kdot(const kvec *v, const uint8_t *y, int32_t *isum, int32_t *summ)
+static inline void kdot_v(const kvec *v, const uint8_t *y, __m256i *iv, __m256i *mv)
 {
     const uint8_t *yq = y + offsetof(blk_q8_K, qs);
     __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
@@ -224,20 +232,131 @@ static inline void kdot(const kvec *v, const uint8_t *y, int32_t *isum, int32_t 
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, v->scv[j]));
         acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, v->scv[j + 1]));
     }
-    __m256i acc = _mm256_add_epi32(acc0, acc1);
-    __m256i m = _mm256_madd_epi16(ld32(y + offsetof(blk_q8_K, bsums)), v->mnv);
-    __m256i h = _mm256_hadd_epi32(acc, m); /* i01 i23 m01 m23 | i45 i67 m45 m67 */
+    *iv = _mm256_add_epi32(acc0, acc1);
+    *mv = _mm256_madd_epi16(ld32(y + offsetof(blk_q8_K, bsums)), v->mnv);
+}
+
+/* kdot_v's vectors reduced to isum and summ */
+static inline void kred(__m256i iv, __m256i mv, int32_t *isum, int32_t *summ)
+{
+    __m256i h = _mm256_hadd_epi32(iv, mv); /* i01 i23 m01 m23 | i45 i67 m45 m67 */
     __m128i x = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
     x = _mm_hadd_epi32(x, x);
     *isum = _mm_cvtsi128_si32(x);
     *summ = _mm_extract_epi32(x, 1);
 }
 
+static inline void kdot(const kvec *v, const uint8_t *y, int32_t *isum, int32_t *summ)
+{
+    __m256i iv, mv;
+    kdot_v(v, y, &iv, &mv);
+    kred(iv, mv, isum, summ);
+}
+
 static inline float kcombine(const kvec *k, float yd, int32_t isum, int32_t summ)
 {
     if (k->int_min)
         return (k->d * yd) * (float)(isum - summ);
-    return (yd * k->d) * (float)isum - (yd * k->dmin) * (float)summ;
+    /* (yd * d) * isum - (yd * dmin) * summ with one rounding less (fmsub), spelled out so
+     * that the compiler's contraction cannot make it differ between call sites; mat_dot_q2k_1
+     * computes the same thing four blocks at a time */
+    return __builtin_fmaf(yd * k->d, (float)isum, -((yd * k->dmin) * (float)summ));
+}
+
+/* kcombine of four blocks at once: v holds kdot_v's vectors of blocks 0..3 (iv, mv
+ * alternating), dv their d and dmin (d, dmin, d, dmin, ...), yd the token's four scales.
+ * Lane by lane the same operations as kcombine; the four terms are added to *acc block
+ * by block. */
+static inline void kcombine4(int int_min, const __m256i v[8], __m256 dv, const uint8_t *y, size_t ys, float *acc)
+{
+    const __m256i s = hsum8x8(v); /* isum0 summ0 isum1 summ1 | isum2 summ2 isum3 summ3 */
+    float yd[4];
+    for (int j = 0; j < 4; j++)
+        memcpy(&yd[j], y + (size_t)j * ys, 4);
+    const __m256 yv = _mm256_setr_ps(yd[0], yd[0], yd[1], yd[1], yd[2], yd[2], yd[3], yd[3]);
+    const __m256 sc = _mm256_mul_ps(yv, dv); /* yd*d, yd*dmin */
+    __m256 t;
+    if (int_min) {
+        t = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_sub_epi32(s, _mm256_srli_epi64(s, 32))));
+    } else {
+        const __m256 f = _mm256_cvtepi32_ps(s);
+        t = _mm256_fmsub_ps(sc, f, _mm256_movehdup_ps(_mm256_mul_ps(sc, f)));
+    }
+    const __m128 t0 = _mm256_castps256_ps128(t), t1 = _mm256_extractf128_ps(t, 1);
+    float a = *acc;
+    a += _mm_cvtss_f32(t0);
+    a += _mm_cvtss_f32(_mm_movehl_ps(t0, t0));
+    a += _mm_cvtss_f32(t1);
+    a += _mm_cvtss_f32(_mm_movehl_ps(t1, t1));
+    *acc = a;
+}
+
+/* Q2_K × one token, fused: the codes are shifted out of the packed bytes and dotted as
+ * they come, nothing stored. Four blocks at a time: their isum and summ (kdot's, exact)
+ * land in one vector, the four kcombine terms are computed in its lanes with the same
+ * operations (lane by lane the same roundings) and added to the row's sum block by block,
+ * so a token's result is the same alone or in a batch. */
+static inline void q2k_dot1(const uint8_t *p, const uint8_t *y, __m256i *iv, __m256i *mv)
+{
+    const uint8_t *qs = p + offsetof(blk_q2_K, qs), *yq = y + offsetof(blk_q8_K, qs);
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)(p + offsetof(blk_q2_K, scales)));
+    const __m128i m4 = _mm_set1_epi8(15);
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_and_si128(sc8, m4));
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+    for (int h = 0; h < 2; h++) {
+        const __m256i x = ld32(qs + 32 * h);
+        const uint8_t *a = yq + 128 * h;
+        __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(x, m3), ld32(a));
+        __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 2), m3), ld32(a + 32));
+        __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 4), m3), ld32(a + 64));
+        __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 6), m3), ld32(a + 96));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(b, kmask(0, 4 * h))));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(b, kmask(0, 4 * h + 1))));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p2, _mm256_shuffle_epi8(b, kmask(0, 4 * h + 2))));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p3, _mm256_shuffle_epi8(b, kmask(0, 4 * h + 3))));
+    }
+    const __m256i mnv = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    *iv = _mm256_add_epi32(acc0, acc1);
+    *mv = _mm256_madd_epi16(ld32(y + offsetof(blk_q8_K, bsums)), mnv);
+}
+
+static void mat_dot_q2k_1(int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act, float *out)
+{
+    const int64_t nb = n / SI_QK_K, nb4 = nb & ~(int64_t)3;
+    const size_t bs = sizeof(blk_q2_K), ys = sizeof(blk_q8_K);
+    const uint8_t *y0 = act;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        float acc = 0.0f;
+        int64_t i = 0;
+        for (; i < nb4; i += 4) {
+            const uint8_t *b = row + (size_t)i * bs, *y = y0 + (size_t)i * ys;
+            __m256i v[8];
+            for (int j = 0; j < 4; j++)
+                q2k_dot1(b + j * bs, y + j * ys, &v[2 * j], &v[2 * j + 1]);
+            uint32_t dd[4];
+            for (int j = 0; j < 4; j++)
+                memcpy(&dd[j], b + j * bs + offsetof(blk_q2_K, d), 4); /* d, dmin */
+            const __m256 dv = _mm256_cvtph_ps(_mm_setr_epi32((int)dd[0], (int)dd[1], (int)dd[2], (int)dd[3]));
+            kcombine4(0, v, dv, y, ys, &acc);
+        }
+        for (; i < nb; i++) {
+            const uint8_t *b = row + (size_t)i * bs, *y = y0 + (size_t)i * ys;
+            kvec k;
+            __m256i iv, mv;
+            float yd;
+            q2k_dot1(b, y, &iv, &mv);
+            int32_t isum, summ;
+            kred(iv, mv, &isum, &summ);
+            memcpy(&yd, y, 4);
+            k.d = fp16_1(b + offsetof(blk_q2_K, d));
+            k.dmin = fp16_1(b + offsetof(blk_q2_K, dmin));
+            k.int_min = 0;
+            acc += kcombine(&k, yd, isum, summ);
+        }
+        out[r] = acc;
+    }
 }
 
 /* Float order: per token, block contributions (top of this file) added block by block;
@@ -246,7 +365,11 @@ static inline float kcombine(const kvec *k, float yd, int32_t isum, int32_t summ
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
-    const size_t bsz = si_type_get(type)->type_size;
+    if (n_tok == 1 && type == SI_TYPE_Q2_K) {
+        mat_dot_q2k_1(n, w, row_bytes, n_rows, act, out);
+        return;
+    }
+    const size_t bsz = si_type_get(type)->type_size, ys = sizeof(blk_q8_K);
     const int64_t nb = n / SI_QK_K;
     kvec k;
     float acc[TOK_CHUNK];
@@ -265,7 +388,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                 case SI_TYPE_Q5_K: dec_q45_K(b, &k, 1); break;
                 default: dec_q6_K(b, &k); break;
                 }
-                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_K);
+                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * ys;
                 for (int64_t t = 0; t < nt; t++, y += act_stride) {
                     int32_t isum, summ;
                     float yd;
@@ -302,14 +425,6 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
  *   every byte), checked once per call and token. */
 
 #define Q80_G 8
-
-/* Eight int32 vectors -> one vector whose lane j is the sum of the lanes of v[j]. */
-static inline __m256i hsum8x8(const __m256i v[8])
-{
-    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
 
 /* The fp16 at p, p + stride, ... (cnt of them, the rest zero) as floats. */
 static inline __m256 fp16_8(const uint8_t *p, size_t stride, int cnt)
