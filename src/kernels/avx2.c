@@ -487,28 +487,115 @@ static inline __m256 q80_acc(int q4, __m256i isum, __m256 dw, __m256 da, __m256 
     return q4 ? _mm256_fmadd_ps(_mm256_mul_ps(f, dw), da, acc) : _mm256_fmadd_ps(f, _mm256_mul_ps(dw, da), acc);
 }
 
-/* One row against one token: everything in registers. */
-static inline float q80_row1(int q4, const uint8_t *row, const uint8_t *y, int64_t nb, int slow)
+/* One group of cnt blocks (8 in the main loop) of one row against one token: block j's
+ * integer dot in lane j. mode 0: Q8_0 sign trick, 1: Q8_0 16-bit madd, 2: Q4_0. The
+ * weights come decoded in wa (|w| or Q4_0 codes) and ws (Q8_0 w, for the sign). */
+#define SI_AI static inline __attribute__((always_inline))
+SI_AI __m256i q80_group(int mode, const __m256i *wa, const __m256i *ws, const uint8_t *b, size_t bsz, const uint8_t *a,
+                        int cnt)
 {
-    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ysz = sizeof(blk_q8_0);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i += Q80_G) {
-        const int cnt = nb - i < Q80_G ? (int)(nb - i) : Q80_G;
-        const uint8_t *b = row + (size_t)i * bsz, *a = y + (size_t)i * ysz;
-        __m256i v[8];
-        for (int j = 0; j < 8; j++) {
-            if (j >= cnt)
-                v[j] = _mm256_setzero_si256();
-            else if (q4)
-                v[j] = q40_dot(q40_codes(b + j * bsz), ld32(a + j * ysz + 2));
-            else if (!slow)
-                v[j] = q80_dot(ld32(b + j * bsz + 2), ld32(a + j * ysz + 2));
-            else
-                v[j] = q80_dot16(b + j * bsz + 2, a + j * ysz + 2);
+    const size_t ysz = sizeof(blk_q8_0);
+    __m256i v[8];
+    for (int j = 0; j < 8; j++) {
+        if (j >= cnt)
+            v[j] = _mm256_setzero_si256();
+        else if (mode == 2)
+            v[j] = q40_dot(wa[j], ld32(a + j * ysz + 2));
+        else if (mode == 0)
+            v[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[j], _mm256_sign_epi8(ld32(a + j * ysz + 2), ws[j])),
+                                     _mm256_set1_epi16(1));
+        else
+            v[j] = q80_dot16(b + j * bsz + 2, a + j * ysz + 2);
+    }
+    return hsum8x8(v);
+}
+
+SI_AI void q80_decode(int q4, const uint8_t *b, size_t bsz, int cnt, __m256i *wa, __m256i *ws)
+{
+    for (int j = 0; j < cnt; j++) {
+        if (q4) {
+            wa[j] = q40_codes(b + j * bsz);
+        } else {
+            ws[j] = ld32(b + j * bsz + 2);
+            wa[j] = _mm256_abs_epi8(ws[j]);
         }
-        acc = q80_acc(q4, hsum8x8(v), fp16_8(b, bsz, cnt), fp16_8(a, ysz, cnt), acc);
+    }
+}
+
+/* One row against one token: everything in registers, weights used as loaded. */
+SI_AI __m256i q80_group1(int mode, const uint8_t *b, size_t bsz, const uint8_t *a, int cnt)
+{
+    const size_t ysz = sizeof(blk_q8_0);
+    __m256i v[8];
+    for (int j = 0; j < 8; j++) {
+        if (j >= cnt)
+            v[j] = _mm256_setzero_si256();
+        else if (mode == 2)
+            v[j] = q40_dot(q40_codes(b + j * bsz), ld32(a + j * ysz + 2));
+        else if (mode == 0)
+            v[j] = q80_dot(ld32(b + j * bsz + 2), ld32(a + j * ysz + 2));
+        else
+            v[j] = q80_dot16(b + j * bsz + 2, a + j * ysz + 2);
+    }
+    return hsum8x8(v);
+}
+
+SI_AI float q80_row1(int mode, const uint8_t *row, const uint8_t *y, int64_t nb)
+{
+    const int q4 = mode == 2;
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ysz = sizeof(blk_q8_0);
+    const int64_t nbg = nb & ~(int64_t)(Q80_G - 1);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i < nbg; i += Q80_G) {
+        const uint8_t *b = row + (size_t)i * bsz, *a = y + (size_t)i * ysz;
+        acc = q80_acc(q4, q80_group1(mode, b, bsz, a, 8), fp16_8(b, bsz, 8), fp16_8(a, ysz, 8), acc);
+    }
+    if (i < nb) {
+        const int cnt = (int)(nb - i);
+        const uint8_t *b = row + (size_t)i * bsz, *a = y + (size_t)i * ysz;
+        acc = q80_acc(q4, q80_group1(mode, b, bsz, a, cnt), fp16_8(b, bsz, cnt), fp16_8(a, ysz, cnt), acc);
     }
     return hsum_ps(acc);
+}
+
+/* Several tokens: each group of blocks decoded once for all of them. */
+SI_AI void q80_batch(int q4, int64_t nb, const uint8_t *row, const uint8_t *y0, size_t act_stride, int64_t nt,
+                     const uint8_t *slow, __m256 *accv)
+{
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ysz = sizeof(blk_q8_0);
+    __m256i wa[Q80_G], ws[Q80_G];
+    for (int64_t t = 0; t < nt; t++)
+        accv[t] = _mm256_setzero_ps();
+    const int64_t nbg = nb & ~(int64_t)(Q80_G - 1);
+    int64_t i = 0;
+    for (; i < nbg; i += Q80_G) {
+        const uint8_t *b = row + (size_t)i * bsz;
+        const __m256 dw = fp16_8(b, bsz, 8);
+        q80_decode(q4, b, bsz, 8, wa, ws);
+        const uint8_t *a = y0 + (size_t)i * ysz;
+        for (int64_t t = 0; t < nt; t++, a += act_stride) {
+            __m256i iv;
+            if (q4)
+                iv = q80_group(2, wa, ws, b, bsz, a, 8);
+            else if (!slow[t])
+                iv = q80_group(0, wa, ws, b, bsz, a, 8);
+            else
+                iv = q80_group(1, wa, ws, b, bsz, a, 8);
+            accv[t] = q80_acc(q4, iv, dw, fp16_8(a, ysz, 8), accv[t]);
+        }
+    }
+    if (i < nb) {
+        const int cnt = (int)(nb - i);
+        const uint8_t *b = row + (size_t)i * bsz;
+        const __m256 dw = fp16_8(b, bsz, cnt);
+        q80_decode(q4, b, bsz, cnt, wa, ws);
+        const uint8_t *a = y0 + (size_t)i * ysz;
+        for (int64_t t = 0; t < nt; t++, a += act_stride) {
+            const int mode = q4 ? 2 : slow[t] ? 1 : 0;
+            accv[t] = q80_acc(q4, q80_group(mode, wa, ws, b, bsz, a, cnt), dw, fp16_8(a, ysz, cnt), accv[t]);
+        }
+    }
 }
 
 static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -516,19 +603,17 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
 {
     const int64_t nb = n / SI_QK8_0;
     const int q4 = type == SI_TYPE_Q4_0;
-    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ysz = sizeof(blk_q8_0);
     if (n_tok == 1) {
         const uint8_t *y = act;
-        const int slow = !q4 && q80_has_min(y, nb);
+        const int mode = q4 ? 2 : q80_has_min(y, nb) ? 1 : 0;
         for (int64_t r = 0; r < n_rows; r++) {
             const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-            out[r] = q4 ? q80_row1(1, row, y, nb, 0) : slow ? q80_row1(0, row, y, nb, 1) : q80_row1(0, row, y, nb, 0);
+            out[r] = mode == 2 ? q80_row1(2, row, y, nb) : mode == 0 ? q80_row1(0, row, y, nb) : q80_row1(1, row, y, nb);
         }
         return;
     }
     __m256 accv[TOK_CHUNK];
     uint8_t slow[TOK_CHUNK];
-    __m256i wa[Q80_G], ws[Q80_G];
     for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
         const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
         const uint8_t *y0 = (const uint8_t *)act + (size_t)t0 * act_stride;
@@ -536,37 +621,10 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
             slow[t] = !q4 && q80_has_min(y0 + (size_t)t * act_stride, nb);
         for (int64_t r = 0; r < n_rows; r++) {
             const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-            for (int64_t t = 0; t < nt; t++)
-                accv[t] = _mm256_setzero_ps();
-            for (int64_t i = 0; i < nb; i += Q80_G) {
-                const int cnt = nb - i < Q80_G ? (int)(nb - i) : Q80_G;
-                const uint8_t *b = row + (size_t)i * bsz;
-                const __m256 dw = fp16_8(b, bsz, cnt);
-                for (int j = 0; j < cnt; j++) {
-                    if (q4) {
-                        wa[j] = q40_codes(b + j * bsz);
-                    } else {
-                        ws[j] = ld32(b + j * bsz + 2);
-                        wa[j] = _mm256_abs_epi8(ws[j]);
-                    }
-                }
-                const uint8_t *a = y0 + (size_t)i * ysz;
-                for (int64_t t = 0; t < nt; t++, a += act_stride) {
-                    __m256i v[8];
-                    for (int j = 0; j < 8; j++) {
-                        if (j >= cnt)
-                            v[j] = _mm256_setzero_si256();
-                        else if (q4)
-                            v[j] = q40_dot(wa[j], ld32(a + j * ysz + 2));
-                        else if (!slow[t])
-                            v[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[j], _mm256_sign_epi8(ld32(a + j * ysz + 2), ws[j])),
-                                                     _mm256_set1_epi16(1));
-                        else
-                            v[j] = q80_dot16(b + j * bsz + 2, a + j * ysz + 2);
-                    }
-                    accv[t] = q80_acc(q4, hsum8x8(v), dw, fp16_8(a, ysz, cnt), accv[t]);
-                }
-            }
+            if (q4)
+                q80_batch(1, nb, row, y0, act_stride, nt, slow, accv);
+            else
+                q80_batch(0, nb, row, y0, act_stride, nt, slow, accv);
             for (int64_t t = 0; t < nt; t++)
                 out[(size_t)(t0 + t) * out_stride + (size_t)r] = hsum_ps(accv[t]);
         }
