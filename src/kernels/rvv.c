@@ -401,6 +401,235 @@ static inline void combine(float *acc, const int32_t *isum, const int32_t *summ,
     }
 }
 
+/* ---- one token, VLEN 128: fused decode and dot, nothing stored ------------------------ */
+
+/* At one token the decode-to-buffer path costs more in its stores and reloads than the
+ * dot product itself, so for n_tok == 1 the single-token kernels below multiply the
+ * codes with the activations straight from registers. They place one 16-element scale
+ * group in each vector register (16 bytes), which holds at VLEN 128 only, the K230's:
+ * elsewhere (vlenb != 16) the decode path runs, so qemu at VLEN 256 tests that one.
+ * Per block, in assembly (the compiler would spill the LMUL 4/8 groups):
+ *   Q2_K  codes extracted at e8 LMUL 2 (a half block's 8 groups in v8..v15), each group
+ *         scaled by vmul.vx at LMUL 1 (code * scale <= 45), two vwmulsu/vwmaccsu at e8
+ *         LMUL 4 per half into one e16 LMUL 8 accumulator (4 products of at most
+ *         45 * 128 per lane), one widening reduction; mins as in tok_u8.
+ *   Q6_K  6-bit codes 0..63 (the -32 goes through the bsums) times activations by
+ *         vwmulsu at e8 LMUL 4, then per group vwmacc.vx by its scale at e16 LMUL 2 into
+ *         an e32 LMUL 4 accumulator that starts at -32 * sum(scale * bsum); one reduction.
+ *   Q3_K  as Q6_K with codes 0..7 (the -4 through the bsums) and the 6-bit scales
+ *         unpacked with vector ops into a stack copy. */
+static int vlen128 = -1;
+
+static inline int is_vlen128(void)
+{
+    if (vlen128 < 0)
+        vlen128 = __riscv_vsetvlmax_e8m1() == 16;
+    return vlen128;
+}
+
+#define SI_Q2_HALF(qoff, aoff, s0, s1, s2, s3, s4, s5, s6, s7, first) \
+    "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"                        \
+    "addi t0, %[qs], " qoff "\n\t"                                    \
+    "vle8.v v4, (t0)\n\t"                                             \
+    "vand.vi v8, v4, 3\n\t"                                           \
+    "vsrl.vi v10, v4, 2\n\t"                                          \
+    "vand.vi v10, v10, 3\n\t"                                         \
+    "vsrl.vi v12, v4, 4\n\t"                                          \
+    "vand.vi v12, v12, 3\n\t"                                         \
+    "vsrl.vi v14, v4, 6\n\t"                                          \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"                           \
+    "lbu t0, " s0 "(%[tmp])\n\t"                                      \
+    "vmul.vx v8, v8, t0\n\t"                                          \
+    "lbu t0, " s1 "(%[tmp])\n\t"                                      \
+    "vmul.vx v9, v9, t0\n\t"                                          \
+    "lbu t0, " s2 "(%[tmp])\n\t"                                      \
+    "vmul.vx v10, v10, t0\n\t"                                        \
+    "lbu t0, " s3 "(%[tmp])\n\t"                                      \
+    "vmul.vx v11, v11, t0\n\t"                                        \
+    "lbu t0, " s4 "(%[tmp])\n\t"                                      \
+    "vmul.vx v12, v12, t0\n\t"                                        \
+    "lbu t0, " s5 "(%[tmp])\n\t"                                      \
+    "vmul.vx v13, v13, t0\n\t"                                        \
+    "lbu t0, " s6 "(%[tmp])\n\t"                                      \
+    "vmul.vx v14, v14, t0\n\t"                                        \
+    "lbu t0, " s7 "(%[tmp])\n\t"                                      \
+    "vmul.vx v15, v15, t0\n\t"                                        \
+    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"                        \
+    "addi t0, %[a], " aoff "\n\t"                                     \
+    "vle8.v v16, (t0)\n\t"                                            \
+    "addi t0, %[a], " aoff " + 64\n\t"                                \
+    "vle8.v v20, (t0)\n\t"                                            \
+    first                                                             \
+    "vwmaccsu.vv v24, v20, v12\n\t"
+
+#define SI_FUSED_CLOBBER                                                                                        \
+    "t0", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
+        "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", \
+        "v31", "vl", "vtype", "memory"
+
+/* isum = sum(code * scale * a), msum = sum(bsums * mins) of one Q2_K block */
+static inline void fused_q2_K(const uint8_t *b, const int8_t *a, const uint8_t *bs, int32_t *isum, int32_t *msum)
+{
+    uint8_t tmp[16];
+    int32_t is, ms;
+    size_t n32 = 32, n64 = 64;
+    const uint8_t *sc = b + offsetof(blk_q2_K, scales), *qs = b + offsetof(blk_q2_K, qs);
+    __asm__ volatile(
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        "vle8.v v0, (%[sc])\n\t"
+        "vand.vi v1, v0, 15\n\t"
+        "vsrl.vi v2, v0, 4\n\t"
+        "vmv.v.i v3, 0\n\t"
+        "vse8.v v1, (%[tmp])\n\t"
+        SI_Q2_HALF("0", "0", "0", "1", "2", "3", "4", "5", "6", "7", "vwmulsu.vv v24, v16, v8\n\t")
+        "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"
+        "vle8.v v6, (%[bs])\n\t" /* the 16 bsums as 32 bytes */
+        SI_Q2_HALF("32", "128", "8", "9", "10", "11", "12", "13", "14", "15", "vwmaccsu.vv v24, v16, v8\n\t")
+        "vsetvli zero, %[n64], e16, m8, ta, ma\n\t"
+        "vwredsum.vs v1, v24, v3\n\t"
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vzext.vf2 v4, v2\n\t"
+        "vmul.vv v4, v4, v6\n\t"
+        "vwredsum.vs v2, v4, v3\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.x.s %[is], v1\n\t"
+        "vmv.x.s %[ms], v2\n\t"
+        : [is] "=r"(is), [ms] "=r"(ms)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [bs] "r"(bs), [tmp] "r"(tmp), [n32] "r"(n32), [n64] "r"(n64)
+        : SI_FUSED_CLOBBER);
+    *isum = is;
+    *msum = ms;
+}
+#undef SI_Q2_HALF
+
+/* The code-times-activation products of one half block (codes 0..63 in v8..v15 as two
+ * e8 LMUL 4 groups for elements 0..63 and 64..127 of the half), each 16-element group
+ * scaled by its signed scale (lb from %[sc]) into v24..v27 (e32 LMUL 4). */
+#define SI_SCALED_HALF(aoff, s0, s1, s2, s3, s4, s5, s6, s7) \
+    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"             \
+    "addi t0, %[a], " aoff "\n\t"                          \
+    "vle8.v v0, (t0)\n\t"                                  \
+    "addi t0, %[a], " aoff " + 64\n\t"                     \
+    "vle8.v v4, (t0)\n\t"                                  \
+    "vwmulsu.vv v16, v0, v8\n\t"                           \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t"               \
+    "lb t0, " s0 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v16\n\t"                           \
+    "lb t0, " s1 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v18\n\t"                           \
+    "lb t0, " s2 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v20\n\t"                           \
+    "lb t0, " s3 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v22\n\t"                           \
+    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"             \
+    "vwmulsu.vv v16, v4, v12\n\t"                          \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t"               \
+    "lb t0, " s4 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v16\n\t"                           \
+    "lb t0, " s5 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v18\n\t"                           \
+    "lb t0, " s6 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v20\n\t"                           \
+    "lb t0, " s7 "(%[sc])\n\t"                             \
+    "vwmacc.vx v24, t0, v22\n\t"
+
+/* v24..v27 (e32 LMUL 4) = off * scale[g] * bsums[g] for the 16 groups; scales signed
+ * bytes at %[sc], bsums as bytes at %[bs]. Leaves vl 16 at e16 LMUL 2. */
+#define SI_SCALED_INIT(off)                    \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"    \
+    "vle8.v v0, (%[sc])\n\t"                   \
+    "vsetvli zero, %[n32], e8, m2, ta, ma\n\t" \
+    "vle8.v v4, (%[bs])\n\t"                   \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t"   \
+    "vsext.vf2 v2, v0\n\t"                     \
+    "li t0, " off "\n\t"                       \
+    "vmul.vx v2, v2, t0\n\t"                   \
+    "vwmul.vv v24, v2, v4\n\t"
+
+#define SI_SCALED_END                          \
+    "vsetivli zero, 16, e32, m4, ta, ma\n\t"   \
+    "vmv.s.x v0, zero\n\t"                     \
+    "vredsum.vs v0, v24, v0\n\t"               \
+    "vmv.x.s %[is], v0\n\t"
+
+/* sum((q - 32) * scale * a) of one Q6_K block */
+static inline int32_t fused_q6_K(const uint8_t *b, const int8_t *a, const uint8_t *bs)
+{
+    int32_t is;
+    size_t n32 = 32, n64 = 64;
+    const uint8_t *ql = b + offsetof(blk_q6_K, ql), *qh = b + offsetof(blk_q6_K, qh);
+    const uint8_t *sc = b + offsetof(blk_q6_K, scales);
+#define SI_Q6_HALF(qloff, qhoff, aoff, s0, s1, s2, s3, s4, s5, s6, s7) \
+    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"                          \
+    "addi t0, %[ql], " qloff "\n\t"                                     \
+    "vle8.v v0, (t0)\n\t"                                               \
+    "vand.vi v8, v0, 15\n\t"                                            \
+    "vsrl.vi v12, v0, 4\n\t"                                            \
+    "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"                          \
+    "addi t0, %[qh], " qhoff "\n\t"                                     \
+    "vle8.v v4, (t0)\n\t"                                               \
+    "vsll.vi v16, v4, 4\n\t"                                            \
+    "vand.vx v16, v16, t1\n\t"                                          \
+    "vsll.vi v18, v4, 2\n\t"                                            \
+    "vand.vx v18, v18, t1\n\t"                                          \
+    "vand.vx v20, v4, t1\n\t"                                           \
+    "vsrl.vi v22, v4, 2\n\t"                                            \
+    "vand.vx v22, v22, t1\n\t"                                          \
+    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"                          \
+    "vor.vv v8, v8, v16\n\t"                                            \
+    "vor.vv v12, v12, v20\n\t"                                          \
+    SI_SCALED_HALF(aoff, s0, s1, s2, s3, s4, s5, s6, s7)
+    __asm__ volatile(
+        SI_SCALED_INIT("-32")
+        "li t1, 0x30\n\t"
+        SI_Q6_HALF("0", "0", "0", "0", "1", "2", "3", "4", "5", "6", "7")
+        SI_Q6_HALF("64", "32", "128", "8", "9", "10", "11", "12", "13", "14", "15")
+        SI_SCALED_END
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [ql] "r"(ql), [qh] "r"(qh), [a] "r"(a), [bs] "r"(bs), [n32] "r"(n32), [n64] "r"(n64)
+        : SI_FUSED_CLOBBER, "t1");
+#undef SI_Q6_HALF
+    return is;
+}
+
+/* One token: per block the fused kernel, then the float step exactly as combine()'s
+ * (a token's result must not depend on its batch). */
+static void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                        float *out)
+{
+    const size_t bsz = si_type_get(type)->type_size;
+    const int64_t nb = n / SI_QK_K;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        float acc = 0.0f;
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *b = row + (size_t)i * bsz;
+            const uint8_t *y = (const uint8_t *)act + (size_t)i * sizeof(blk_q8_K);
+            const int8_t *yq = (const int8_t *)y + offsetof(blk_q8_K, qs);
+            const uint8_t *bs = y + offsetof(blk_q8_K, bsums);
+            const float yd = ld_float(y);
+            int32_t is, ms;
+            float c;
+            switch (type) {
+            case SI_TYPE_Q2_K: {
+                fused_q2_K(b, yq, bs, &is, &ms);
+                const float d = h2f(b + offsetof(blk_q2_K, d)), dmin = h2f(b + offsetof(blk_q2_K, dmin));
+                const float m = (yd * dmin) * (float)ms;
+                c = (yd * d) * (float)is;
+                c = c - m;
+                break;
+            }
+            default:
+                is = fused_q6_K(b, yq, bs);
+                c = (yd * h2f(b + offsetof(blk_q6_K, d))) * (float)is;
+                break;
+            }
+            acc = acc + c;
+        }
+        out[r] = acc;
+    }
+}
+
 /* Float order per token: block contributions added block by block, Q2_K's as the
  * reference's (the reference's compiler may fuse its multiply-add); Q3_K..Q6_K's
  * reference keeps eight lane sums instead. */
@@ -410,6 +639,10 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const size_t bsz = si_type_get(type)->type_size;
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
+    if (n_tok == 1 && (type == SI_TYPE_Q2_K || type == SI_TYPE_Q6_K) && is_vlen128()) {
+        mat_dot_kq1(type, n, w, row_bytes, n_rows, act, out);
+        return;
+    }
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
