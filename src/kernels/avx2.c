@@ -6,7 +6,9 @@
  *
  * Matrix kernels take one weight row at a time, decode each block once and dot it with
  * the same block of every token of the step (up to TOK_CHUNK tokens per decode), so a
- * batch costs one decode per block plus a short integer loop per token. Integer parts
+ * batch costs one decode per block plus a short integer loop per token (F16/F32: two
+ * tokens per pass over the row, sharing each weight load and conversion); at one token
+ * Q2_K, Q4_0 and Q8_0 have fused paths that keep everything in registers. Integer parts
  * are exact; where float sums are ordered differently from the reference it is said at
  * the kernel and in docs/BENCHMARKS.md.
  *
@@ -649,59 +651,63 @@ static inline float load1(const uint8_t *p, int f16)
     return f;
 }
 
+/* One row against NT (1 or 2) tokens: four sums per token (the FMA latency is hidden
+ * even at one token), each token's arithmetic the same whatever NT, so a token's result
+ * does not depend on the batch it came in. Two tokens share each weight load and F16
+ * conversion; the accumulators stay in registers. */
+SI_AI void float_dot(int NT, int f16, const uint8_t *row, const uint8_t *a0, size_t act_stride, int64_t n, float *res)
+{
+    const size_t es = f16 ? 2 : 4;
+    const int64_t n32 = n & ~(int64_t)31, n8 = n & ~(int64_t)7;
+    __m256 s[2][4];
+    for (int t = 0; t < NT; t++)
+        s[t][0] = s[t][1] = s[t][2] = s[t][3] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i < n32; i += 32)
+        for (int k = 0; k < 4; k++) {
+            const __m256 wv = load8(row + (i + 8 * k) * es, f16);
+            for (int t = 0; t < NT; t++)
+                s[t][k] = _mm256_fmadd_ps(wv, load8(a0 + (size_t)t * act_stride + (i + 8 * k) * es, f16), s[t][k]);
+        }
+    for (; i < n8; i += 8) {
+        const __m256 wv = load8(row + i * es, f16);
+        for (int t = 0; t < NT; t++)
+            s[t][0] = _mm256_fmadd_ps(wv, load8(a0 + (size_t)t * act_stride + i * es, f16), s[t][0]);
+    }
+    for (int t = 0; t < NT; t++) {
+        float r = hsum_ps(_mm256_add_ps(_mm256_add_ps(s[t][0], s[t][1]), _mm256_add_ps(s[t][2], s[t][3])));
+        const uint8_t *a = a0 + (size_t)t * act_stride;
+        for (int64_t j = i; j < n; j++)
+            r += load1(row + j * es, f16) * load1(a + j * es, f16);
+        res[t] = r;
+    }
+}
+
 static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                           size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
     const int f16 = type == SI_TYPE_F16;
-    const size_t es = f16 ? 2 : 4;
-    const int64_t n32 = n & ~(int64_t)31, n8 = n & ~(int64_t)7;
-    /* four independent sums per token (the FMA latency is hidden even at one token); the
-     * arithmetic is the same whatever the number of tokens, so a token's result does not
-     * depend on the batch it came in */
-    __m256 accv[TOK_CHUNK][4];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
-            const uint8_t *a0 = (const uint8_t *)act + (size_t)t0 * act_stride;
-            int64_t i = 0;
-            if (nt == 1) {
-                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-                for (; i < n32; i += 32) {
-                    s0 = _mm256_fmadd_ps(load8(row + i * es, f16), load8(a0 + i * es, f16), s0);
-                    s1 = _mm256_fmadd_ps(load8(row + (i + 8) * es, f16), load8(a0 + (i + 8) * es, f16), s1);
-                    s2 = _mm256_fmadd_ps(load8(row + (i + 16) * es, f16), load8(a0 + (i + 16) * es, f16), s2);
-                    s3 = _mm256_fmadd_ps(load8(row + (i + 24) * es, f16), load8(a0 + (i + 24) * es, f16), s3);
-                }
-                accv[0][0] = s0, accv[0][1] = s1, accv[0][2] = s2, accv[0][3] = s3;
-            } else {
-                for (int64_t t = 0; t < nt; t++)
-                    accv[t][0] = accv[t][1] = accv[t][2] = accv[t][3] = _mm256_setzero_ps();
-                for (; i < n32; i += 32) {
-                    const __m256 w0 = load8(row + i * es, f16), w1 = load8(row + (i + 8) * es, f16);
-                    const __m256 w2 = load8(row + (i + 16) * es, f16), w3 = load8(row + (i + 24) * es, f16);
-                    const uint8_t *a = a0 + i * es;
-                    for (int64_t t = 0; t < nt; t++, a += act_stride) {
-                        accv[t][0] = _mm256_fmadd_ps(w0, load8(a, f16), accv[t][0]);
-                        accv[t][1] = _mm256_fmadd_ps(w1, load8(a + 8 * es, f16), accv[t][1]);
-                        accv[t][2] = _mm256_fmadd_ps(w2, load8(a + 16 * es, f16), accv[t][2]);
-                        accv[t][3] = _mm256_fmadd_ps(w3, load8(a + 24 * es, f16), accv[t][3]);
-                    }
-                }
-            }
-            for (; i < n8; i += 8) {
-                const __m256 w0 = load8(row + i * es, f16);
-                const uint8_t *a = a0 + i * es;
-                for (int64_t t = 0; t < nt; t++, a += act_stride)
-                    accv[t][0] = _mm256_fmadd_ps(w0, load8(a, f16), accv[t][0]);
-            }
-            for (int64_t t = 0; t < nt; t++) {
-                float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(accv[t][0], accv[t][1]), _mm256_add_ps(accv[t][2], accv[t][3])));
-                const uint8_t *a = a0 + (size_t)t * act_stride;
-                for (int64_t j = i; j < n; j++)
-                    s += load1(row + j * es, f16) * load1(a + j * es, f16);
-                out[(size_t)(t0 + t) * out_stride + (size_t)r] = s;
-            }
+        int64_t t = 0;
+        for (; t + 2 <= n_tok; t += 2) {
+            float res[2];
+            const uint8_t *a0 = (const uint8_t *)act + (size_t)t * act_stride;
+            if (f16)
+                float_dot(2, 1, row, a0, act_stride, n, res);
+            else
+                float_dot(2, 0, row, a0, act_stride, n, res);
+            out[(size_t)t * out_stride + (size_t)r] = res[0];
+            out[(size_t)(t + 1) * out_stride + (size_t)r] = res[1];
+        }
+        if (t < n_tok) {
+            float res[1];
+            const uint8_t *a0 = (const uint8_t *)act + (size_t)t * act_stride;
+            if (f16)
+                float_dot(1, 1, row, a0, act_stride, n, res);
+            else
+                float_dot(1, 0, row, a0, act_stride, n, res);
+            out[(size_t)t * out_stride + (size_t)r] = res[0];
         }
     }
 }
