@@ -401,6 +401,21 @@ static inline void combine(float *acc, const int32_t *isum, const int32_t *summ,
     }
 }
 
+static inline vfloat32m4_t cvt_f16(vuint16m2_t h, size_t vl);
+
+/* fp16 at p + i * stride for i < nb (any alignment: two strided byte loads) to floats. */
+static void gather_f16(const uint8_t *p, size_t stride, int64_t nb, float *dst)
+{
+    for (int64_t i = 0; i < nb;) {
+        const size_t vl = __riscv_vsetvl_e16m2((size_t)(nb - i) < 16 ? (size_t)(nb - i) : 16);
+        const uint8_t *q = p + (size_t)i * stride;
+        vuint16m2_t lo = __riscv_vzext_vf2_u16m2(__riscv_vlse8_v_u8m1(q, (ptrdiff_t)stride, vl), vl);
+        vuint16m2_t hi = __riscv_vzext_vf2_u16m2(__riscv_vlse8_v_u8m1(q + 1, (ptrdiff_t)stride, vl), vl);
+        __riscv_vse32_v_f32m4(dst + i, cvt_f16(__riscv_vor_vv_u16m2(lo, __riscv_vsll_vx_u16m2(hi, 8, vl), vl), vl), vl);
+        i += (int64_t)vl;
+    }
+}
+
 /* ---- one token, VLEN 128: fused decode and dot, nothing stored ------------------------ */
 
 /* At one token the decode-to-buffer path costs more in its stores and reloads than the
@@ -427,8 +442,9 @@ static inline int is_vlen128(void)
     return vlen128;
 }
 
-#define SI_Q2_HALF(qoff, aoff, s0, s1, s2, s3, s4, s5, s6, s7, first) \
+#define SI_Q2_HALF(pre, qoff, aoff, s0, s1, s2, s3, s4, s5, s6, s7, first) \
     "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"                        \
+    pre                                                               \
     "addi t0, %[qs], " qoff "\n\t"                                    \
     "vle8.v v4, (t0)\n\t"                                             \
     "vand.vi v8, v4, 3\n\t"                                           \
@@ -481,10 +497,8 @@ static inline void fused_q2_K(const uint8_t *b, const int8_t *a, const uint8_t *
         "vsrl.vi v2, v0, 4\n\t"
         "vmv.v.i v3, 0\n\t"
         "vse8.v v1, (%[tmp])\n\t"
-        SI_Q2_HALF("0", "0", "0", "1", "2", "3", "4", "5", "6", "7", "vwmulsu.vv v24, v16, v8\n\t")
-        "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"
-        "vle8.v v6, (%[bs])\n\t" /* the 16 bsums as 32 bytes */
-        SI_Q2_HALF("32", "128", "8", "9", "10", "11", "12", "13", "14", "15", "vwmaccsu.vv v24, v16, v8\n\t")
+        SI_Q2_HALF("vle8.v v6, (%[bs])\n\t" /* the 16 bsums as 32 bytes */, "0", "0", "0", "1", "2", "3", "4", "5", "6", "7", "vwmulsu.vv v24, v16, v8\n\t")
+        SI_Q2_HALF("", "32", "128", "8", "9", "10", "11", "12", "13", "14", "15", "vwmaccsu.vv v24, v16, v8\n\t")
         "vsetvli zero, %[n64], e16, m8, ta, ma\n\t"
         "vwredsum.vs v1, v24, v3\n\t"
         "vsetivli zero, 16, e16, m2, ta, ma\n\t"
@@ -595,36 +609,42 @@ static inline int32_t fused_q6_K(const uint8_t *b, const int8_t *a, const uint8_
 /* One token: per block the fused kernel, then the float step exactly as combine()'s
  * (a token's result must not depend on its batch). */
 static void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                        float *out)
+                        float *out, const float *yd)
 {
     const size_t bsz = si_type_get(type)->type_size;
     const int64_t nb = n / SI_QK_K;
+    const size_t doff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, d) : offsetof(blk_q6_K, d);
+    float dd[64], dm[64];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         float acc = 0.0f;
-        for (int64_t i = 0; i < nb; i++) {
-            const uint8_t *b = row + (size_t)i * bsz;
-            const uint8_t *y = (const uint8_t *)act + (size_t)i * sizeof(blk_q8_K);
-            const int8_t *yq = (const int8_t *)y + offsetof(blk_q8_K, qs);
-            const uint8_t *bs = y + offsetof(blk_q8_K, bsums);
-            const float yd = ld_float(y);
-            int32_t is, ms;
-            float c;
-            switch (type) {
-            case SI_TYPE_Q2_K: {
-                fused_q2_K(b, yq, bs, &is, &ms);
-                const float d = h2f(b + offsetof(blk_q2_K, d)), dmin = h2f(b + offsetof(blk_q2_K, dmin));
-                const float m = (yd * dmin) * (float)ms;
-                c = (yd * d) * (float)is;
-                c = c - m;
-                break;
+        for (int64_t i0 = 0; i0 < nb; i0 += 64) {
+            const int64_t nc = nb - i0 < 64 ? nb - i0 : 64;
+            gather_f16(row + (size_t)i0 * bsz + doff, bsz, nc, dd);
+            if (type == SI_TYPE_Q2_K)
+                gather_f16(row + (size_t)i0 * bsz + offsetof(blk_q2_K, dmin), bsz, nc, dm);
+            for (int64_t i = i0; i < i0 + nc; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const uint8_t *y = (const uint8_t *)act + (size_t)i * sizeof(blk_q8_K);
+                const int8_t *yq = (const int8_t *)y + offsetof(blk_q8_K, qs);
+                const uint8_t *bs = y + offsetof(blk_q8_K, bsums);
+                int32_t is, ms;
+                float c;
+                switch (type) {
+                case SI_TYPE_Q2_K: {
+                    fused_q2_K(b, yq, bs, &is, &ms);
+                    const float m = (yd[i] * dm[i - i0]) * (float)ms;
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    c = c - m;
+                    break;
+                }
+                default:
+                    is = fused_q6_K(b, yq, bs);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
+                }
+                acc = acc + c;
             }
-            default:
-                is = fused_q6_K(b, yq, bs);
-                c = (yd * h2f(b + offsetof(blk_q6_K, d))) * (float)is;
-                break;
-            }
-            acc = acc + c;
         }
         out[r] = acc;
     }
@@ -639,13 +659,13 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const size_t bsz = si_type_get(type)->type_size;
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
-    if (n_tok == 1 && (type == SI_TYPE_Q2_K || type == SI_TYPE_Q6_K) && is_vlen128()) {
-        mat_dot_kq1(type, n, w, row_bytes, n_rows, act, out);
-        return;
-    }
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    if (n_tok == 1 && (type == SI_TYPE_Q2_K || type == SI_TYPE_Q6_K) && is_vlen128()) {
+        mat_dot_kq1(type, n, w, row_bytes, n_rows, act, out, yall);
         return;
     }
     rdec k;
@@ -772,9 +792,8 @@ static inline vfloat32m4_t ld_f32(const uint8_t *p, size_t vl)
 /* 16 halves from any address, widened exactly with integer operations (no zvfh in the
  * baseline): normal numbers rebias the exponent, inf/nan get exponent 255, zeros and
  * subnormals are man * 2^-24 through an exact integer-to-float conversion. */
-static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)
+static inline vfloat32m4_t cvt_f16(vuint16m2_t h, size_t vl)
 {
-    vuint16m2_t h = __riscv_vreinterpret_v_u8m2_u16m2(__riscv_vle8_v_u8m2(p, 2 * vl));
     vuint32m4_t x = __riscv_vzext_vf2_u32m4(h, vl);
     vuint32m4_t em = __riscv_vand_vx_u32m4(x, 0x7FFF, vl);
     vuint32m4_t sign = __riscv_vsll_vx_u32m4(__riscv_vand_vx_u32m4(x, 0x8000, vl), 16, vl);
@@ -785,6 +804,11 @@ static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)
     vfloat32m4_t sf = __riscv_vfmul_vf_f32m4(__riscv_vfcvt_f_xu_v_f32m4(em, vl), 0x1p-24f, vl);
     vuint32m4_t bits = __riscv_vmerge_vvm_u32m4(nrm, __riscv_vreinterpret_v_f32m4_u32m4(sf), sub, vl);
     return __riscv_vreinterpret_v_u32m4_f32m4(__riscv_vor_vv_u32m4(bits, sign, vl));
+}
+
+static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)
+{
+    return cvt_f16(__riscv_vreinterpret_v_u8m2_u16m2(__riscv_vle8_v_u8m2(p, 2 * vl)), vl);
 }
 
 static inline vfloat32m4_t ld_fx(const uint8_t *p, int f16, size_t vl)
