@@ -606,6 +606,81 @@ static inline int32_t fused_q6_K(const uint8_t *b, const int8_t *a, const uint8_
     return is;
 }
 
+/* sum((q - 4) * (scale - 32) * a) of one Q3_K block; the 6-bit scales unpacked with
+ * vector ops (low nibbles of bytes 0..7 and their high nibbles slid up by 8; the top
+ * bits from bytes 8..11 replicated as a word per 4 groups and shifted by 2 per word). */
+static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_t *bs)
+{
+    int8_t tmp[16];
+    int32_t is;
+    size_t n32 = 32, n64 = 64;
+    const uint8_t *hm = b + offsetof(blk_q3_K, hmask), *qs = b + offsetof(blk_q3_K, qs);
+    const uint8_t *raw = b + offsetof(blk_q3_K, scales);
+#define SI_Q3_HALF(qoff, hshift, aoff, s0, s1, s2, s3, s4, s5, s6, s7) \
+    "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"                          \
+    "addi t0, %[qs], " qoff "\n\t"                                      \
+    "vle8.v v4, (t0)\n\t"                                               \
+    "vle8.v v6, (%[hm])\n\t"                                            \
+    hshift                                                              \
+    "vand.vi v8, v4, 3\n\t"                                             \
+    "vsrl.vi v10, v4, 2\n\t"                                            \
+    "vand.vi v10, v10, 3\n\t"                                           \
+    "vsrl.vi v12, v4, 4\n\t"                                            \
+    "vand.vi v12, v12, 3\n\t"                                           \
+    "vsrl.vi v14, v4, 6\n\t"                                            \
+    "vsll.vi v16, v6, 2\n\t"                                            \
+    "vand.vi v16, v16, 4\n\t"                                           \
+    "vsll.vi v18, v6, 1\n\t"                                            \
+    "vand.vi v18, v18, 4\n\t"                                           \
+    "vand.vi v20, v6, 4\n\t"                                            \
+    "vsrl.vi v22, v6, 1\n\t"                                            \
+    "vand.vi v22, v22, 4\n\t"                                           \
+    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"                          \
+    "vor.vv v8, v8, v16\n\t"                                            \
+    "vor.vv v12, v12, v20\n\t"                                          \
+    SI_SCALED_HALF(aoff, s0, s1, s2, s3, s4, s5, s6, s7)
+    __asm__ volatile(
+        "vsetivli zero, 8, e8, m1, ta, ma\n\t"
+        "vle8.v v0, (%[raw])\n\t"
+        "vand.vi v1, v0, 15\n\t"
+        "vsrl.vi v2, v0, 4\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        "vslideup.vi v1, v2, 8\n\t"
+        "vsetivli zero, 4, e8, m1, ta, ma\n\t"
+        "addi t0, %[raw], 8\n\t"
+        "vle8.v v2, (t0)\n\t"
+        "vsetivli zero, 4, e32, m1, ta, ma\n\t"
+        "vmv.x.s t0, v2\n\t"
+        "vmv.v.x v2, t0\n\t"
+        "vid.v v3\n\t"
+        "vsll.vi v3, v3, 1\n\t"
+        "vsrl.vv v2, v2, v3\n\t"
+        "vsll.vi v2, v2, 4\n\t"
+        "li t0, 0x30303030\n\t"
+        "vand.vx v2, v2, t0\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        "vor.vv v1, v1, v2\n\t"
+        "li t0, 32\n\t"
+        "vsub.vx v1, v1, t0\n\t"
+        "vse8.v v1, (%[sc])\n\t"
+        "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"
+        "vle8.v v4, (%[bs])\n\t"
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vsext.vf2 v2, v1\n\t"
+        "li t0, -4\n\t"
+        "vmul.vx v2, v2, t0\n\t"
+        "vwmul.vv v24, v2, v4\n\t"
+        SI_Q3_HALF("0", "", "0", "0", "1", "2", "3", "4", "5", "6", "7")
+        SI_Q3_HALF("32", "vsrl.vi v6, v6, 4\n\t", "128", "8", "9", "10", "11", "12", "13", "14", "15")
+        SI_SCALED_END
+        : [is] "=r"(is)
+        : [sc] "r"(tmp), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [a] "r"(a), [bs] "r"(bs), [n32] "r"(n32),
+          [n64] "r"(n64)
+        : SI_FUSED_CLOBBER);
+#undef SI_Q3_HALF
+    return is;
+}
+
 /* One token: per block the fused kernel, then the float step exactly as combine()'s
  * (a token's result must not depend on its batch). */
 static void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -613,7 +688,9 @@ static void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_byte
 {
     const size_t bsz = si_type_get(type)->type_size;
     const int64_t nb = n / SI_QK_K;
-    const size_t doff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, d) : offsetof(blk_q6_K, d);
+    const size_t doff = type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
+                        : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
+                                               : offsetof(blk_q6_K, d);
     float dd[64], dm[64];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
@@ -638,6 +715,10 @@ static void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_byte
                     c = c - m;
                     break;
                 }
+                case SI_TYPE_Q3_K:
+                    is = fused_q3_K(b, yq, bs);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
                 default:
                     is = fused_q6_K(b, yq, bs);
                     c = (yd[i] * dd[i - i0]) * (float)is;
@@ -664,7 +745,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-    if (n_tok == 1 && (type == SI_TYPE_Q2_K || type == SI_TYPE_Q6_K) && is_vlen128()) {
+    if (n_tok == 1 && type != SI_TYPE_Q4_K && type != SI_TYPE_Q5_K && is_vlen128()) {
         mat_dot_kq1(type, n, w, row_bytes, n_rows, act, out, yall);
         return;
     }
