@@ -48,6 +48,16 @@
                   cb_ ? cb_ : "(null)");                                              \
     } while (0)
 
+/* What the test runs under when it is emulated (tools/qemu-rvv.sh sets SI_EMULATED,
+ * e.g. "qemu-user riscv64, VLEN 128"), else NULL. The end-to-end tests then run a
+ * lighter variant, since every program they start is about a thousand times slower
+ * than natively, and print what they leave to the native run. */
+static inline const char *test_emulated(void)
+{
+    const char *e = getenv("SI_EMULATED");
+    return e && *e ? e : NULL;
+}
+
 /* splitmix64: small, seedable, good enough for test data */
 typedef struct {
     uint64_t s;

@@ -6,15 +6,26 @@
 #   SI_QEMU_PLUGIN   a TCG plugin to load (bench: instruction counts), e.g. path/libsiinsn.so
 #   SI_QEMU_LD_PREFIX  riscv64 sysroot (default /usr/riscv64-linux-gnu, Debian's cross libc)
 #
-# It exports SI_EXE_WRAPPER=itself: tests that start other programs of the build
-# (stream-infer, mkmodel) prefix their commands with it, since qemu-user cannot exec a
-# riscv64 binary from inside the guest on a host without binfmt_misc.
-here=$(cd "$(dirname "$0")" && pwd)
-SI_EXE_WRAPPER="$here/qemu-rvv.sh"
-export SI_EXE_WRAPPER
+# Tests that start other programs of the build get scripts that run them through this
+# one (tests/meson.build, tests/exe-wrapper.sh): the host cannot exec riscv64 binaries.
+# LD_PRELOAD names a riscv64 library (tests/pack/flaky_read.c): it is handed to the
+# guest's loader with -E and taken out of qemu's own environment. The host shells on
+# the way (this script, the wrapper script) still print a "cannot be preloaded" line
+# on stderr, and ignore it.
+#
+# It exports SI_EMULATED (read by tests/test_util.h): the end-to-end tests, a thousand
+# times slower here than natively, then run a lighter variant and say what they leave
+# to the native run.
 vlen=${SI_QEMU_VLEN:-128}
+SI_EMULATED="qemu-user riscv64, VLEN $vlen"
+export SI_EMULATED
 cpu="rv64,v=true,vlen=$vlen,elen=64,vext_spec=v1.0,zba=true,zbb=true,Zfh=true"
-if [ -n "$SI_QEMU_PLUGIN" ]; then
-    exec qemu-riscv64 -L "${SI_QEMU_LD_PREFIX:-/usr/riscv64-linux-gnu}" -cpu "$cpu" -plugin "$SI_QEMU_PLUGIN" "$@"
+set -- -L "${SI_QEMU_LD_PREFIX:-/usr/riscv64-linux-gnu}" -cpu "$cpu" "$@"
+if [ -n "$LD_PRELOAD" ]; then
+    set -- -E "LD_PRELOAD=$LD_PRELOAD" "$@"
+    unset LD_PRELOAD
 fi
-exec qemu-riscv64 -L "${SI_QEMU_LD_PREFIX:-/usr/riscv64-linux-gnu}" -cpu "$cpu" "$@"
+if [ -n "$SI_QEMU_PLUGIN" ]; then
+    set -- -plugin "$SI_QEMU_PLUGIN" "$@"
+fi
+exec qemu-riscv64 "$@"

@@ -15,14 +15,13 @@
 #include "streaminfer/gguf.h"
 
 static const char *si_exe;
-static const char *wrap = ""; /* SI_EXE_WRAPPER: runs the programs (qemu for a cross build) */
 static char out_file[4200];
 
 /* Run stream-infer on path; returns its exit status (or 128+signal). */
 static int run(const char *path, const char *args)
 {
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "timeout 60 %s '%s' -m '%s' -q %s > /dev/null 2> '%s'", wrap, si_exe, path, args, out_file);
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' -m '%s' -q %s > /dev/null 2> '%s'", si_exe, path, args, out_file);
     int st = system(cmd);
     if (WIFSIGNALED(st))
         return 128 + WTERMSIG(st);
@@ -68,16 +67,14 @@ int main(int argc, char **argv)
 {
     CHECKF(argc == 3, "usage: %s MKMODEL STREAM_INFER", argv[0]);
     si_exe = argv[2];
-    if (getenv("SI_EXE_WRAPPER"))
-        wrap = getenv("SI_EXE_WRAPPER");
     const char *root = getenv("SI_BUILD_ROOT") ? getenv("SI_BUILD_ROOT") : ".";
     char model[4096], bad[4200], cmd[12288];
     snprintf(model, sizeof model, "%s/test-models/hostile.gguf", root);
     snprintf(bad, sizeof bad, "%s/test-models/hostile-bad.gguf", root);
     snprintf(out_file, sizeof out_file, "%s/test-models/hostile.err", root);
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/test-models' && %s '%s' -o '%s' --dim 64 --layers 2 --heads 4 --kv-heads 2 "
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/test-models' && '%s' -o '%s' --dim 64 --layers 2 --heads 4 --kv-heads 2 "
              "--ff 128 --vocab-size 280 --type Q8_0 --tensor-type output=F16 --seed 5 2>/dev/null",
-             root, wrap, argv[1], model);
+             root, argv[1], model);
     CHECKF(system(cmd) == 0, "mkmodel failed: %s", cmd);
     CHECKF(run(model, "--prompt-ids '1 2 3' -n 4") == 0, "the intact model does not run");
 
