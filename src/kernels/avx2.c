@@ -362,8 +362,8 @@ static void mat_dot_q2k_1(int64_t n, const void *w, size_t row_bytes, int64_t n_
 }
 
 /* Float order: per token, block contributions (top of this file) added block by block;
- * the reference keeps eight lane sums for Q3_K..Q6_K instead. Q2_K's order is the
- * reference's. */
+ * the reference keeps eight lane sums for Q3_K..Q6_K instead. Q2_K adds in the
+ * reference's order, each term with one rounding less (kcombine's fma). */
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
