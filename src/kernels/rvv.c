@@ -683,10 +683,10 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
 
 /* One token: per block the fused kernel, then the float step exactly as combine()'s
  * (a token's result must not depend on its batch). */
-static void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         float *out, const float *yd)
 {
-    const size_t bsz = si_type_get(type)->type_size;
+    const size_t bsz = type == SI_TYPE_Q2_K ? sizeof(blk_q2_K) : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K) : sizeof(blk_q6_K);
     const int64_t nb = n / SI_QK_K;
     const size_t doff = type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
                         : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
@@ -746,7 +746,12 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
         return;
     }
     if (n_tok == 1 && type != SI_TYPE_Q4_K && type != SI_TYPE_Q5_K && is_vlen128()) {
-        mat_dot_kq1(type, n, w, row_bytes, n_rows, act, out, yall);
+        if (type == SI_TYPE_Q2_K) /* constant types: one specialized loop each */
+            mat_dot_kq1(SI_TYPE_Q2_K, n, w, row_bytes, n_rows, act, out, yall);
+        else if (type == SI_TYPE_Q3_K)
+            mat_dot_kq1(SI_TYPE_Q3_K, n, w, row_bytes, n_rows, act, out, yall);
+        else
+            mat_dot_kq1(SI_TYPE_Q6_K, n, w, row_bytes, n_rows, act, out, yall);
         return;
     }
     rdec k;
