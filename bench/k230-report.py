@@ -114,10 +114,13 @@ def main():
         ok_all &= ok
         print(f"| **TTFT / one (generation) pass** | **{t:.3f}** (TTFT {j['ttft_s']:.2f} s, pass {one_pass:.2f} s) | <= 1.05 {'OK' if ok else 'MISSED'} |")
         print(f"| TTFT / (bytes per pass / raw bandwidth) | {t2:.3f} (ideal pass {pass_time_ideal:.2f} s) | |")
-        pre = j["ttft_s"] - j["prompt_s"]
+        if "first_read_s" in j:  # measured by the scheduler: program start to its first read
+            pre, what = j["first_read_s"], "start to first weight read"
+        else:  # older reports: an upper bound
+            pre, what = j["ttft_s"] - j["prompt_s"], "start to first pass (ttft_s - prompt_s; bounds open-to-first-weight-read)"
         ok = pre < 1.0
         ok_all &= ok
-        print(f"| start to first pass (ttft_s - prompt_s; bounds open-to-first-weight-read) | {pre:.3f} s | < 1 s {'OK' if ok else 'MISSED'} |")
+        print(f"| {what} | {pre:.3f} s | < 1 s {'OK' if ok else 'MISSED'} |")
         waitp = 100 * j["io_wait_s"] / j["pass_s"] if j["pass_s"] else 0
         compp = 100 * j["compute_s"] / j["pass_s"] if j["pass_s"] else 0
         print(f"| per pass time | {j['pass_s'] / max(passes, 1):.2f} s on average (prompt pass {j['prompt_s']:.2f} s, tokens per pass {j['tokens_per_pass']:.2f}) | |")

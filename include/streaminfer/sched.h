@@ -67,6 +67,7 @@ typedef struct si_sched_stats {
     double decode_s;          /* time decompressing frames */
     uint64_t bytes_decoded;   /* raw bytes produced by decompression */
     uint64_t rereads;         /* frames read again after a checksum mismatch */
+    double first_read_at;     /* si_now_s() when the first read was issued; 0 before */
 } si_sched_stats;
 
 typedef struct si_sched si_sched;

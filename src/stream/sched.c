@@ -237,6 +237,8 @@ static int pump(si_sched *s, si_error *err)
         s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
         if (rc < 0)
             return wrap_io_error(s, s->sub_seq, err);
+        if (s->st.reads == 0)
+            s->st.first_read_at = t0;
         s->st.bytes_read += len;
         s->st.reads++;
         if (++sl->submitted == sl->n_chunks)
