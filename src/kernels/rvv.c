@@ -681,6 +681,169 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
     return is;
 }
 
+/* ---- several tokens, VLEN 128: Q4_K, Q5_K, Q6_K blocks decoded once to bytes --------- */
+
+/* The block's 256 codes are decoded into v0..v15 as bytes (elements 64c..64c+63 in the
+ * e8 LMUL 4 group v4c; at VLEN 128 each 16-element scale group is then one register,
+ * and its e16 products one register pair) and stay there while every token's
+ * activations stream past. Per token and 64 elements: one activation load (e8 LMUL 4),
+ * one widening multiply e8 LMUL 4 -> e16 LMUL 8, and per 16-element group one
+ * vwmacc.vx by the group's scale (a scalar register) at e16 LMUL 2 -> e32 LMUL 4.
+ * Bounds: Q6_K bytes q - 32 in -32..31 (vwmul: products |x| <= 32 * 128 = 4096);
+ * Q4_K/Q5_K codes 0..31 (vwmulsu: |x| <= 31 * 128 = 3968): one product per 16-bit lane,
+ * never summed in 16 bits; the 32-bit accumulator holds at most 256 * 4096 * 128.
+ * Q4_K/Q5_K mins: bsums (e16) times the mins (e16, 0..63) widened to e32 (|x| <= 2048 * 63
+ * per lane), reduced per token. Only at VLEN 128 (vsetvl with x0 = VLMAX throughout). */
+#define SI_B8_CHUNK(mul, w, first, sb, sc, sd)   \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "vle8.v v28, (%[a])\n\t"                    \
+    "addi %[a], %[a], 64\n\t"                   \
+    mul " v16, v28, " w "\n\t"                  \
+    "vsetvli t1, zero, e16, m2, ta, ma\n\t"     \
+    first                                       \
+    "vwmacc.vx v24, " sb ", v18\n\t"            \
+    "vwmacc.vx v24, " sc ", v20\n\t"            \
+    "vwmacc.vx v24, " sd ", v22\n\t"
+#define SI_B8_FIRST(s) "vwmul.vx v24, v16, " s "\n\t"
+#define SI_B8_NEXT(s) "vwmacc.vx v24, " s ", v16\n\t"
+#define SI_B8_LOOP_END                          \
+    "addi %[o], %[o], 4\n\t"                    \
+    "add %[a], %[a], %[adv]\n\t"                \
+    "addi %[nt], %[nt], -1\n\t"                 \
+    "bnez %[nt], 1b\n\t"
+#define SI_B8_CLOBBER SI_FUSED_CLOBBER, "t1"
+
+/* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block for nt tokens */
+static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
+{
+    const int8_t *sc = (const int8_t *)(b + offsetof(blk_q6_K, scales));
+    const long s0 = sc[0], s1 = sc[1], s2 = sc[2], s3 = sc[3], s4 = sc[4], s5 = sc[5], s6 = sc[6], s7 = sc[7];
+    const long s8 = sc[8], s9 = sc[9], s10 = sc[10], s11 = sc[11], s12 = sc[12], s13 = sc[13], s14 = sc[14],
+               s15 = sc[15];
+    const size_t adv = stride - SI_QK_K;
+    /* ql at b + 0, qh at b + 128; one half block (128 elements) into the groups A, B:
+     * low nibbles of ql[0..63] | qh bits 0-1 / 2-3 -> elements 0..63 (A), high nibbles |
+     * bits 4-5 / 6-7 -> 64..127 (B); the -32 folded into the high bits (v24..v31 at m8) */
+#define SI_Q6_DEC(qloff, qhoff, A, B)            \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "addi t1, %[b], " qloff "\n\t"              \
+    "vle8.v v16, (t1)\n\t"                      \
+    "vand.vi " A ", v16, 15\n\t"                \
+    "vsrl.vi " B ", v16, 4\n\t"                 \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"      \
+    "addi t1, %[b], " qhoff "\n\t"              \
+    "vle8.v v20, (t1)\n\t"                      \
+    "vsll.vi v24, v20, 4\n\t"                   \
+    "vsll.vi v26, v20, 2\n\t"                   \
+    "vmv.v.v v28, v20\n\t"                      \
+    "vsrl.vi v30, v20, 2\n\t"                   \
+    "vsetvli t1, zero, e8, m8, ta, ma\n\t"      \
+    "vand.vx v24, v24, t0\n\t"                  \
+    "vsub.vx v24, v24, t2\n\t"                  \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "vadd.vv " A ", " A ", v24\n\t"             \
+    "vadd.vv " B ", " B ", v28\n\t"
+    __asm__ volatile(
+        "li t0, 0x30\n\t"
+        "li t2, 32\n\t"
+        SI_Q6_DEC("0", "128", "v0", "v4")
+        SI_Q6_DEC("64", "160", "v8", "v12")
+        "1:\n\t"
+        SI_B8_CHUNK("vwmul.vv", "v0", SI_B8_FIRST("%[s0]"), "%[s1]", "%[s2]", "%[s3]")
+        SI_B8_CHUNK("vwmul.vv", "v4", SI_B8_NEXT("%[s4]"), "%[s5]", "%[s6]", "%[s7]")
+        SI_B8_CHUNK("vwmul.vv", "v8", SI_B8_NEXT("%[s8]"), "%[s9]", "%[s10]", "%[s11]")
+        SI_B8_CHUNK("vwmul.vv", "v12", SI_B8_NEXT("%[s12]"), "%[s13]", "%[s14]", "%[s15]")
+        "vsetvli t1, zero, e32, m4, ta, ma\n\t"
+        "vmv.s.x v28, zero\n\t"
+        "vredsum.vs v28, v24, v28\n\t"
+        "vmv.x.s t0, v28\n\t"
+        "sw t0, 0(%[o])\n\t"
+        SI_B8_LOOP_END
+        : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
+        : [b] "r"(b), [adv] "r"(adv), [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [s3] "r"(s3), [s4] "r"(s4),
+          [s5] "r"(s5), [s6] "r"(s6), [s7] "r"(s7), [s8] "r"(s8), [s9] "r"(s9), [s10] "r"(s10), [s11] "r"(s11),
+          [s12] "r"(s12), [s13] "r"(s13), [s14] "r"(s14), [s15] "r"(s15)
+        : SI_B8_CLOBBER, "t2");
+#undef SI_Q6_DEC
+}
+
+/* isum[t] = sum(code * sc * a_t), msum[t] = sum(bsums_t * mins) of one Q4_K/Q5_K block */
+static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size_t stride, int64_t nt,
+                             int32_t *isum, int32_t *msum)
+{
+    const uint8_t *scales = b + offsetof(blk_q4_K, scales);
+    const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    uint8_t sc[8], m[8];
+    int16_t mn[16];
+    for (int s = 0; s < 8; s++) {
+        si_k4_scale_min(scales, s, &sc[s], &m[s]);
+        mn[2 * s] = mn[2 * s + 1] = m[s];
+    }
+    const long s0 = sc[0], s1 = sc[1], s2 = sc[2], s3 = sc[3], s4 = sc[4], s5 = sc[5], s6 = sc[6], s7 = sc[7];
+    const size_t adv = stride - SI_QK_K;
+    /* qs[32c..32c+31]: low nibbles = sub-block 2c (register v4c), high = 2c+1 (v4c+2);
+     * Q5_K: bit s of qh[0..31] is bit 4 of sub-block s (register v2s) */
+#define SI_Q5_BIT(sh, reg)                       \
+    sh                                          \
+    "vand.vx v26, v26, t0\n\t"                  \
+    "vor.vv " reg ", " reg ", v26\n\t"
+    __asm__ volatile(
+        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
+        "vle8.v v16, (%[q])\n\t"
+        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
+        "vand.vi v0, v16, 15\n\t"
+        "vsrl.vi v2, v16, 4\n\t"
+        "vand.vi v4, v18, 15\n\t"
+        "vsrl.vi v6, v18, 4\n\t"
+        "vand.vi v8, v20, 15\n\t"
+        "vsrl.vi v10, v20, 4\n\t"
+        "vand.vi v12, v22, 15\n\t"
+        "vsrl.vi v14, v22, 4\n\t"
+        "beqz %[hq], 2f\n\t"
+        "vle8.v v24, (%[h])\n\t"
+        "li t0, 16\n\t"
+        SI_Q5_BIT("vsll.vi v26, v24, 4\n\t", "v0")
+        SI_Q5_BIT("vsll.vi v26, v24, 3\n\t", "v2")
+        SI_Q5_BIT("vsll.vi v26, v24, 2\n\t", "v4")
+        SI_Q5_BIT("vsll.vi v26, v24, 1\n\t", "v6")
+        SI_Q5_BIT("vmv.v.v v26, v24\n\t", "v8")
+        SI_Q5_BIT("vsrl.vi v26, v24, 1\n\t", "v10")
+        SI_Q5_BIT("vsrl.vi v26, v24, 2\n\t", "v12")
+        SI_Q5_BIT("vsrl.vi v26, v24, 3\n\t", "v14")
+        "2:\n\t"
+        "1:\n\t"
+        SI_B8_CHUNK("vwmulsu.vv", "v0", SI_B8_FIRST("%[s0]"), "%[s0]", "%[s1]", "%[s1]")
+        SI_B8_CHUNK("vwmulsu.vv", "v4", SI_B8_NEXT("%[s2]"), "%[s2]", "%[s3]", "%[s3]")
+        SI_B8_CHUNK("vwmulsu.vv", "v8", SI_B8_NEXT("%[s4]"), "%[s4]", "%[s5]", "%[s5]")
+        SI_B8_CHUNK("vwmulsu.vv", "v12", SI_B8_NEXT("%[s6]"), "%[s6]", "%[s7]", "%[s7]")
+        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
+        "vle8.v v18, (%[a])\n\t" /* the 16 bsums as 32 bytes */
+        "vsetvli t1, zero, e16, m2, ta, ma\n\t"
+        "vle16.v v16, (%[mn])\n\t"
+        "vwmul.vv v20, v16, v18\n\t"
+        "vsetvli t1, zero, e32, m4, ta, ma\n\t"
+        "vmv.s.x v28, zero\n\t"
+        "vredsum.vs v29, v24, v28\n\t"
+        "vredsum.vs v30, v20, v28\n\t"
+        "vmv.x.s t0, v29\n\t"
+        "sw t0, 0(%[o])\n\t"
+        "vmv.x.s t0, v30\n\t"
+        "sw t0, 0(%[p])\n\t"
+        "addi %[p], %[p], 4\n\t"
+        SI_B8_LOOP_END
+        : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
+        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [mn] "r"(mn), [adv] "r"(adv), [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [s3] "r"(s3), [s4] "r"(s4),
+          [s5] "r"(s5), [s6] "r"(s6), [s7] "r"(s7)
+        : SI_B8_CLOBBER);
+#undef SI_Q5_BIT
+}
+#undef SI_B8_CHUNK
+#undef SI_B8_FIRST
+#undef SI_B8_NEXT
+#undef SI_B8_LOOP_END
+#undef SI_B8_CLOBBER
+
 /* One token: per block the fused kernel, then the float step exactly as combine()'s
  * (a token's result must not depend on its batch). */
 static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -754,6 +917,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
             mat_dot_kq1(SI_TYPE_Q6_K, n, w, row_bytes, n_rows, act, out, yall);
         return;
     }
+    const int v128 = is_vlen128();
     rdec k;
     float acc[TOK_CHUNK];
     int32_t isum[TOK_CHUNK], summ[TOK_CHUNK];
@@ -782,6 +946,13 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
+                    if (v128) {
+                        tok_q45_K(b, type == SI_TYPE_Q5_K, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt,
+                                  isum, summ);
+                        k.d = h2f(b + offsetof(blk_q4_K, d));
+                        k.dmin = h2f(b + offsetof(blk_q4_K, dmin));
+                        break;
+                    }
                     dec_q45_K(b, &k, type == SI_TYPE_Q5_K);
 #pragma clang loop unroll(disable)
                     for (int64_t t = 0; t < nt; t++, y += act_stride) {
@@ -792,9 +963,14 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                     }
                     break;
                 default:
-                    dec_q6_K(b, &k);
                     k.dmin = 0.0f;
                     with_min = 0;
+                    if (v128) {
+                        tok_q6_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
+                        k.d = h2f(b + offsetof(blk_q6_K, d));
+                        break;
+                    }
+                    dec_q6_K(b, &k);
 #pragma clang loop unroll(disable)
                     for (int64_t t = 0; t < nt; t++, y += act_stride) {
                         const int16_t *wp = k.w16;
