@@ -280,6 +280,39 @@ static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
         "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "vl",   \
         "vtype", "memory"
 
+#define SI_TOK_U8_LOOP \
+    "1:\n\t" \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t" \
+    "vle8.v v16, (%[a])\n\t" \
+    "addi t0, %[a], 64\n\t" \
+    "vwmulsu.vv v24, v16, v0\n\t" \
+    "vle8.v v16, (t0)\n\t" \
+    "addi t0, %[a], 128\n\t" \
+    "vwmaccsu.vv v24, v16, v4\n\t" \
+    "vle8.v v16, (t0)\n\t" \
+    "addi t0, %[a], 192\n\t" \
+    "vwmaccsu.vv v24, v16, v8\n\t" \
+    "vle8.v v16, (t0)\n\t" \
+    "addi t0, %[a], 256\n\t" \
+    "vwmaccsu.vv v24, v16, v12\n\t" \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t" \
+    "vwredsum.vs v20, v24, v21\n\t" \
+    "vsetvli zero, %[n32], e8, m2, ta, ma\n\t" \
+    "vle8.v v16, (t0)\n\t" /* the 16 bsums as 32 bytes */ \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t" \
+    "vmul.vv v16, v16, v22\n\t" \
+    "vwredsum.vs v18, v16, v21\n\t" \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t" \
+    "vmv.x.s t0, v20\n\t" \
+    "sw t0, 0(%[o])\n\t" \
+    "vmv.x.s t0, v18\n\t" \
+    "sw t0, 0(%[p])\n\t" \
+    "addi %[o], %[o], 4\n\t" \
+    "addi %[p], %[p], 4\n\t" \
+    "add %[a], %[a], %[s]\n\t" \
+    "addi %[nt], %[nt], -1\n\t" \
+    "bnez %[nt], 1b\n\t"
+
 /* u8 also computes msum[t], the Q8_K bsums (read as bytes: any alignment) times the 16
  * mins, which stay in v22 (e16; a product is at most 16 * 128 * 15, exact in 16 bits). */
 static inline void tok_u8(const uint8_t *w8, const int16_t *mn, const int8_t *a, size_t stride, int64_t nt,
@@ -290,37 +323,7 @@ static inline void tok_u8(const uint8_t *w8, const int16_t *mn, const int8_t *a,
         SI_TOK_LOAD_W
         "vsetivli zero, 16, e16, m2, ta, ma\n\t"
         "vle16.v v22, (%[m])\n\t"
-        "1:\n\t"
-        "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
-        "vle8.v v16, (%[a])\n\t"
-        "addi t0, %[a], 64\n\t"
-        "vwmulsu.vv v24, v16, v0\n\t"
-        "vle8.v v16, (t0)\n\t"
-        "addi t0, %[a], 128\n\t"
-        "vwmaccsu.vv v24, v16, v4\n\t"
-        "vle8.v v16, (t0)\n\t"
-        "addi t0, %[a], 192\n\t"
-        "vwmaccsu.vv v24, v16, v8\n\t"
-        "vle8.v v16, (t0)\n\t"
-        "addi t0, %[a], 256\n\t"
-        "vwmaccsu.vv v24, v16, v12\n\t"
-        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-        "vwredsum.vs v20, v24, v21\n\t"
-        "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"
-        "vle8.v v16, (t0)\n\t" /* the 16 bsums as 32 bytes */
-        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
-        "vmul.vv v16, v16, v22\n\t"
-        "vwredsum.vs v18, v16, v21\n\t"
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.x.s t0, v20\n\t"
-        "sw t0, 0(%[o])\n\t"
-        "vmv.x.s t0, v18\n\t"
-        "sw t0, 0(%[p])\n\t"
-        "addi %[o], %[o], 4\n\t"
-        "addi %[p], %[p], 4\n\t"
-        "add %[a], %[a], %[s]\n\t"
-        "addi %[nt], %[nt], -1\n\t"
-        "bnez %[nt], 1b\n\t"
+        SI_TOK_U8_LOOP
         : [a] "+r"(a), [w] "+r"(w8), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [m] "r"(mn)
         : SI_TOK_CLOBBER, "v22", "v23");
@@ -334,28 +337,145 @@ static inline void tok_u8(const uint8_t *w8, const int16_t *mn, const int8_t *a,
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t"    \
     "vwredsum.vs v20, v24, " vs1 "\n\t"
 
+#define SI_TOK_S8_LOOP \
+    "1:\n\t" \
+    SI_TOK_S8_STEP("0", "v0", "v21") \
+    SI_TOK_S8_STEP("64", "v4", "v20") \
+    SI_TOK_S8_STEP("128", "v8", "v20") \
+    SI_TOK_S8_STEP("192", "v12", "v20") \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t" \
+    "vmv.x.s t0, v20\n\t" \
+    "sw t0, 0(%[o])\n\t" \
+    "addi %[o], %[o], 4\n\t" \
+    "add %[a], %[a], %[s]\n\t" \
+    "addi %[nt], %[nt], -1\n\t" \
+    "bnez %[nt], 1b\n\t"
+
 static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
 {
     size_t n = 64;
     __asm__ volatile(
         SI_TOK_LOAD_W
-        "1:\n\t"
-        SI_TOK_S8_STEP("0", "v0", "v21")
-        SI_TOK_S8_STEP("64", "v4", "v20")
-        SI_TOK_S8_STEP("128", "v8", "v20")
-        SI_TOK_S8_STEP("192", "v12", "v20")
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.x.s t0, v20\n\t"
-        "sw t0, 0(%[o])\n\t"
-        "addi %[o], %[o], 4\n\t"
-        "add %[a], %[a], %[s]\n\t"
-        "addi %[nt], %[nt], -1\n\t"
-        "bnez %[nt], 1b\n\t"
+        SI_TOK_S8_LOOP
         : [a] "+r"(a), [w] "+r"(w8), [o] "+r"(isum), [nt] "+r"(nt)
         : [n] "r"(n), [s] "r"(stride)
         : SI_TOK_CLOBBER);
 }
+/* At VLEN 128 the Q2_K/Q3_K blocks are decoded in the same asm as the token loop,
+ * straight into v0..v15 (group g of 16 elements in register vg), instead of dec_q2_K /
+ * dec_q3_K's stores and reloads and their scalar scale unpacking: codes extracted per
+ * half block at e8 LMUL 2 (elements 128h + 32j + l in v(8h + 2j)), then each group
+ * multiplied by its scale (vmul.vx at e8 LMUL 1, scales from a 16-byte stack copy). */
+#define SI_DEC_GROUP(g) \
+    "lb t0, " #g "(%[tmp])\n\t" \
+    "vmul.vx v" #g ", v" #g ", t0\n\t"
+#define SI_DEC_SCALE_ALL                                                                          \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"                                                     \
+    SI_DEC_GROUP(0) SI_DEC_GROUP(1) SI_DEC_GROUP(2) SI_DEC_GROUP(3) SI_DEC_GROUP(4) SI_DEC_GROUP(5) \
+    SI_DEC_GROUP(6) SI_DEC_GROUP(7) SI_DEC_GROUP(8) SI_DEC_GROUP(9) SI_DEC_GROUP(10)               \
+    SI_DEC_GROUP(11) SI_DEC_GROUP(12) SI_DEC_GROUP(13) SI_DEC_GROUP(14) SI_DEC_GROUP(15)
+/* 2-bit codes of half h (32 bytes at %[qs] + qoff) into A0 (j = 0), A1, A2, A3 (LMUL 2) */
+#define SI_DEC_2BIT(qoff, A0, A1, A2, A3)      \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"   \
+    "addi t0, %[qs], " qoff "\n\t"           \
+    "vle8.v v16, (t0)\n\t"                   \
+    "vand.vi " A0 ", v16, 3\n\t"             \
+    "vsrl.vi " A1 ", v16, 2\n\t"             \
+    "vand.vi " A1 ", " A1 ", 3\n\t"          \
+    "vsrl.vi " A2 ", v16, 4\n\t"             \
+    "vand.vi " A2 ", " A2 ", 3\n\t"          \
+    "vsrl.vi " A3 ", v16, 6\n\t"
+
+/* dec_q2_K + tok_u8 in one (VLEN 128 only) */
+static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                             int32_t *msum)
+{
+    uint8_t tmp[16];
+    size_t n = 64, n32 = 32;
+    const uint8_t *sc = b + offsetof(blk_q2_K, scales), *qs = b + offsetof(blk_q2_K, qs);
+    __asm__ volatile(
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        "vle8.v v16, (%[sc])\n\t"
+        "vand.vi v17, v16, 15\n\t"
+        "vsrl.vi v18, v16, 4\n\t"
+        "vse8.v v17, (%[tmp])\n\t"
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vzext.vf2 v22, v18\n\t"
+        SI_DEC_2BIT("0", "v0", "v2", "v4", "v6")
+        SI_DEC_2BIT("32", "v8", "v10", "v12", "v14")
+        SI_DEC_SCALE_ALL
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.s.x v21, zero\n\t"
+        SI_TOK_U8_LOOP
+        : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
+        : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [tmp] "r"(tmp)
+        : SI_TOK_CLOBBER, "v22", "v23", "t1");
+}
+
+/* dec_q3_K + tok_s8 in one (VLEN 128 only): bytes (c - 4) * (32 - scale), the negated
+ * block as dec_q3_K's; the 6-bit scales unpacked as in fused_q3_K */
+static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
+{
+    int8_t tmp[16];
+    size_t n = 64;
+    const uint8_t *hm = b + offsetof(blk_q3_K, hmask), *qs = b + offsetof(blk_q3_K, qs);
+    const uint8_t *raw = b + offsetof(blk_q3_K, scales);
+    /* hbits of half h (hmask in v18, already shifted by 4h) to bit 2, OR'd into the codes */
+#define SI_DEC_3BIT(qoff, hshift, A0, A1, A2, A3) \
+    SI_DEC_2BIT(qoff, A0, A1, A2, A3)             \
+    "vle8.v v18, (%[hm])\n\t"                     \
+    hshift                                        \
+    "vsll.vi v24, v18, 2\n\t"                     \
+    "vand.vi v24, v24, 4\n\t"                     \
+    "vsll.vi v26, v18, 1\n\t"                     \
+    "vand.vi v26, v26, 4\n\t"                     \
+    "vand.vi v28, v18, 4\n\t"                     \
+    "vsrl.vi v30, v18, 1\n\t"                     \
+    "vand.vi v30, v30, 4\n\t"                     \
+    "vsetvli t1, zero, e8, m8, ta, ma\n\t"        \
+    "vor.vv " A0 ", " A0 ", v24\n\t"              \
+    "vadd.vi " A0 ", " A0 ", -4\n\t"
+    __asm__ volatile(
+        "vsetivli zero, 8, e8, m1, ta, ma\n\t"
+        "vle8.v v16, (%[raw])\n\t"
+        "vand.vi v17, v16, 15\n\t"
+        "vsrl.vi v18, v16, 4\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        "vslideup.vi v17, v18, 8\n\t"
+        "vsetivli zero, 4, e8, m1, ta, ma\n\t"
+        "addi t0, %[raw], 8\n\t"
+        "vle8.v v18, (t0)\n\t"
+        "vsetivli zero, 4, e32, m1, ta, ma\n\t"
+        "vmv.x.s t0, v18\n\t"
+        "vmv.v.x v18, t0\n\t"
+        "vid.v v19\n\t"
+        "vsll.vi v19, v19, 1\n\t"
+        "vsrl.vv v18, v18, v19\n\t"
+        "vsll.vi v18, v18, 4\n\t"
+        "li t0, 0x30303030\n\t"
+        "vand.vx v18, v18, t0\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        "vor.vv v17, v17, v18\n\t"
+        "li t0, 32\n\t"
+        "vrsub.vx v17, v17, t0\n\t"
+        "vse8.v v17, (%[tmp])\n\t"
+        SI_DEC_3BIT("0", "", "v0", "v2", "v4", "v6")
+        SI_DEC_3BIT("32", "vsrl.vi v18, v18, 4\n\t", "v8", "v10", "v12", "v14")
+        SI_DEC_SCALE_ALL
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.s.x v21, zero\n\t"
+        SI_TOK_S8_LOOP
+        : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
+        : [n] "r"(n), [s] "r"(stride), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [tmp] "r"(tmp)
+        : SI_TOK_CLOBBER, "t1");
+#undef SI_DEC_3BIT
+}
+#undef SI_DEC_GROUP
+#undef SI_DEC_SCALE_ALL
+#undef SI_DEC_2BIT
 #undef SI_TOK_S8_STEP
+#undef SI_TOK_U8_LOOP
+#undef SI_TOK_S8_LOOP
 #undef SI_TOK_LOAD_W
 #undef SI_TOK_CLOBBER
 
@@ -712,14 +832,13 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
     "addi %[nt], %[nt], -1\n\t"                 \
     "bnez %[nt], 1b\n\t"
 #define SI_B8_CLOBBER SI_FUSED_CLOBBER, "t1"
+/* the scales live in these for the token loop (loaded in the asm: as operands the
+ * compiler spilled them to the stack and reloaded them every block) */
+#define SI_B8_SREGS "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"
 
 /* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block for nt tokens */
 static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
 {
-    const int8_t *sc = (const int8_t *)(b + offsetof(blk_q6_K, scales));
-    const long s0 = sc[0], s1 = sc[1], s2 = sc[2], s3 = sc[3], s4 = sc[4], s5 = sc[5], s6 = sc[6], s7 = sc[7];
-    const long s8 = sc[8], s9 = sc[9], s10 = sc[10], s11 = sc[11], s12 = sc[12], s13 = sc[13], s14 = sc[14],
-               s15 = sc[15];
     const size_t adv = stride - SI_QK_K;
     /* ql at b + 0, qh at b + 128; one half block (128 elements) into the groups A, B:
      * low nibbles of ql[0..63] | qh bits 0-1 / 2-3 -> elements 0..63 (A), high nibbles |
@@ -748,11 +867,28 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
         "li t2, 32\n\t"
         SI_Q6_DEC("0", "128", "v0", "v4")
         SI_Q6_DEC("64", "160", "v8", "v12")
+        /* the 16 signed scales into scalar registers for the whole token loop */
+        "lb t2, 192(%[b])\n\t"
+        "lb t3, 193(%[b])\n\t"
+        "lb t4, 194(%[b])\n\t"
+        "lb t5, 195(%[b])\n\t"
+        "lb t6, 196(%[b])\n\t"
+        "lb s1, 197(%[b])\n\t"
+        "lb s2, 198(%[b])\n\t"
+        "lb s3, 199(%[b])\n\t"
+        "lb s4, 200(%[b])\n\t"
+        "lb s5, 201(%[b])\n\t"
+        "lb s6, 202(%[b])\n\t"
+        "lb s7, 203(%[b])\n\t"
+        "lb s8, 204(%[b])\n\t"
+        "lb s9, 205(%[b])\n\t"
+        "lb s10, 206(%[b])\n\t"
+        "lb s11, 207(%[b])\n\t"
         "1:\n\t"
-        SI_B8_CHUNK("vwmul.vv", "v0", SI_B8_FIRST("%[s0]"), "%[s1]", "%[s2]", "%[s3]")
-        SI_B8_CHUNK("vwmul.vv", "v4", SI_B8_NEXT("%[s4]"), "%[s5]", "%[s6]", "%[s7]")
-        SI_B8_CHUNK("vwmul.vv", "v8", SI_B8_NEXT("%[s8]"), "%[s9]", "%[s10]", "%[s11]")
-        SI_B8_CHUNK("vwmul.vv", "v12", SI_B8_NEXT("%[s12]"), "%[s13]", "%[s14]", "%[s15]")
+        SI_B8_CHUNK("vwmul.vv", "v0", SI_B8_FIRST("t2"), "t3", "t4", "t5")
+        SI_B8_CHUNK("vwmul.vv", "v4", SI_B8_NEXT("t6"), "s1", "s2", "s3")
+        SI_B8_CHUNK("vwmul.vv", "v8", SI_B8_NEXT("s4"), "s5", "s6", "s7")
+        SI_B8_CHUNK("vwmul.vv", "v12", SI_B8_NEXT("s8"), "s9", "s10", "s11")
         "vsetvli t1, zero, e32, m4, ta, ma\n\t"
         "vmv.s.x v28, zero\n\t"
         "vredsum.vs v28, v24, v28\n\t"
@@ -760,10 +896,8 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
         "sw t0, 0(%[o])\n\t"
         SI_B8_LOOP_END
         : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
-        : [b] "r"(b), [adv] "r"(adv), [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [s3] "r"(s3), [s4] "r"(s4),
-          [s5] "r"(s5), [s6] "r"(s6), [s7] "r"(s7), [s8] "r"(s8), [s9] "r"(s9), [s10] "r"(s10), [s11] "r"(s11),
-          [s12] "r"(s12), [s13] "r"(s13), [s14] "r"(s14), [s15] "r"(s15)
-        : SI_B8_CLOBBER, "t2");
+        : [b] "r"(b), [adv] "r"(adv)
+        : SI_B8_CLOBBER, SI_B8_SREGS);
 #undef SI_Q6_DEC
 }
 
@@ -780,7 +914,6 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         si_k4_scale_min(scales, s, &sc[s], &m[s]);
         mn[2 * s] = mn[2 * s + 1] = m[s];
     }
-    const long s0 = sc[0], s1 = sc[1], s2 = sc[2], s3 = sc[3], s4 = sc[4], s5 = sc[5], s6 = sc[6], s7 = sc[7];
     const size_t adv = stride - SI_QK_K;
     /* qs[32c..32c+31]: low nibbles = sub-block 2c (register v4c), high = 2c+1 (v4c+2);
      * Q5_K: bit s of qh[0..31] is bit 4 of sub-block s (register v2s) */
@@ -812,11 +945,19 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         SI_Q5_BIT("vsrl.vi v26, v24, 2\n\t", "v12")
         SI_Q5_BIT("vsrl.vi v26, v24, 3\n\t", "v14")
         "2:\n\t"
+        "lbu t2, 0(%[sc])\n\t"
+        "lbu t3, 1(%[sc])\n\t"
+        "lbu t4, 2(%[sc])\n\t"
+        "lbu t5, 3(%[sc])\n\t"
+        "lbu t6, 4(%[sc])\n\t"
+        "lbu s1, 5(%[sc])\n\t"
+        "lbu s2, 6(%[sc])\n\t"
+        "lbu s3, 7(%[sc])\n\t"
         "1:\n\t"
-        SI_B8_CHUNK("vwmulsu.vv", "v0", SI_B8_FIRST("%[s0]"), "%[s0]", "%[s1]", "%[s1]")
-        SI_B8_CHUNK("vwmulsu.vv", "v4", SI_B8_NEXT("%[s2]"), "%[s2]", "%[s3]", "%[s3]")
-        SI_B8_CHUNK("vwmulsu.vv", "v8", SI_B8_NEXT("%[s4]"), "%[s4]", "%[s5]", "%[s5]")
-        SI_B8_CHUNK("vwmulsu.vv", "v12", SI_B8_NEXT("%[s6]"), "%[s6]", "%[s7]", "%[s7]")
+        SI_B8_CHUNK("vwmulsu.vv", "v0", SI_B8_FIRST("t2"), "t2", "t3", "t3")
+        SI_B8_CHUNK("vwmulsu.vv", "v4", SI_B8_NEXT("t4"), "t4", "t5", "t5")
+        SI_B8_CHUNK("vwmulsu.vv", "v8", SI_B8_NEXT("t6"), "t6", "s1", "s1")
+        SI_B8_CHUNK("vwmulsu.vv", "v12", SI_B8_NEXT("s2"), "s2", "s3", "s3")
         "vsetvli t1, zero, e8, m2, ta, ma\n\t"
         "vle8.v v18, (%[a])\n\t" /* the 16 bsums as 32 bytes */
         "vsetvli t1, zero, e16, m2, ta, ma\n\t"
@@ -833,9 +974,8 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "addi %[p], %[p], 4\n\t"
         SI_B8_LOOP_END
         : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
-        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [mn] "r"(mn), [adv] "r"(adv), [s0] "r"(s0), [s1] "r"(s1), [s2] "r"(s2), [s3] "r"(s3), [s4] "r"(s4),
-          [s5] "r"(s5), [s6] "r"(s6), [s7] "r"(s7)
-        : SI_B8_CLOBBER);
+        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [mn] "r"(mn), [adv] "r"(adv), [sc] "r"(sc)
+        : SI_B8_CLOBBER, "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3");
 #undef SI_Q5_BIT
 }
 #undef SI_B8_CHUNK
@@ -843,6 +983,7 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
 #undef SI_B8_NEXT
 #undef SI_B8_LOOP_END
 #undef SI_B8_CLOBBER
+#undef SI_B8_SREGS
 
 /* One token: per block the fused kernel, then the float step exactly as combine()'s
  * (a token's result must not depend on its batch). */
@@ -933,14 +1074,26 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                 int with_min = 1;
                 switch (type) {
                 case SI_TYPE_Q2_K:
+                    if (v128) {
+                        tokd_q2_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum, summ);
+                        k.d = h2f(b + offsetof(blk_q2_K, d));
+                        k.dmin = h2f(b + offsetof(blk_q2_K, dmin));
+                        break;
+                    }
                     dec_q2_K(b, &k);
                     tok_u8(k.w8, k.mn, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum, summ);
                     break;
                 case SI_TYPE_Q3_K:
-                    dec_q3_K(b, &k);
-                    tok_s8(k.w8, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
-                    for (int64_t t = 0; t < nt; t++)
-                        isum[t] = -isum[t]; /* the block was stored negated */
+                    /* the block is stored negated: d negated instead of the sums, the same
+                     * float bits ((-x) * (-y) == x * y exactly) */
+                    if (v128) {
+                        tokd_q3_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
+                        k.d = -h2f(b + offsetof(blk_q3_K, d));
+                    } else {
+                        dec_q3_K(b, &k);
+                        tok_s8(k.w8, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
+                        k.d = -k.d;
+                    }
                     k.dmin = 0.0f;
                     with_min = 0;
                     break;
