@@ -1038,10 +1038,14 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
 /* Float order per token: block contributions added block by block, Q2_K's as the
  * reference's (the reference's compiler may fuse its multiply-add); Q3_K..Q6_K's
  * reference keeps eight lane sums instead. */
+static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, size_t act_stride,
+                                                              int64_t n_tok, float *out, size_t out_stride,
+                                                              const float *yall, int al2);
+
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
-    const size_t bsz = si_type_get(type)->type_size;
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
@@ -1058,7 +1062,44 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
             mat_dot_kq1(SI_TYPE_Q6_K, n, w, row_bytes, n_rows, act, out, yall);
         return;
     }
+    switch (type) { /* constant types: one specialized loop each */
+    case SI_TYPE_Q2_K:
+        mat_dot_kqn(SI_TYPE_Q2_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
+        break;
+    case SI_TYPE_Q3_K:
+        mat_dot_kqn(SI_TYPE_Q3_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
+        break;
+    case SI_TYPE_Q4_K:
+        mat_dot_kqn(SI_TYPE_Q4_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
+        break;
+    case SI_TYPE_Q5_K:
+        mat_dot_kqn(SI_TYPE_Q5_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
+        break;
+    default:
+        mat_dot_kqn(SI_TYPE_Q6_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
+        break;
+    }
+}
+
+/* The several-token loop of mat_dot_kq, for one (constant) type */
+static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, size_t act_stride,
+                                                              int64_t n_tok, float *out, size_t out_stride,
+                                                              const float *yall, int al2)
+{
+    const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
+                       : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
+                       : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
+                       : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
+                                              : sizeof(blk_q6_K);
+    const int64_t nb = n / SI_QK_K;
     const int v128 = is_vlen128();
+    /* d and dmin of Q2_K/Q4_K/Q5_K as floats, 64 blocks at a time by gather_f16 (the same
+     * exact conversion as h2f), for the VLEN 128 loops */
+    const size_t doff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, d) : offsetof(blk_q4_K, d);
+    const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
+    const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    float dd[64], dm[64];
     rdec k;
     float acc[TOK_CHUNK];
     int32_t isum[TOK_CHUNK], summ[TOK_CHUNK];
@@ -1072,12 +1113,17 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                 const uint8_t *b = row + (size_t)i * bsz;
                 const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_K);
                 int with_min = 1;
+                if (v128 && has_min && (i & 63) == 0) {
+                    const int64_t nc = nb - i < 64 ? nb - i : 64;
+                    gather_f16(b + doff, bsz, nc, dd);
+                    gather_f16(b + moff, bsz, nc, dm);
+                }
                 switch (type) {
                 case SI_TYPE_Q2_K:
                     if (v128) {
                         tokd_q2_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum, summ);
-                        k.d = h2f(b + offsetof(blk_q2_K, d));
-                        k.dmin = h2f(b + offsetof(blk_q2_K, dmin));
+                        k.d = dd[i & 63];
+                        k.dmin = dm[i & 63];
                         break;
                     }
                     dec_q2_K(b, &k);
@@ -1102,8 +1148,8 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                     if (v128) {
                         tok_q45_K(b, type == SI_TYPE_Q5_K, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt,
                                   isum, summ);
-                        k.d = h2f(b + offsetof(blk_q4_K, d));
-                        k.dmin = h2f(b + offsetof(blk_q4_K, dmin));
+                        k.d = dd[i & 63];
+                        k.dmin = dm[i & 63];
                         break;
                     }
                     dec_q45_K(b, &k, type == SI_TYPE_Q5_K);
