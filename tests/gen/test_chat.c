@@ -134,6 +134,32 @@ static void await_output(int fd)
     CHECK(read(fd, buf, sizeof buf) > 0);
 }
 
+/* Read the child's stderr into log (NUL-terminated) until it contains needle, draining
+ * its stdout meanwhile so it never blocks on a full pipe; up to 120 s. */
+static void await_stderr(int out_fd, int err_fd, char *log, size_t cap, const char *needle)
+{
+    size_t len = strlen(log);
+    double t0 = now();
+    while (!strstr(log, needle)) {
+        CHECKF(now() - t0 < 120, "no \"%s\" from stream-infer within 120 s; stderr: %s", needle, log);
+        struct pollfd p[2] = {{.fd = out_fd, .events = POLLIN}, {.fd = err_fd, .events = POLLIN}};
+        CHECK(poll(p, 2, 1000) >= 0);
+        char buf[4096];
+        if (p[0].revents && read(out_fd, buf, sizeof buf) < 0)
+            FAILF("reading stdout");
+        if (p[1].revents) {
+            ssize_t n = read(err_fd, log + len, cap - 1 - len);
+            CHECKF(n > 0, "stream-infer closed stderr before \"%s\": %s", needle, log);
+            len += (size_t)n;
+            log[len] = 0;
+        }
+    }
+}
+
+/* The turn lines on stderr ("[turn N: ...]") mark where each answer ended: a fixed
+ * sleep is not enough under emulation, where an interrupt landing after turn 1 ended
+ * but before it was accounted is (rightly) dropped, and turn 2 then runs to the end
+ * of the context. */
 static void ctrl_c(void)
 {
     char model[4200], json[4200], cmd[16384];
@@ -141,34 +167,38 @@ static void ctrl_c(void)
     snprintf(json, sizeof json, "%s/chat-ctrlc.json", dir);
     snprintf(cmd, sizeof cmd, "'%s' -o '%s' --seed 9 2>/dev/null", mk_exe, model);
     sh(cmd);
-    int in[2], out[2];
-    CHECK(pipe(in) == 0 && pipe(out) == 0);
+    int in[2], out[2], err[2];
+    CHECK(pipe(in) == 0 && pipe(out) == 0 && pipe(err) == 0);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
         dup2(in[0], 0);
         dup2(out[1], 1);
-        close(in[1]), close(out[0]);
-        execl(si_exe, si_exe, "-m", model, "--chat", "-q", "-n", "-1", "--report-json", json, (char *)NULL);
+        dup2(err[1], 2);
+        close(in[1]), close(out[0]), close(err[0]);
+        execl(si_exe, si_exe, "-m", model, "--chat", "-n", "-1", "--report-json", json, (char *)NULL);
         _exit(127);
     }
-    close(in[0]), close(out[1]);
+    close(in[0]), close(out[1]), close(err[1]);
+    static char log[1 << 16];
     CHECK(write(in[1], "first message\n", 14) == 14);
     await_output(out[0]);
     double t0 = now();
     kill(pid, SIGINT);
     CHECK(write(in[1], "second message\n", 15) == 15);
     /* Drop what turn 1 printed, then wait for turn 2's own output before interrupting it. */
-    usleep(300000);
+    await_stderr(out[0], err[0], log, sizeof log, "[turn 1:");
     struct pollfd p = {.fd = out[0], .events = POLLIN};
     char drain[65536];
     while (poll(&p, 1, 0) == 1 && read(out[0], drain, sizeof drain) > 0) {
     }
     await_output(out[0]);
     kill(pid, SIGINT);
+    await_stderr(out[0], err[0], log, sizeof log, "[turn 2:");
     close(in[1]);
-    char buf[65536];
-    while (read(out[0], buf, sizeof buf) > 0) {
+    while (read(out[0], drain, sizeof drain) > 0) {
+    }
+    while (read(err[0], drain, sizeof drain) > 0) {
     }
     int st;
     CHECK(waitpid(pid, &st, 0) == pid);

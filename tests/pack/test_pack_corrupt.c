@@ -41,6 +41,12 @@ int main(int argc, char **argv)
     const char *variants[] = {"--chunk 32K", "--zstd=3 --min-saving 0 --chunk 32K"};
     test_rng rng;
     test_rng_seed(&rng, 4);
+    /* Each run costs a qemu start (about 0.25 s): under emulation flip the first and a
+     * random byte of every chunk, not the last and middle ones too. */
+    bool all_positions = !test_emulated();
+    if (!all_positions)
+        printf("under emulation (%s): 2 of the 4 positions per chunk (first byte, a random byte); the native run "
+               "flips all four\n", test_emulated());
     long checked = 0;
     for (int v = 0; v < 2; v++) {
         if (v == 1 && !SI_HAVE_ZSTD)
@@ -57,6 +63,8 @@ int main(int argc, char **argv)
                 const si_pack_chunk *c = si_pack_chunk_at(pk, ci);
                 uint64_t pos[4] = {0, c->stored - 1, c->stored / 2, test_rng_u64(&rng) % c->stored};
                 for (int k = 0; k < 4; k++) {
+                    if (!all_positions && (k == 1 || k == 2))
+                        continue;
                     uint64_t off = c->offset + pos[k];
                     uint8_t mask = (uint8_t)(1 + test_rng_u32(&rng) % 255);
                     CHECK(flip(p, off, mask) == 0);
