@@ -134,9 +134,9 @@ static int vlen_bits(void)
  * VLEN: at the VLEN named here the prompt + forced tail run (its head in one pass, the
  * tail one token at a time: batched and single-token kernels), at the other the whole
  * prompt in one pass. The K-quants of the K230's Q2_K file go to 128. tiny-trained's
- * 256-token text runs as Q2_K at 128 only (whole prompt and cross-entropy). At any
- * other VLEN everything of the emulated variant runs; types not listed run only
- * natively. */
+ * 256-token text (whole prompt and cross-entropy) runs as Q2_K at 128 and as Q4_K_M
+ * at 256. At any other VLEN everything of the emulated variant runs; types not listed
+ * run only natively. */
 static const struct {
     const char *folder, *type;
     int vlen;
@@ -144,6 +144,7 @@ static const struct {
     {"micro-llama3", "Q2_K", 128}, {"micro-llama3", "Q3_K_M", 128}, {"micro-llama3", "Q4_K_M", 128},
     {"micro-llama3", "Q6_K", 128}, {"micro-llama3", "F32", 256},    {"micro-llama3", "Q8_0", 256},
     {"micro-llama3", "Q4_0", 256}, {"micro-llama3", "Q5_K_M", 256}, {"tiny-trained", "Q2_K", 128},
+    {"tiny-trained", "Q4_K_M", 256},
 };
 
 static bool emu_here(const char *folder, const char *t, int vlen)
@@ -249,7 +250,8 @@ int main(int argc, char **argv)
         bool both = vlen != 128 && vlen != 256, here = both || emu_here(argv[2], type, vlen);
         if (trained && !here) {
             printf("under emulation (%s): %s/%s not run: its 256-token text takes minutes per run under qemu; "
-                   "tiny-trained runs as Q2_K at VLEN 128 (emu_split in %s); the native run checks every type\n",
+                   "tiny-trained runs as Q2_K at VLEN 128 and Q4_K_M at 256 (emu_split in %s); the native run "
+                   "checks every type\n",
                    emu, argv[2], type, __FILE__);
             return TEST_SKIP;
         }
