@@ -921,19 +921,12 @@ const si_kernels *si_kernels_avx2(void)
             avx2_state = -1;
             return NULL;
         }
-        avx2_set = *si_kernels_ref();
-        avx2_set.name = "avx2";
-        for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
-            avx2_set.mat_dot[t] = mat_dot_kq;
-        avx2_set.mat_dot[SI_TYPE_Q4_0] = mat_dot_q80;
-        avx2_set.mat_dot[SI_TYPE_Q8_0] = mat_dot_q80;
-        avx2_set.mat_dot[SI_TYPE_F32] = mat_dot_float;
-        avx2_set.mat_dot[SI_TYPE_F16] = mat_dot_float;
-        avx2_set.quantize[SI_TYPE_Q8_0] = quantize_q8_0;
-        avx2_set.quantize[SI_TYPE_Q8_K] = quantize_q8_K;
-        avx2_set.quantize[SI_TYPE_F16] = quantize_f16;
-        avx2_set.rmsnorm = rmsnorm_avx2;
-        avx2_set.attend = attend_avx2;
+        static const si_simd_entries e = {.name = "avx2", .mat_dot_kquant = mat_dot_kq,
+                                          .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
+                                          .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
+                                          .quantize_f16 = quantize_f16, .rmsnorm = rmsnorm_avx2,
+                                          .attend = attend_avx2};
+        si_kernels_fill(&avx2_set, &e);
         avx2_state = 1;
     }
     return avx2_state > 0 ? &avx2_set : NULL;

@@ -106,6 +106,29 @@ const si_kernels *si_kernels_ref(void)
     return &ref_set;
 }
 
+void si_kernels_fill(si_kernels *set, const si_simd_entries *e)
+{
+    *set = *si_kernels_ref();
+    set->name = e->name;
+#define SI_TAKE(dst, src) \
+    do {                  \
+        if (src)          \
+            dst = src;    \
+    } while (0)
+    for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
+        SI_TAKE(set->mat_dot[t], e->mat_dot_kquant);
+    SI_TAKE(set->mat_dot[SI_TYPE_Q4_0], e->mat_dot_q8_0_family);
+    SI_TAKE(set->mat_dot[SI_TYPE_Q8_0], e->mat_dot_q8_0_family);
+    SI_TAKE(set->mat_dot[SI_TYPE_F32], e->mat_dot_float);
+    SI_TAKE(set->mat_dot[SI_TYPE_F16], e->mat_dot_float);
+    SI_TAKE(set->quantize[SI_TYPE_Q8_0], e->quantize_q8_0);
+    SI_TAKE(set->quantize[SI_TYPE_Q8_K], e->quantize_q8_K);
+    SI_TAKE(set->quantize[SI_TYPE_F16], e->quantize_f16);
+    SI_TAKE(set->rmsnorm, e->rmsnorm);
+    SI_TAKE(set->attend, e->attend);
+#undef SI_TAKE
+}
+
 /* A set by name: the reference, or a SIMD set this build has and this CPU runs. */
 const si_kernels *si_kernels_get(const char *name)
 {

@@ -1504,18 +1504,11 @@ static int rvv_ready;
 const si_kernels *si_kernels_rvv(void)
 {
     if (!rvv_ready) {
-        rvv_set = *si_kernels_ref();
-        rvv_set.name = "rvv";
-        for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
-            rvv_set.mat_dot[t] = mat_dot_kq;
-        rvv_set.mat_dot[SI_TYPE_Q4_0] = mat_dot_q80;
-        rvv_set.mat_dot[SI_TYPE_Q8_0] = mat_dot_q80;
-        rvv_set.mat_dot[SI_TYPE_F32] = mat_dot_float;
-        rvv_set.mat_dot[SI_TYPE_F16] = mat_dot_float;
-        rvv_set.quantize[SI_TYPE_Q8_0] = quantize_q8_0;
-        rvv_set.quantize[SI_TYPE_Q8_K] = quantize_q8_K;
-        rvv_set.rmsnorm = rmsnorm_rvv;
-        rvv_set.attend = attend_rvv;
+        static const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = mat_dot_kq,
+                                          .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
+                                          .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
+                                          .rmsnorm = rmsnorm_rvv, .attend = attend_rvv};
+        si_kernels_fill(&rvv_set, &e);
         rvv_ready = 1;
     }
     return &rvv_set;

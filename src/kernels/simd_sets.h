@@ -9,4 +9,18 @@
 const si_kernels *si_kernels_avx2(void);
 const si_kernels *si_kernels_rvv(void);
 
+/* What a SIMD set implements, by family: every K-quant type shares one mat_dot, Q4_0
+ * and Q8_0 another, F32 and F16 a third. A NULL entry keeps the reference's. */
+typedef struct si_simd_entries {
+    const char *name;
+    si_mat_dot_fn mat_dot_kquant, mat_dot_q8_0_family, mat_dot_float;
+    si_from_float_fn quantize_q8_0, quantize_q8_K, quantize_f16;
+    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
+    void (*attend)(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+                   uint32_t n_pos, uint32_t head_dim, float scale, float *scores);
+} si_simd_entries;
+
+/* The reference set with e's entries in place of its own. */
+void si_kernels_fill(si_kernels *set, const si_simd_entries *e);
+
 #endif
