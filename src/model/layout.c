@@ -30,7 +30,9 @@ static int add_extent(builder *b, uint64_t offset, uint64_t size, const char *la
     memset(e, 0, sizeof *e);
     e->offset = offset;
     e->size = size;
-    snprintf(e->label, sizeof e->label, "%s", label);
+    size_t len = strnlen(label, sizeof e->label - 1); /* a long name is cut, only for messages */
+    memcpy(e->label, label, len);
+    e->label[len] = 0;
     return SI_OK;
 }
 
@@ -63,7 +65,7 @@ static int add_tensor_slices(builder *b, const si_tensor_ref *t, si_tensor_views
              t->name, t->row_bytes, b->max_extent);
     for (uint64_t r = 0; r < t->n_rows; r += rows_per) {
         uint64_t n = t->n_rows - r < rows_per ? t->n_rows - r : rows_per;
-        char label[80];
+        char label[128]; /* add_extent keeps what fits of it */
         if (n == t->n_rows)
             snprintf(label, sizeof label, "%s", t->name);
         else
