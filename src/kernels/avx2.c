@@ -881,12 +881,7 @@ static void attend_avx2(float *out, const float *q, const void *k, const void *v
         scores[t] = sf * scale;
         mx = scores[t] > mx ? scores[t] : mx;
     }
-    double sum = 0;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        scores[t] = expf(scores[t] - mx);
-        sum += scores[t];
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = si_softmax_exp(scores, n_pos, mx);
     memset(out, 0, hd * sizeof(float));
     for (uint32_t t = 0; t < n_pos; t++) {
         const float p = scores[t] * inv;

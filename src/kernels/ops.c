@@ -15,6 +15,18 @@
 #define SI_KERNELS_AVAILABLE_MSG(n) "this build has no SIMD kernel sets"
 #endif
 
+/* The softmax step every attend shares, so the sets differ only in their dot products:
+ * scores[t] = exp(scores[t] - mx), summed in double; returns 1 / sum. */
+float si_softmax_exp(float *scores, uint32_t n, float mx)
+{
+    double sum = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        scores[t] = expf(scores[t] - mx);
+        sum += scores[t];
+    }
+    return (float)(1.0 / sum);
+}
+
 static void mat_dot_ref(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
@@ -72,12 +84,7 @@ static void attend_ref(float *out, const float *q, const void *k, const void *v,
         scores[t] = s * scale;
         mx = scores[t] > mx ? scores[t] : mx;
     }
-    double sum = 0;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        scores[t] = expf(scores[t] - mx);
-        sum += scores[t];
-    }
-    float inv = (float)(1.0 / sum);
+    const float inv = si_softmax_exp(scores, n_pos, mx);
     memset(out, 0, hd * sizeof(float));
     for (uint32_t t = 0; t < n_pos; t++) {
         float p = scores[t] * inv;

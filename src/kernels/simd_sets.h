@@ -20,6 +20,10 @@ typedef struct si_simd_entries {
                    uint32_t n_pos, uint32_t head_dim, float scale, float *scores);
 } si_simd_entries;
 
+/* Attention's softmax, shared by every set: scores[t] = exp(scores[t] - mx); returns
+ * 1 / their sum (summed in double). */
+float si_softmax_exp(float *scores, uint32_t n, float mx);
+
 /* The reference set with e's entries in place of its own. */
 void si_kernels_fill(si_kernels *set, const si_simd_entries *e);
 
