@@ -21,6 +21,7 @@
 #include "streaminfer/types.h"
 #include "src/kernels/blocks.h"
 #include "../test_util.h"
+#include "block_fields.h"
 
 #define MAX_N (20 * SI_QK_K)
 #define MAX_ROWS 5
@@ -49,21 +50,6 @@ static double rnd_sign(void) { return (test_rng_u32(&rng) & 1) ? -1.0 : 1.0; }
 
 enum fill { F_RANDOM, F_ZERO, F_MAX, F_MIN, F_EXACT };
 static const char *fill_name[] = {"random", "zero", "max", "min", "exact"};
-
-/* Offsets of the fp16 scale fields of a block. */
-static int half_fields(si_type t, size_t off[2])
-{
-    switch (t) {
-    case SI_TYPE_Q4_0: off[0] = offsetof(blk_q4_0, d); return 1;
-    case SI_TYPE_Q8_0: off[0] = offsetof(blk_q8_0, d); return 1;
-    case SI_TYPE_Q2_K: off[0] = offsetof(blk_q2_K, d); off[1] = offsetof(blk_q2_K, dmin); return 2;
-    case SI_TYPE_Q3_K: off[0] = offsetof(blk_q3_K, d); return 1;
-    case SI_TYPE_Q4_K: off[0] = offsetof(blk_q4_K, d); off[1] = offsetof(blk_q4_K, dmin); return 2;
-    case SI_TYPE_Q5_K: off[0] = offsetof(blk_q5_K, d); off[1] = offsetof(blk_q5_K, dmin); return 2;
-    case SI_TYPE_Q6_K: off[0] = offsetof(blk_q6_K, d); return 1;
-    default: return 0;
-    }
-}
 
 /* One weight row of n elements at p. Scales: random magnitude in [slo, shi] with a
  * random sign; F_EXACT: powers of two and, for the plain float types, small integers. */

@@ -8,6 +8,7 @@
 #include "streaminfer/types.h"
 #include "src/kernels/blocks.h"
 #include "../test_util.h"
+#include "block_fields.h"
 
 #define MAX_BLOCKS 16
 #define MAX_N (MAX_BLOCKS * SI_QK_K)
@@ -30,22 +31,6 @@ static uint16_t rand_half(test_rng *r, double lo, double hi)
 }
 
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-
-/* Byte offsets of the fp16 scale fields inside a block, so random bytes can be turned
- * into finite scales. */
-static int half_fields(si_type t, size_t off[2])
-{
-    switch (t) {
-    case SI_TYPE_Q4_0: off[0] = offsetof(blk_q4_0, d); return 1;
-    case SI_TYPE_Q8_0: off[0] = offsetof(blk_q8_0, d); return 1;
-    case SI_TYPE_Q2_K: off[0] = offsetof(blk_q2_K, d); off[1] = offsetof(blk_q2_K, dmin); return 2;
-    case SI_TYPE_Q3_K: off[0] = offsetof(blk_q3_K, d); return 1;
-    case SI_TYPE_Q4_K: off[0] = offsetof(blk_q4_K, d); off[1] = offsetof(blk_q4_K, dmin); return 2;
-    case SI_TYPE_Q5_K: off[0] = offsetof(blk_q5_K, d); off[1] = offsetof(blk_q5_K, dmin); return 2;
-    case SI_TYPE_Q6_K: off[0] = offsetof(blk_q6_K, d); return 1;
-    default: return 0;
-    }
-}
 
 enum fill { FILL_RANDOM, FILL_ZERO, FILL_MAX, FILL_MIN };
 
