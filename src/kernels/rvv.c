@@ -835,6 +835,159 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
     return is;
 }
 
+/* ---- Q4_K / Q5_K, VLEN 128 -------------------------------------------------------------- */
+
+/* The packed 6-bit scales and mins of a Q4_K/Q5_K block (12 bytes at %[sc]) unpacked with
+ * vector ops into %[tmp] as [sc0..3, m0..3, sc4..7, m4..7] (bytes; the same 16 bytes are
+ * left in v2): q[0..7] & 63 gives sc0..3 and m0..3; sc4..7 and m4..7 take the low and
+ * high nibbles of q[8..11] and, as bits 4-5, the top two bits of q[0..3] and q[4..7]. Reads
+ * q[12..15] too (the block's next field), unused. */
+#define SI_K4_UNPACK                         \
+    "vsetivli zero, 8, e8, m1, ta, ma\n\t"  \
+    "vle8.v v1, (%[sc])\n\t"                \
+    "li t0, 63\n\t"                         \
+    "vand.vx v2, v1, t0\n\t"                \
+    "vsrl.vi v3, v1, 6\n\t"                 \
+    "vsll.vi v3, v3, 4\n\t"                 \
+    "addi t0, %[sc], 8\n\t"                 \
+    "vle8.v v4, (t0)\n\t"                   \
+    "vand.vi v5, v4, 15\n\t"                \
+    "vsrl.vi v4, v4, 4\n\t"                 \
+    "vslideup.vi v5, v4, 4\n\t"             \
+    "vor.vv v3, v3, v5\n\t"                 \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t" \
+    "vslideup.vi v2, v3, 8\n\t"             \
+    "vse8.v v2, (%[tmp])\n\t"
+
+/* One half block (128 elements, sub-blocks 4h..4h+3) of fused_q45_K: qs[64h..64h+63]'s low
+ * nibbles are sub-blocks 4h and 4h+2 (v4..v7), the high ones 4h+1 and 4h+3 (v8..v11);
+ * qbits ORs Q5_K's fifth bits in. Per sub-block one vwmulsu e8 LMUL 2 (codes <= 31 times
+ * activations: |x| <= 3968 in 16 bits) and one vwmacc.vx by its scale into v24..v31 (e32
+ * LMUL 8), two products per vtype switch. */
+#define SI_Q45_HALF(qoff, aoff, qbits, s0, s1, s2, s3, first) \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"                    \
+    "addi t0, %[qs], " qoff "\n\t"                            \
+    "vle8.v v0, (t0)\n\t"                                     \
+    "vand.vi v4, v0, 15\n\t"                                  \
+    "vsrl.vi v8, v0, 4\n\t"                                   \
+    qbits                                                     \
+    "vsetvli t1, zero, e8, m8, ta, ma\n\t"                    \
+    "addi t0, %[a], " aoff "\n\t"                             \
+    "vle8.v v16, (t0)\n\t"                                    \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"                    \
+    "vwmulsu.vv v0, v16, v4\n\t"                              \
+    "vwmulsu.vv v12, v18, v8\n\t"                             \
+    "vsetvli t1, zero, e16, m4, ta, ma\n\t"                   \
+    "lbu t0, " s0 "(%[tmp])\n\t"                              \
+    first                                                     \
+    "lbu t0, " s1 "(%[tmp])\n\t"                              \
+    "vwmacc.vx v24, t0, v12\n\t"                              \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"                    \
+    "vwmulsu.vv v0, v20, v6\n\t"                              \
+    "vwmulsu.vv v12, v22, v10\n\t"                            \
+    "vsetvli t1, zero, e16, m4, ta, ma\n\t"                   \
+    "lbu t0, " s2 "(%[tmp])\n\t"                              \
+    "vwmacc.vx v24, t0, v0\n\t"                               \
+    "lbu t0, " s3 "(%[tmp])\n\t"                              \
+    "vwmacc.vx v24, t0, v12\n\t"
+
+/* Q5_K's fifth bits of half h: bit s of qh[l] is bit 4 of element l of sub-block s. qh
+ * and qh >> 2 side by side (v12..v15, e8 LMUL 4) match the pairs (4h, 4h + 2) and
+ * (4h + 1, 4h + 3) of the codes; one shift to bit 4, a mask (t2 = 16) and an OR each. */
+#define SI_Q5_HBITS(bits0, bits1)              \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"    \
+    "vle8.v v12, (%[qh])\n\t"                 \
+    "vsrl.vi v14, v12, 2\n\t"                 \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"    \
+    bits0                                     \
+    "vor.vv v4, v4, v0\n\t"                   \
+    bits1                                     \
+    "vor.vv v8, v8, v0\n\t"
+/* v0 = bit (4 - s) (s < 0: 4 + s) of v12..v15 moved to bit 4 and masked */
+#define SI_Q5_SLL(s) "vsll.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, t2\n\t"
+#define SI_Q5_SRL(s) "vsrl.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, t2\n\t"
+#define SI_Q5_AT4 "vand.vx v0, v12, t2\n\t"
+
+/* The mins' dot (one token): the 16 bsums (bytes at %[bs]) summed in pairs, one per
+ * sub-block (vnsra of their 32-bit view), times the mins (the high words of v2's two
+ * 64-bit halves), one reduction. */
+#define SI_K4_MINS                               \
+    "li t0, 32\n\t"                             \
+    "vsetivli zero, 2, e32, mf2, ta, ma\n\t"    \
+    "vnsrl.wx v6, v2, t0\n\t"                   \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"      \
+    "vle8.v v8, (%[bs])\n\t"                    \
+    "vsetivli zero, 8, e16, m1, ta, ma\n\t"     \
+    "vnsra.wi v10, v8, 0\n\t"                   \
+    "vnsra.wi v11, v8, 16\n\t"                  \
+    "vadd.vv v10, v10, v11\n\t"                 \
+    "vzext.vf2 v12, v6\n\t"                     \
+    "vwmul.vv v14, v10, v12\n\t"                \
+    "vsetivli zero, 8, e32, m2, ta, ma\n\t"     \
+    "vmv.s.x v16, zero\n\t"                     \
+    "vredsum.vs v16, v14, v16\n\t"              \
+    "vmv.x.s %[ms], v16\n\t"
+
+#define SI_Q45_END                               \
+    "vsetvli t1, zero, e32, m8, ta, ma\n\t"     \
+    "vmv.s.x v0, zero\n\t"                      \
+    "vredsum.vs v0, v24, v0\n\t"                \
+    "vmv.x.s %[is], v0\n\t"
+
+#define SI_Q45_FIRST "vwmul.vx v24, v0, t0\n\t"
+#define SI_Q45_NEXT "vwmacc.vx v24, t0, v0\n\t"
+
+/* isum = sum(code * sc * a), msum = sum(bsums * mins) of one Q4_K block */
+static inline void fused_q4_K(const uint8_t *b, const int8_t *a, const uint8_t *bs, int32_t *isum, int32_t *msum)
+{
+    uint8_t tmp[16];
+    int32_t is, ms;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_K4_UNPACK
+        SI_K4_MINS
+        SI_Q45_HALF("0", "0", "", "0", "1", "2", "3", SI_Q45_FIRST)
+        SI_Q45_HALF("64", "128", "", "8", "9", "10", "11", SI_Q45_NEXT)
+        SI_Q45_END
+        : [is] "=r"(is), [ms] "=r"(ms)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [bs] "r"(bs), [tmp] "r"(tmp)
+        : SI_FUSED_CLOBBER, "t1");
+    *isum = is;
+    *msum = ms;
+}
+
+/* the same for Q5_K, the fifth bits ORed in per half */
+static inline void fused_q5_K(const uint8_t *b, const int8_t *a, const uint8_t *bs, int32_t *isum, int32_t *msum)
+{
+    uint8_t tmp[16];
+    int32_t is, ms;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_K4_UNPACK
+        SI_K4_MINS
+        "li t2, 16\n\t"
+        SI_Q45_HALF("0", "0", SI_Q5_HBITS(SI_Q5_SLL(4), SI_Q5_SLL(3)), "0", "1", "2", "3",
+                    SI_Q45_FIRST)
+        SI_Q45_HALF("64", "128", SI_Q5_HBITS(SI_Q5_AT4, SI_Q5_SRL(1)), "8", "9", "10", "11",
+                    SI_Q45_NEXT)
+        SI_Q45_END
+        : [is] "=r"(is), [ms] "=r"(ms)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [bs] "r"(bs), [tmp] "r"(tmp)
+        : SI_FUSED_CLOBBER, "t1", "t2");
+    *isum = is;
+    *msum = ms;
+}
+#undef SI_Q45_HALF
+#undef SI_Q5_HBITS
+#undef SI_Q5_SLL
+#undef SI_Q5_SRL
+#undef SI_Q5_AT4
+#undef SI_K4_MINS
+#undef SI_Q45_END
+#undef SI_Q45_FIRST
+#undef SI_Q45_NEXT
+
 /* ---- several tokens, VLEN 128: Q4_K, Q5_K, Q6_K blocks decoded once to bytes --------- */
 
 /* The block's 256 codes are decoded into v0..v15 as bytes (elements 64c..64c+63 in the
@@ -935,27 +1088,36 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
 #undef SI_Q6_DEC
 }
 
-/* isum[t] = sum(code * sc * a_t), msum[t] = sum(bsums_t * mins) of one Q4_K/Q5_K block */
+/* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens; the unpacked scales
+ * and mins go to tmp (SI_K4_UNPACK's order) for the mins' dot, done across tokens by the
+ * caller. The codes: qs[32c..32c+31]'s low nibbles are sub-block 2c (v4c, v4c+1), the high
+ * ones 2c+1 (v4c+2, v4c+3), so that each e8 LMUL 4 group holds 64 consecutive elements;
+ * Q5_K's fifth bits from qh and qh >> 1 side by side (v24..v27), bits 2c and 2c + 1 of
+ * the pair c. Per token and 64 elements: one activation load into v20..v23 (the top half
+ * of the product group: a widening op may overlap there), one vwmulsu e8 LMUL 4 -> e16
+ * LMUL 8 (|x| <= 31 * 128) and per sub-block one vwmacc.vx by its scale (e16 LMUL 4 ->
+ * e32 LMUL 8, |sum| <= 8 * 3968 * 63 per lane). */
 static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size_t stride, int64_t nt,
-                             int32_t *isum, int32_t *msum)
+                             int32_t *isum, uint8_t tmp[16])
 {
-    const uint8_t *scales = b + offsetof(blk_q4_K, scales);
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales);
     const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
     const uint8_t *qh = b + offsetof(blk_q5_K, qh);
-    uint8_t sc[8], m[8];
-    int16_t mn[16];
-    for (int s = 0; s < 8; s++) {
-        si_k4_scale_min(scales, s, &sc[s], &m[s]);
-        mn[2 * s] = mn[2 * s + 1] = m[s];
-    }
     const size_t adv = stride - SI_QK_K;
-    /* qs[32c..32c+31]: low nibbles = sub-block 2c (register v4c), high = 2c+1 (v4c+2);
-     * Q5_K: bit s of qh[0..31] is bit 4 of sub-block s (register v2s) */
-#define SI_Q5_BIT(sh, reg)                       \
+#define SI_Q5_PAIR(sh, reg)                      \
     sh                                          \
-    "vand.vx v26, v26, t0\n\t"                  \
-    "vor.vv " reg ", " reg ", v26\n\t"
+    "vand.vx v28, v28, t0\n\t"                  \
+    "vor.vv " reg ", " reg ", v28\n\t"
+#define SI_Q45_CHUNK(w, first, sb)              \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "vle8.v v20, (%[a])\n\t"                    \
+    "addi %[a], %[a], 64\n\t"                   \
+    "vwmulsu.vv v16, v20, " w "\n\t"            \
+    "vsetvli t1, zero, e16, m4, ta, ma\n\t"     \
+    first                                       \
+    "vwmacc.vx v24, " sb ", v20\n\t"
     __asm__ volatile(
+        SI_K4_UNPACK
         "vsetvli t1, zero, e8, m8, ta, ma\n\t"
         "vle8.v v16, (%[q])\n\t"
         "vsetvli t1, zero, e8, m2, ta, ma\n\t"
@@ -969,48 +1131,66 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "vsrl.vi v14, v22, 4\n\t"
         "beqz %[hq], 2f\n\t"
         "vle8.v v24, (%[h])\n\t"
+        "vsrl.vi v26, v24, 1\n\t"
         "li t0, 16\n\t"
-        SI_Q5_BIT("vsll.vi v26, v24, 4\n\t", "v0")
-        SI_Q5_BIT("vsll.vi v26, v24, 3\n\t", "v2")
-        SI_Q5_BIT("vsll.vi v26, v24, 2\n\t", "v4")
-        SI_Q5_BIT("vsll.vi v26, v24, 1\n\t", "v6")
-        SI_Q5_BIT("vmv.v.v v26, v24\n\t", "v8")
-        SI_Q5_BIT("vsrl.vi v26, v24, 1\n\t", "v10")
-        SI_Q5_BIT("vsrl.vi v26, v24, 2\n\t", "v12")
-        SI_Q5_BIT("vsrl.vi v26, v24, 3\n\t", "v14")
+        "vsetvli t1, zero, e8, m4, ta, ma\n\t"
+        SI_Q5_PAIR("vsll.vi v28, v24, 4\n\t", "v0")
+        SI_Q5_PAIR("vsll.vi v28, v24, 2\n\t", "v4")
+        SI_Q5_PAIR("vmv.v.v v28, v24\n\t", "v8")
+        SI_Q5_PAIR("vsrl.vi v28, v24, 2\n\t", "v12")
         "2:\n\t"
-        "lbu t2, 0(%[sc])\n\t"
-        "lbu t3, 1(%[sc])\n\t"
-        "lbu t4, 2(%[sc])\n\t"
-        "lbu t5, 3(%[sc])\n\t"
-        "lbu t6, 4(%[sc])\n\t"
-        "lbu s1, 5(%[sc])\n\t"
-        "lbu s2, 6(%[sc])\n\t"
-        "lbu s3, 7(%[sc])\n\t"
+        "lbu t2, 0(%[tmp])\n\t"
+        "lbu t3, 1(%[tmp])\n\t"
+        "lbu t4, 2(%[tmp])\n\t"
+        "lbu t5, 3(%[tmp])\n\t"
+        "lbu t6, 8(%[tmp])\n\t"
+        "lbu s1, 9(%[tmp])\n\t"
+        "lbu s2, 10(%[tmp])\n\t"
+        "lbu s3, 11(%[tmp])\n\t"
         "1:\n\t"
-        SI_B8_CHUNK("vwmulsu.vv", "v0", SI_B8_FIRST("t2"), "t2", "t3", "t3")
-        SI_B8_CHUNK("vwmulsu.vv", "v4", SI_B8_NEXT("t4"), "t4", "t5", "t5")
-        SI_B8_CHUNK("vwmulsu.vv", "v8", SI_B8_NEXT("t6"), "t6", "s1", "s1")
-        SI_B8_CHUNK("vwmulsu.vv", "v12", SI_B8_NEXT("s2"), "s2", "s3", "s3")
-        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
-        "vle8.v v18, (%[a])\n\t" /* the 16 bsums as 32 bytes */
-        "vsetvli t1, zero, e16, m2, ta, ma\n\t"
-        "vle16.v v16, (%[mn])\n\t"
-        "vwmul.vv v20, v16, v18\n\t"
-        "vsetvli t1, zero, e32, m4, ta, ma\n\t"
-        "vmv.s.x v28, zero\n\t"
-        "vredsum.vs v29, v24, v28\n\t"
-        "vredsum.vs v30, v20, v28\n\t"
-        "vmv.x.s t0, v29\n\t"
+        SI_Q45_CHUNK("v0", "vwmul.vx v24, v16, t2\n\t", "t3")
+        SI_Q45_CHUNK("v4", "vwmacc.vx v24, t4, v16\n\t", "t5")
+        SI_Q45_CHUNK("v8", "vwmacc.vx v24, t6, v16\n\t", "s1")
+        SI_Q45_CHUNK("v12", "vwmacc.vx v24, s2, v16\n\t", "s3")
+        "vsetvli t1, zero, e32, m8, ta, ma\n\t"
+        "vmv.s.x v16, zero\n\t"
+        "vredsum.vs v16, v24, v16\n\t"
+        "vmv.x.s t0, v16\n\t"
         "sw t0, 0(%[o])\n\t"
-        "vmv.x.s t0, v30\n\t"
-        "sw t0, 0(%[p])\n\t"
-        "addi %[p], %[p], 4\n\t"
         SI_B8_LOOP_END
-        : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
-        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [mn] "r"(mn), [adv] "r"(adv), [sc] "r"(sc)
+        : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
+        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [sc] "r"(sc), [adv] "r"(adv), [tmp] "r"(tmp)
         : SI_B8_CLOBBER, "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3");
-#undef SI_Q5_BIT
+#undef SI_Q5_PAIR
+#undef SI_Q45_CHUNK
+}
+#undef SI_K4_UNPACK
+
+/* The Q8_K bsums of every token summed in pairs (one per 32-element sub-block) and
+ * transposed to [block][sub-block][token], once per call: every row's blocks reuse them. */
+static _Thread_local int16_t *pbuf;
+static _Thread_local size_t pbuf_cap;
+
+static const int16_t *gather_pair_sums(const void *act, size_t act_stride, int64_t n_tok, int64_t nb)
+{
+    size_t need = (size_t)nb * 8 * (size_t)n_tok;
+    if (need > pbuf_cap) {
+        int16_t *p = realloc(pbuf, need * sizeof(int16_t));
+        if (!p)
+            return NULL;
+        pbuf = p;
+        pbuf_cap = need;
+    }
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *bs = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * sizeof(blk_q8_K) +
+                                offsetof(blk_q8_K, bsums);
+            int16_t v[16];
+            memcpy(v, bs, sizeof v);
+            for (int s = 0; s < 8; s++)
+                pbuf[((size_t)i * 8 + (size_t)s) * (size_t)n_tok + (size_t)t] = (int16_t)(v[2 * s] + v[2 * s + 1]);
+        }
+    return pbuf;
 }
 #undef SI_B8_CHUNK
 #undef SI_B8_FIRST
@@ -1021,14 +1201,22 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
 
 /* One token: per block the fused kernel, then the float step exactly as combine()'s
  * (a token's result must not depend on its batch). */
-static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                        float *out, const float *yd)
+static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, float *out,
+                                                              const float *yd)
 {
-    const size_t bsz = type == SI_TYPE_Q2_K ? sizeof(blk_q2_K) : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K) : sizeof(blk_q6_K);
+    const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
+                       : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
+                       : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
+                       : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
+                                              : sizeof(blk_q6_K);
     const int64_t nb = n / SI_QK_K;
     const size_t doff = type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
                         : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
-                                               : offsetof(blk_q6_K, d);
+                        : type == SI_TYPE_Q6_K ? offsetof(blk_q6_K, d)
+                                               : offsetof(blk_q4_K, d);
+    const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
+    const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     float dd[64], dm[64];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
@@ -1036,31 +1224,35 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
         for (int64_t i0 = 0; i0 < nb; i0 += 64) {
             const int64_t nc = nb - i0 < 64 ? nb - i0 : 64;
             gather_f16(row + (size_t)i0 * bsz + doff, bsz, nc, dd);
-            if (type == SI_TYPE_Q2_K)
-                gather_f16(row + (size_t)i0 * bsz + offsetof(blk_q2_K, dmin), bsz, nc, dm);
+            if (has_min)
+                gather_f16(row + (size_t)i0 * bsz + moff, bsz, nc, dm);
             for (int64_t i = i0; i < i0 + nc; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const uint8_t *y = (const uint8_t *)act + (size_t)i * sizeof(blk_q8_K);
                 const int8_t *yq = (const int8_t *)y + offsetof(blk_q8_K, qs);
                 const uint8_t *bs = y + offsetof(blk_q8_K, bsums);
-                int32_t is, ms;
-                float c;
+                int32_t is, ms = 0;
                 switch (type) {
-                case SI_TYPE_Q2_K: {
+                case SI_TYPE_Q2_K:
                     fused_q2_K(b, yq, bs, &is, &ms);
-                    const float m = (yd[i] * dm[i - i0]) * (float)ms;
-                    c = (yd[i] * dd[i - i0]) * (float)is;
-                    c = c - m;
                     break;
-                }
                 case SI_TYPE_Q3_K:
                     is = fused_q3_K(b, yq, bs);
-                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
+                case SI_TYPE_Q4_K:
+                    fused_q4_K(b, yq, bs, &is, &ms);
+                    break;
+                case SI_TYPE_Q5_K:
+                    fused_q5_K(b, yq, bs, &is, &ms);
                     break;
                 default:
                     is = fused_q6_K(b, yq, bs);
-                    c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
+                }
+                float c = (yd[i] * dd[i - i0]) * (float)is;
+                if (has_min) {
+                    const float m = (yd[i] * dm[i - i0]) * (float)ms;
+                    c = c - m;
                 }
                 acc = acc + c;
             }
@@ -1076,6 +1268,15 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, int al2);
+static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, size_t act_stride,
+                                                              int64_t n_tok, float *out, size_t out_stride,
+                                                              const float *yall, const int16_t *pairs);
+
+/* The VLEN 128 several-token loop's scratch: per row d and dmin of every block, and per
+ * token chunk every block's integer sums (and Q4_K/Q5_K's unpacked scales) */
+static _Thread_local uint8_t *kbuf;
+static _Thread_local size_t kbuf_cap;
 
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
@@ -1083,39 +1284,155 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    const int v128 = is_vlen128();
+    const int16_t *pairs = NULL;
+    if (yall && n_tok > 1 && v128) {
+        const size_t need = (size_t)nb * (2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t) + 16);
+        if (need > kbuf_cap) {
+            uint8_t *p = realloc(kbuf, need);
+            if (p) {
+                kbuf = p;
+                kbuf_cap = need;
+            }
+        }
+        if (need <= kbuf_cap && (type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K))
+            pairs = gather_pair_sums(act, act_stride, n_tok, nb);
+        if (need > kbuf_cap || ((type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K) && !pairs))
+            yall = NULL;
+    }
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-    if (n_tok == 1 && type != SI_TYPE_Q4_K && type != SI_TYPE_Q5_K && is_vlen128()) {
-        if (type == SI_TYPE_Q2_K) /* constant types: one specialized loop each */
-            mat_dot_kq1(SI_TYPE_Q2_K, n, w, row_bytes, n_rows, act, out, yall);
-        else if (type == SI_TYPE_Q3_K)
-            mat_dot_kq1(SI_TYPE_Q3_K, n, w, row_bytes, n_rows, act, out, yall);
-        else
-            mat_dot_kq1(SI_TYPE_Q6_K, n, w, row_bytes, n_rows, act, out, yall);
-        return;
+    /* constant types: one specialized loop each */
+#define SI_KQ_DISPATCH(call)                            \
+    switch (type) {                                     \
+    case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
+    case SI_TYPE_Q3_K: call(SI_TYPE_Q3_K); break;       \
+    case SI_TYPE_Q4_K: call(SI_TYPE_Q4_K); break;       \
+    case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
+    default: call(SI_TYPE_Q6_K); break;                 \
     }
-    switch (type) { /* constant types: one specialized loop each */
-    case SI_TYPE_Q2_K:
-        mat_dot_kqn(SI_TYPE_Q2_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
-        break;
-    case SI_TYPE_Q3_K:
-        mat_dot_kqn(SI_TYPE_Q3_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
-        break;
-    case SI_TYPE_Q4_K:
-        mat_dot_kqn(SI_TYPE_Q4_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
-        break;
-    case SI_TYPE_Q5_K:
-        mat_dot_kqn(SI_TYPE_Q5_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
-        break;
-    default:
-        mat_dot_kqn(SI_TYPE_Q6_K, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2);
-        break;
+#define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall)
+#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, pairs)
+#define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
+    if (v128 && n_tok == 1)
+        SI_KQ_DISPATCH(SI_KQ1)
+    else if (v128)
+        SI_KQ_DISPATCH(SI_KQ8)
+    else
+        SI_KQ_DISPATCH(SI_KQN)
+#undef SI_KQ1
+#undef SI_KQ8
+#undef SI_KQN
+#undef SI_KQ_DISPATCH
+}
+
+/* The float pass of one row for the nt tokens of a chunk, after the integer pass: per
+ * token, block by block in order, acc += (yd * d) * isum - (yd * dmin) * msum, the same
+ * operations as mat_dot_kq1's (a token's result must not depend on its batch). msum
+ * comes from ms, or for Q4_K/Q5_K from the unpacked mins (mn, 16 bytes a block) times
+ * the bsums' pair sums (|sum| <= 8 * 63 * 4096). Vectors across tokens. */
+static inline __attribute__((always_inline)) void combine_row(float *out, size_t out_stride, const float *yd, int64_t nb,
+                                                              int64_t nt, const int32_t *is, const int32_t *ms,
+                                                              const uint8_t *mn, const int16_t *pairs, size_t pstride,
+                                                              const float *d, const float *dmin)
+{
+    for (int64_t t = 0; t < nt;) {
+        const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
+        vfloat32m4_t acc = __riscv_vfmv_v_f_f32m4(0.0f, vl);
+        for (int64_t i = 0; i < nb; i++) {
+            vfloat32m4_t y = __riscv_vlse32_v_f32m4(yd + (size_t)t * (size_t)nb + (size_t)i,
+                                                    (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
+            vfloat32m4_t c = __riscv_vfmul_vv_f32m4(
+                __riscv_vfmul_vf_f32m4(y, d[i], vl),
+                __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + (size_t)i * TOK_CHUNK + (size_t)t, vl), vl), vl);
+            if (dmin) {
+                vint32m4_t m;
+                if (mn) {
+                    const uint8_t *mb = mn + (size_t)i * 16;
+                    const int16_t *p = pairs + (size_t)i * 8 * pstride + (size_t)t;
+                    m = __riscv_vwmul_vx_i32m4(__riscv_vle16_v_i16m2(p, vl), mb[4], vl);
+                    for (int k = 1; k < 8; k++)
+                        m = __riscv_vwmacc_vx_i32m4(m, mb[k < 4 ? 4 + k : 8 + k],
+                                                    __riscv_vle16_v_i16m2(p + (size_t)k * pstride, vl), vl);
+                } else {
+                    m = __riscv_vle32_v_i32m4(ms + (size_t)i * TOK_CHUNK + (size_t)t, vl);
+                }
+                c = __riscv_vfsub_vv_f32m4(
+                    c, __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(y, dmin[i], vl), __riscv_vfcvt_f_x_v_f32m4(m, vl), vl),
+                    vl);
+            }
+            acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
+        }
+        __riscv_vsse32_v_f32m4(out + (size_t)t * out_stride, (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
+        t += (int64_t)vl;
     }
 }
 
-/* The several-token loop of mat_dot_kq, for one (constant) type */
+/* Several tokens at VLEN 128: per row and chunk of tokens, first every block's integer
+ * sums (the decode-once kernels above), then the float pass over the whole row. */
+static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, size_t act_stride,
+                                                              int64_t n_tok, float *out, size_t out_stride,
+                                                              const float *yall, const int16_t *pairs)
+{
+    const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
+                       : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
+                       : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
+                       : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
+                                              : sizeof(blk_q6_K);
+    const size_t doff = type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
+                        : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
+                        : type == SI_TYPE_Q6_K ? offsetof(blk_q6_K, d)
+                                               : offsetof(blk_q4_K, d);
+    const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
+    const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int64_t nb = n / SI_QK_K;
+    float *d = (float *)(void *)kbuf, *dmin = d + nb;
+    int32_t *is = (int32_t *)(void *)(dmin + nb), *ms = is + (size_t)nb * TOK_CHUNK;
+    uint8_t *mn = (uint8_t *)(ms + (size_t)nb * TOK_CHUNK);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        gather_f16(row + doff, bsz, nb, d);
+        if (has_min)
+            gather_f16(row + moff, bsz, nb, dmin);
+        if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
+                                   * (the same float bits: (-x) * (-y) == x * y exactly) */
+            for (int64_t i = 0; i < nb; i++)
+                d[i] = -d[i];
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + offsetof(blk_q8_K, qs);
+            for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                int32_t *bis = is + (size_t)i * TOK_CHUNK;
+                switch (type) {
+                case SI_TYPE_Q2_K:
+                    tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
+                    break;
+                case SI_TYPE_Q3_K:
+                    tokd_q3_K(b, a, act_stride, nt, bis);
+                    break;
+                case SI_TYPE_Q4_K:
+                case SI_TYPE_Q5_K:
+                    tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, mn + (size_t)i * 16);
+                    break;
+                default:
+                    tok_q6_K(b, a, act_stride, nt, bis);
+                    break;
+                }
+            }
+            combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt, is,
+                        type == SI_TYPE_Q2_K ? ms : NULL,
+                        type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K ? mn : NULL,
+                        pairs ? pairs + (size_t)t0 : NULL, (size_t)n_tok, d, has_min ? dmin : NULL);
+        }
+    }
+}
+
+/* The several-token loop at other VLENs (decode to a buffer, then per token), for one
+ * (constant) type */
 static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
@@ -1127,13 +1444,6 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
                        : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
                                               : sizeof(blk_q6_K);
     const int64_t nb = n / SI_QK_K;
-    const int v128 = is_vlen128();
-    /* d and dmin of Q2_K/Q4_K/Q5_K as floats, 64 blocks at a time by gather_f16 (the same
-     * exact conversion as h2f), for the VLEN 128 loops */
-    const size_t doff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, d) : offsetof(blk_q4_K, d);
-    const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
-    const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    float dd[64], dm[64];
     rdec k;
     float acc[TOK_CHUNK];
     int32_t isum[TOK_CHUNK], summ[TOK_CHUNK];
@@ -1147,45 +1457,22 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
                 const uint8_t *b = row + (size_t)i * bsz;
                 const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_K);
                 int with_min = 1;
-                if (v128 && has_min && (i & 63) == 0) {
-                    const int64_t nc = nb - i < 64 ? nb - i : 64;
-                    gather_f16(b + doff, bsz, nc, dd);
-                    gather_f16(b + moff, bsz, nc, dm);
-                }
                 switch (type) {
                 case SI_TYPE_Q2_K:
-                    if (v128) {
-                        tokd_q2_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum, summ);
-                        k.d = dd[i & 63];
-                        k.dmin = dm[i & 63];
-                        break;
-                    }
                     dec_q2_K(b, &k);
                     tok_u8(k.w8, k.mn, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum, summ);
                     break;
                 case SI_TYPE_Q3_K:
                     /* the block is stored negated: d negated instead of the sums, the same
                      * float bits ((-x) * (-y) == x * y exactly) */
-                    if (v128) {
-                        tokd_q3_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
-                        k.d = -h2f(b + offsetof(blk_q3_K, d));
-                    } else {
-                        dec_q3_K(b, &k);
-                        tok_s8(k.w8, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
-                        k.d = -k.d;
-                    }
+                    dec_q3_K(b, &k);
+                    tok_s8(k.w8, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
+                    k.d = -k.d;
                     k.dmin = 0.0f;
                     with_min = 0;
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
-                    if (v128) {
-                        tok_q45_K(b, type == SI_TYPE_Q5_K, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt,
-                                  isum, summ);
-                        k.d = dd[i & 63];
-                        k.dmin = dm[i & 63];
-                        break;
-                    }
                     dec_q45_K(b, &k, type == SI_TYPE_Q5_K);
 #pragma clang loop unroll(disable)
                     for (int64_t t = 0; t < nt; t++, y += act_stride) {
@@ -1198,11 +1485,6 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
                 default:
                     k.dmin = 0.0f;
                     with_min = 0;
-                    if (v128) {
-                        tok_q6_K(b, (const int8_t *)y + offsetof(blk_q8_K, qs), act_stride, nt, isum);
-                        k.d = h2f(b + offsetof(blk_q6_K, d));
-                        break;
-                    }
                     dec_q6_K(b, &k);
 #pragma clang loop unroll(disable)
                     for (int64_t t = 0; t < nt; t++, y += act_stride) {
