@@ -863,7 +863,9 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
  * nibbles are sub-blocks 4h and 4h+2 (v4..v7), the high ones 4h+1 and 4h+3 (v8..v11);
  * qbits ORs Q5_K's fifth bits in. Per sub-block one vwmulsu e8 LMUL 2 (codes <= 31 times
  * activations: |x| <= 3968 in 16 bits) and one vwmacc.vx by its scale into v24..v31 (e32
- * LMUL 8), two products per vtype switch. */
+ * LMUL 8), two products per vtype switch; the second product of a pair overwrites its
+ * own activations (the top half of a widening destination may overlap its source), so
+ * v12..v15 stay free for Q5_K's high bits. */
 #define SI_Q45_HALF(qoff, aoff, qbits, s0, s1, s2, s3, first) \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"                    \
     "addi t0, %[qs], " qoff "\n\t"                            \
@@ -876,29 +878,30 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
     "vle8.v v16, (t0)\n\t"                                    \
     "vsetvli t1, zero, e8, m2, ta, ma\n\t"                    \
     "vwmulsu.vv v0, v16, v4\n\t"                              \
-    "vwmulsu.vv v12, v18, v8\n\t"                             \
+    "vwmulsu.vv v16, v18, v8\n\t"                             \
     "vsetvli t1, zero, e16, m4, ta, ma\n\t"                   \
     "lbu t0, " s0 "(%[tmp])\n\t"                              \
     first                                                     \
     "lbu t0, " s1 "(%[tmp])\n\t"                              \
-    "vwmacc.vx v24, t0, v12\n\t"                              \
+    "vwmacc.vx v24, t0, v16\n\t"                              \
     "vsetvli t1, zero, e8, m2, ta, ma\n\t"                    \
     "vwmulsu.vv v0, v20, v6\n\t"                              \
-    "vwmulsu.vv v12, v22, v10\n\t"                            \
+    "vwmulsu.vv v20, v22, v10\n\t"                            \
     "vsetvli t1, zero, e16, m4, ta, ma\n\t"                   \
     "lbu t0, " s2 "(%[tmp])\n\t"                              \
     "vwmacc.vx v24, t0, v0\n\t"                               \
     "lbu t0, " s3 "(%[tmp])\n\t"                              \
-    "vwmacc.vx v24, t0, v12\n\t"
+    "vwmacc.vx v24, t0, v20\n\t"
 
-/* Q5_K's fifth bits of half h: bit s of qh[l] is bit 4 of element l of sub-block s. qh
- * and qh >> 2 side by side (v12..v15, e8 LMUL 4) match the pairs (4h, 4h + 2) and
- * (4h + 1, 4h + 3) of the codes; one shift to bit 4, a mask (t2 = 16) and an OR each. */
-#define SI_Q5_HBITS(bits0, bits1)              \
+/* Q5_K's fifth bits: bit s of qh[l] is bit 4 of element l of sub-block s. qh and
+ * qh >> 2 side by side (v12..v15, e8 LMUL 4, loaded once) match the pairs (4h, 4h + 2)
+ * and (4h + 1, 4h + 3) of the codes; one shift to bit 4, a mask (t2 = 16) and an OR each. */
+#define SI_Q5_QH2                              \
     "vsetvli t1, zero, e8, m2, ta, ma\n\t"    \
     "vle8.v v12, (%[qh])\n\t"                 \
     "vsrl.vi v14, v12, 2\n\t"                 \
-    "vsetvli t1, zero, e8, m4, ta, ma\n\t"    \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"
+#define SI_Q5_HBITS(bits0, bits1)              \
     bits0                                     \
     "vor.vv v4, v4, v0\n\t"                   \
     bits1                                     \
@@ -967,7 +970,7 @@ static inline void fused_q5_K(const uint8_t *b, const int8_t *a, const uint8_t *
         SI_K4_UNPACK
         SI_K4_MINS
         "li t2, 16\n\t"
-        SI_Q45_HALF("0", "0", SI_Q5_HBITS(SI_Q5_SLL(4), SI_Q5_SLL(3)), "0", "1", "2", "3",
+        SI_Q45_HALF("0", "0", SI_Q5_QH2 SI_Q5_HBITS(SI_Q5_SLL(4), SI_Q5_SLL(3)), "0", "1", "2", "3",
                     SI_Q45_FIRST)
         SI_Q45_HALF("64", "128", SI_Q5_HBITS(SI_Q5_AT4, SI_Q5_SRL(1)), "8", "9", "10", "11",
                     SI_Q45_NEXT)
@@ -980,6 +983,7 @@ static inline void fused_q5_K(const uint8_t *b, const int8_t *a, const uint8_t *
 }
 #undef SI_Q45_HALF
 #undef SI_Q5_HBITS
+#undef SI_Q5_QH2
 #undef SI_Q5_SLL
 #undef SI_Q5_SRL
 #undef SI_Q5_AT4
