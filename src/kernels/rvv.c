@@ -762,37 +762,56 @@ static inline int32_t fused_q6_K(const uint8_t *b, const int8_t *a, const uint8_
 
 /* sum((q - 4) * (scale - 32) * a) of one Q3_K block; the 6-bit scales unpacked with
  * vector ops (low nibbles of bytes 0..7 and their high nibbles slid up by 8; the top
- * bits from bytes 8..11 replicated as a word per 4 groups and shifted by 2 per word). */
-static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_t *bs)
+ * bits from bytes 8..11 replicated as a word per 4 groups and shifted by 2 per word).
+ * Per half block (elements 128h + 32j + l, group 8h + 2j + l / 16): the 2-bit codes of
+ * qs[32h..32h+31] and qs >> 2 side by side (e8 LMUL 4) give j = 0, 1 with one mask, and
+ * shifted by 4 j = 2, 3; the high bits come from hmask and hmask >> 1 side by side
+ * (v28..v31, loaded once), moved to bit 2, masked and less 4: 0 or -4, ORed in, so the
+ * bytes are q - 4 in -4..3. Then both halves' products (vwmul e8 LMUL 4, the second
+ * overwriting its activations) and per group one vwmacc.vx by scale - 32 (e16 LMUL 2 ->
+ * e32 LMUL 4: |x| <= 16 * 512 * 32 per lane). */
+static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
 {
     int8_t tmp[16];
     int32_t is;
-    size_t n32 = 32, n64 = 64;
     const uint8_t *hm = b + offsetof(blk_q3_K, hmask), *qs = b + offsetof(blk_q3_K, qs);
     const uint8_t *raw = b + offsetof(blk_q3_K, scales);
-#define SI_Q3_HALF(qoff, hshift, aoff, s0, s1, s2, s3, s4, s5, s6, s7) \
-    "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"                          \
-    "addi t0, %[qs], " qoff "\n\t"                                      \
-    "vle8.v v4, (t0)\n\t"                                               \
-    "vle8.v v6, (%[hm])\n\t"                                            \
-    hshift                                                              \
-    "vand.vi v8, v4, 3\n\t"                                             \
-    "vsrl.vi v10, v4, 2\n\t"                                            \
-    "vand.vi v10, v10, 3\n\t"                                           \
-    "vsrl.vi v12, v4, 4\n\t"                                            \
-    "vand.vi v12, v12, 3\n\t"                                           \
-    "vsrl.vi v14, v4, 6\n\t"                                            \
-    "vsll.vi v16, v6, 2\n\t"                                            \
-    "vand.vi v16, v16, 4\n\t"                                           \
-    "vsll.vi v18, v6, 1\n\t"                                            \
-    "vand.vi v18, v18, 4\n\t"                                           \
-    "vand.vi v20, v6, 4\n\t"                                            \
-    "vsrl.vi v22, v6, 1\n\t"                                            \
-    "vand.vi v22, v22, 4\n\t"                                           \
-    "vsetvli zero, %[n64], e8, m4, ta, ma\n\t"                          \
-    "vor.vv v8, v8, v16\n\t"                                            \
-    "vor.vv v12, v12, v20\n\t"                                          \
-    SI_SCALED_HALF(aoff, s0, s1, s2, s3, s4, s5, s6, s7)
+#define SI_Q3_HBIT(bits, dst)          \
+    bits                              \
+    "vadd.vi v16, v16, -4\n\t"        \
+    "vor.vv " dst ", " dst ", v16\n\t"
+/* v16 = bit 2 of v28..v31 shifted left (sll) or right (srl) by s, masked */
+#define SI_Q3_SLL(s) "vsll.vi v16, v28, " #s "\n\t" "vand.vi v16, v16, 4\n\t"
+#define SI_Q3_SRL(s) "vsrl.vi v16, v28, " #s "\n\t" "vand.vi v16, v16, 4\n\t"
+#define SI_Q3_GROUP(g, src)            \
+    "lb t0, " g "(%[sc])\n\t"         \
+    "vwmacc.vx v24, t0, " src "\n\t"
+#define SI_Q3_HALF(qoff, aoff, hA, hB, first, s1, s2, s3, s4, s5, s6, s7) \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"                               \
+    "addi t0, %[qs], " qoff "\n\t"                                       \
+    "vle8.v v8, (t0)\n\t"                                                \
+    "vsrl.vi v10, v8, 2\n\t"                                             \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"                               \
+    "vsrl.vi v12, v8, 4\n\t"                                             \
+    "vand.vi v12, v12, 3\n\t"                                            \
+    "vand.vi v8, v8, 3\n\t"                                              \
+    SI_Q3_HBIT(hA, "v8")                                                 \
+    SI_Q3_HBIT(hB, "v12")                                                \
+    "addi t0, %[a], " aoff "\n\t"                                        \
+    "vle8.v v20, (t0)\n\t"                                               \
+    "addi t0, %[a], " aoff " + 64\n\t"                                   \
+    "vle8.v v4, (t0)\n\t"                                                \
+    "vwmul.vv v16, v20, v8\n\t"                                          \
+    "vwmul.vv v0, v4, v12\n\t"                                           \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t"                             \
+    first                                                                \
+    SI_Q3_GROUP(s1, "v18")                                               \
+    SI_Q3_GROUP(s2, "v20")                                               \
+    SI_Q3_GROUP(s3, "v22")                                               \
+    SI_Q3_GROUP(s4, "v0")                                                \
+    SI_Q3_GROUP(s5, "v2")                                                \
+    SI_Q3_GROUP(s6, "v4")                                                \
+    SI_Q3_GROUP(s7, "v6")
     __asm__ volatile(
         "vsetivli zero, 8, e8, m1, ta, ma\n\t"
         "vle8.v v0, (%[raw])\n\t"
@@ -817,21 +836,22 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a, const uint8_
         "li t0, 32\n\t"
         "vsub.vx v1, v1, t0\n\t"
         "vse8.v v1, (%[sc])\n\t"
-        "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"
-        "vle8.v v4, (%[bs])\n\t"
-        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
-        "vsext.vf2 v2, v1\n\t"
-        "li t0, -4\n\t"
-        "vmul.vx v2, v2, t0\n\t"
-        "vwmul.vv v24, v2, v4\n\t"
-        SI_Q3_HALF("0", "", "0", "0", "1", "2", "3", "4", "5", "6", "7")
-        SI_Q3_HALF("32", "vsrl.vi v6, v6, 4\n\t", "128", "8", "9", "10", "11", "12", "13", "14", "15")
+        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
+        "vle8.v v28, (%[hm])\n\t"
+        "vsrl.vi v30, v28, 1\n\t"
+        SI_Q3_HALF("0", "0", SI_Q3_SLL(2), "vand.vi v16, v28, 4\n\t", "lb t0, 0(%[sc])\n\tvwmul.vx v24, v16, t0\n\t",
+                   "1", "2", "3", "4", "5", "6", "7")
+        SI_Q3_HALF("32", "128", SI_Q3_SRL(2), SI_Q3_SRL(4), SI_Q3_GROUP("8", "v16"), "9", "10", "11", "12", "13", "14",
+                   "15")
         SI_SCALED_END
         : [is] "=r"(is)
-        : [sc] "r"(tmp), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [a] "r"(a), [bs] "r"(bs), [n32] "r"(n32),
-          [n64] "r"(n64)
-        : SI_FUSED_CLOBBER);
+        : [sc] "r"(tmp), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [a] "r"(a)
+        : SI_FUSED_CLOBBER, "t1");
 #undef SI_Q3_HALF
+#undef SI_Q3_GROUP
+#undef SI_Q3_HBIT
+#undef SI_Q3_SLL
+#undef SI_Q3_SRL
     return is;
 }
 
@@ -1241,7 +1261,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
                     fused_q2_K(b, yq, bs, &is, &ms);
                     break;
                 case SI_TYPE_Q3_K:
-                    is = fused_q3_K(b, yq, bs);
+                    is = fused_q3_K(b, yq);
                     break;
                 case SI_TYPE_Q4_K:
                     fused_q4_K(b, yq, bs, &is, &ms);
