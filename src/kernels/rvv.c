@@ -931,25 +931,19 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
 #define SI_Q5_SRL(s) "vsrl.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, t2\n\t"
 #define SI_Q5_AT4 "vand.vx v0, v12, t2\n\t"
 
-/* The mins' dot (one token): the 16 bsums (bytes at %[bs]) summed in pairs, one per
- * sub-block (vnsra of their 32-bit view), times the mins (the high words of v2's two
- * 64-bit halves), one reduction. */
-#define SI_K4_MINS                               \
+/* The mins' part of a Q4_K/Q5_K block as floats: %[fm][s] = dmin * m_s (exact: an fp16
+ * value times a 6-bit integer), the mins being the high words of v2's two 64-bit halves.
+ * The rows' mins are dotted with the activations' pair-summed bsums afterwards
+ * (gather_mins_g, dot_f32), as one float dot per row and token. */
+#define SI_K4_FMINS                              \
     "li t0, 32\n\t"                             \
     "vsetivli zero, 2, e32, mf2, ta, ma\n\t"    \
     "vnsrl.wx v6, v2, t0\n\t"                   \
-    "vsetvli t1, zero, e8, m2, ta, ma\n\t"      \
-    "vle8.v v8, (%[bs])\n\t"                    \
-    "vsetivli zero, 8, e16, m1, ta, ma\n\t"     \
-    "vnsra.wi v10, v8, 0\n\t"                   \
-    "vnsra.wi v11, v8, 16\n\t"                  \
-    "vadd.vv v10, v10, v11\n\t"                 \
-    "vzext.vf2 v12, v6\n\t"                     \
-    "vwmul.vv v14, v10, v12\n\t"                \
     "vsetivli zero, 8, e32, m2, ta, ma\n\t"     \
-    "vmv.s.x v16, zero\n\t"                     \
-    "vredsum.vs v16, v14, v16\n\t"              \
-    "vmv.x.s %[ms], v16\n\t"
+    "vzext.vf4 v8, v6\n\t"                      \
+    "vfcvt.f.xu.v v8, v8\n\t"                   \
+    "vfmul.vf v8, v8, %[dmin]\n\t"              \
+    "vse32.v v8, (%[fm])\n\t"
 
 #define SI_Q45_END                               \
     "vsetvli t1, zero, e32, m8, ta, ma\n\t"     \
@@ -960,46 +954,44 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
 #define SI_Q45_FIRST "vwmul.vx v24, v0, t0\n\t"
 #define SI_Q45_NEXT "vwmacc.vx v24, t0, v0\n\t"
 
-/* isum = sum(code * sc * a), msum = sum(bsums * mins) of one Q4_K block */
-static inline void fused_q4_K(const uint8_t *b, const int8_t *a, const uint8_t *bs, int32_t *isum, int32_t *msum)
+/* sum(code * sc * a) of one Q4_K block; fm[0..7] = dmin * mins */
+static inline int32_t fused_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm)
 {
     uint8_t tmp[16];
-    int32_t is, ms;
+    int32_t is;
     const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
     __asm__ volatile(
         SI_K4_UNPACK
-        SI_K4_MINS
+        SI_K4_FMINS
         SI_Q45_HALF("0", "0", "", "0", "1", "2", "3", SI_Q45_FIRST)
         SI_Q45_HALF("64", "128", "", "8", "9", "10", "11", SI_Q45_NEXT)
         SI_Q45_END
-        : [is] "=r"(is), [ms] "=r"(ms)
-        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [bs] "r"(bs), [tmp] "r"(tmp)
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
         : SI_FUSED_CLOBBER, "t1");
-    *isum = is;
-    *msum = ms;
+    return is;
 }
 
 /* the same for Q5_K, the fifth bits ORed in per half */
-static inline void fused_q5_K(const uint8_t *b, const int8_t *a, const uint8_t *bs, int32_t *isum, int32_t *msum)
+static inline int32_t fused_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm)
 {
     uint8_t tmp[16];
-    int32_t is, ms;
+    int32_t is;
     const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
     const uint8_t *qh = b + offsetof(blk_q5_K, qh);
     __asm__ volatile(
         SI_K4_UNPACK
-        SI_K4_MINS
+        SI_K4_FMINS
         "li t2, 16\n\t"
         SI_Q45_HALF("0", "0", SI_Q5_QH2 SI_Q5_HBITS(SI_Q5_SLL(4), SI_Q5_SLL(3)), "0", "1", "2", "3",
                     SI_Q45_FIRST)
         SI_Q45_HALF("64", "128", SI_Q5_HBITS(SI_Q5_AT4, SI_Q5_SRL(1)), "8", "9", "10", "11",
                     SI_Q45_NEXT)
         SI_Q45_END
-        : [is] "=r"(is), [ms] "=r"(ms)
-        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [bs] "r"(bs), [tmp] "r"(tmp)
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
         : SI_FUSED_CLOBBER, "t1", "t2");
-    *isum = is;
-    *msum = ms;
+    return is;
 }
 #undef SI_Q45_HALF
 #undef SI_Q5_HBITS
@@ -1007,7 +999,6 @@ static inline void fused_q5_K(const uint8_t *b, const int8_t *a, const uint8_t *
 #undef SI_Q5_SLL
 #undef SI_Q5_SRL
 #undef SI_Q5_AT4
-#undef SI_K4_MINS
 #undef SI_Q45_END
 #undef SI_Q45_FIRST
 #undef SI_Q45_NEXT
@@ -1112,9 +1103,8 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
 #undef SI_Q6_DEC
 }
 
-/* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens; the unpacked scales
- * and mins go to tmp (SI_K4_UNPACK's order) for the mins' dot, done across tokens by the
- * caller. The codes: qs[32c..32c+31]'s low nibbles are sub-block 2c (v4c, v4c+1), the high
+/* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens, and fm[0..7] =
+ * dmin * mins (SI_K4_FMINS). The codes: qs[32c..32c+31]'s low nibbles are sub-block 2c (v4c, v4c+1), the high
  * ones 2c+1 (v4c+2, v4c+3), so that each e8 LMUL 4 group holds 64 consecutive elements;
  * Q5_K's fifth bits from qh and qh >> 1 side by side (v24..v27), bits 2c and 2c + 1 of
  * the pair c. Per token and 64 elements: one activation load into v20..v23 (the top half
@@ -1122,8 +1112,9 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
  * LMUL 8 (|x| <= 31 * 128) and per sub-block one vwmacc.vx by its scale (e16 LMUL 4 ->
  * e32 LMUL 8, |sum| <= 8 * 3968 * 63 per lane). */
 static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size_t stride, int64_t nt,
-                             int32_t *isum, uint8_t tmp[16])
+                             int32_t *isum, float dmin, float *fm)
 {
+    uint8_t tmp[16];
     const uint8_t *sc = b + offsetof(blk_q4_K, scales);
     const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
     const uint8_t *qh = b + offsetof(blk_q5_K, qh);
@@ -1142,6 +1133,7 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
     "vwmacc.vx v24, " sb ", v20\n\t"
     __asm__ volatile(
         SI_K4_UNPACK
+        SI_K4_FMINS
         "vsetvli t1, zero, e8, m8, ta, ma\n\t"
         "vle8.v v16, (%[q])\n\t"
         "vsetvli t1, zero, e8, m2, ta, ma\n\t"
@@ -1183,51 +1175,74 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "sw t0, 0(%[o])\n\t"
         SI_B8_LOOP_END
         : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
-        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [sc] "r"(sc), [adv] "r"(adv), [tmp] "r"(tmp)
+        : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [sc] "r"(sc), [adv] "r"(adv), [tmp] "r"(tmp),
+          [dmin] "f"(dmin), [fm] "r"(fm)
         : SI_B8_CLOBBER, "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3");
 #undef SI_Q5_PAIR
 #undef SI_Q45_CHUNK
 }
 #undef SI_K4_UNPACK
+#undef SI_K4_FMINS
 
-/* The Q8_K bsums of every token summed in pairs (one per 32-element sub-block) and
- * transposed to [block][sub-block][token], once per call: every row's blocks reuse them. */
-static _Thread_local int16_t *pbuf;
-static _Thread_local size_t pbuf_cap;
+/* G[t][8i + s] = yd_t[i] * (bsums_t[i][2s] + bsums_t[i][2s + 1]), once per call: the
+ * activations' side of the Q4_K/Q5_K mins (one pair sum per 32-element sub-block), which
+ * every row dots with its dmin * mins. */
+static _Thread_local float *gbuf;
+static _Thread_local size_t gbuf_cap;
 
-static const int16_t *gather_pair_sums(const void *act, size_t act_stride, int64_t n_tok, int64_t nb)
+static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_tok, int64_t nb, const float *yall)
 {
     size_t need = (size_t)nb * 8 * (size_t)n_tok;
-    if (need > pbuf_cap) {
-        int16_t *p = realloc(pbuf, need * sizeof(int16_t));
+    if (need > gbuf_cap) {
+        float *p = realloc(gbuf, need * sizeof(float));
         if (!p)
             return NULL;
-        pbuf = p;
-        pbuf_cap = need;
+        gbuf = p;
+        gbuf_cap = need;
     }
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t i = 0; i < nb; i++) {
             const uint8_t *bs = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * sizeof(blk_q8_K) +
                                 offsetof(blk_q8_K, bsums);
+            const float yd = yall[(size_t)t * (size_t)nb + (size_t)i];
             int16_t v[16];
             memcpy(v, bs, sizeof v);
             for (int s = 0; s < 8; s++)
-                pbuf[((size_t)i * 8 + (size_t)s) * (size_t)n_tok + (size_t)t] = (int16_t)(v[2 * s] + v[2 * s + 1]);
+                gbuf[((size_t)t * (size_t)nb + (size_t)i) * 8 + (size_t)s] = yd * (float)(v[2 * s] + v[2 * s + 1]);
         }
-    return pbuf;
+    return gbuf;
 }
-#undef SI_B8_CHUNK
-#undef SI_B8_FIRST
-#undef SI_B8_NEXT
-#undef SI_B8_LOOP_END
-#undef SI_B8_CLOBBER
-#undef SI_B8_SREGS
 
-/* One token: per block the fused kernel, then the float step exactly as combine()'s
- * (a token's result must not depend on its batch). */
+/* sum of x[i] * y[i]: lane sums (fused multiply-add) over whole vectors, reduced, plus
+ * the tail's products reduced: the same operations whatever the batch, so a token's
+ * mins do not depend on it */
+static inline float dot_f32(const float *x, const float *y, size_t n)
+{
+    const size_t vlmax = __riscv_vsetvlmax_e32m8();
+    const vfloat32m1_t zero = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+    float sum = 0.0f;
+    size_t i = 0;
+    if (n >= vlmax) {
+        vfloat32m8_t acc = __riscv_vfmul_vv_f32m8(__riscv_vle32_v_f32m8(x, vlmax), __riscv_vle32_v_f32m8(y, vlmax), vlmax);
+        for (i = vlmax; i + vlmax <= n; i += vlmax)
+            acc = __riscv_vfmacc_vv_f32m8(acc, __riscv_vle32_v_f32m8(x + i, vlmax), __riscv_vle32_v_f32m8(y + i, vlmax),
+                                          vlmax);
+        sum = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(acc, zero, vlmax));
+    }
+    if (i < n) {
+        const size_t vl = n - i;
+        vfloat32m8_t p = __riscv_vfmul_vv_f32m8(__riscv_vle32_v_f32m8(x + i, vl), __riscv_vle32_v_f32m8(y + i, vl), vl);
+        sum = sum + __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(p, zero, vl));
+    }
+    return sum;
+}
+
+/* One token: per block the fused kernel, then the float step exactly as combine_row's
+ * (a token's result must not depend on its batch); Q4_K/Q5_K's mins as one dot per row
+ * (fm: the row's dmin * mins, g: the token's G). */
 static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, float *out,
-                                                              const float *yd)
+                                                              const float *yd, float *fm, const float *g)
 {
     const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
                        : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
@@ -1241,6 +1256,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
                                                : offsetof(blk_q4_K, d);
     const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
     const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     float dd[64], dm[64];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
@@ -1264,23 +1280,25 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
                     is = fused_q3_K(b, yq);
                     break;
                 case SI_TYPE_Q4_K:
-                    fused_q4_K(b, yq, bs, &is, &ms);
+                    is = fused_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8);
                     break;
                 case SI_TYPE_Q5_K:
-                    fused_q5_K(b, yq, bs, &is, &ms);
+                    is = fused_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8);
                     break;
                 default:
                     is = fused_q6_K(b, yq, bs);
                     break;
                 }
                 float c = (yd[i] * dd[i - i0]) * (float)is;
-                if (has_min) {
+                if (type == SI_TYPE_Q2_K) {
                     const float m = (yd[i] * dm[i - i0]) * (float)ms;
                     c = c - m;
                 }
                 acc = acc + c;
             }
         }
+        if (k4)
+            acc = acc - dot_f32(fm, g, (size_t)nb * 8);
         out[r] = acc;
     }
 }
@@ -1295,10 +1313,10 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const int16_t *pairs);
+                                                              const float *yall, const float *g);
 
-/* The VLEN 128 several-token loop's scratch: per row d and dmin of every block, and per
- * token chunk every block's integer sums (and Q4_K/Q5_K's unpacked scales) */
+/* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
+ * per row d and dmin of every block and per token chunk every block's integer sums */
 static _Thread_local uint8_t *kbuf;
 static _Thread_local size_t kbuf_cap;
 
@@ -1308,10 +1326,11 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
-    const int v128 = is_vlen128();
-    const int16_t *pairs = NULL;
-    if (yall && n_tok > 1 && v128) {
-        const size_t need = (size_t)nb * (2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t) + 16);
+    const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const float *g = NULL;
+    if (yall && v128 && (n_tok > 1 || k4)) {
+        const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
+                            TOK_CHUNK * sizeof(float);
         if (need > kbuf_cap) {
             uint8_t *p = realloc(kbuf, need);
             if (p) {
@@ -1319,9 +1338,9 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
                 kbuf_cap = need;
             }
         }
-        if (need <= kbuf_cap && (type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K))
-            pairs = gather_pair_sums(act, act_stride, n_tok, nb);
-        if (need > kbuf_cap || ((type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K) && !pairs))
+        if (need <= kbuf_cap && k4)
+            g = gather_mins_g(act, act_stride, n_tok, nb, yall);
+        if (need > kbuf_cap || (k4 && !g))
             yall = NULL;
     }
     if (!yall) { /* no memory for the scratch: the reference needs none */
@@ -1337,8 +1356,8 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
     default: call(SI_TYPE_Q6_K); break;                 \
     }
-#define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall)
-#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, pairs)
+#define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
@@ -1353,14 +1372,12 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 }
 
 /* The float pass of one row for the nt tokens of a chunk, after the integer pass: per
- * token, block by block in order, acc += (yd * d) * isum - (yd * dmin) * msum, the same
- * operations as mat_dot_kq1's (a token's result must not depend on its batch). msum
- * comes from ms, or for Q4_K/Q5_K from the unpacked mins (mn, 16 bytes a block) times
- * the bsums' pair sums (|sum| <= 8 * 63 * 4096). Vectors across tokens. */
+ * token, block by block in order, acc += (yd * d) * isum (Q2_K: - (yd * dmin) * msum),
+ * then Q4_K/Q5_K's acc - mins[t]: the same operations as mat_dot_kq1's (a token's result
+ * must not depend on its batch). Vectors across tokens. */
 static inline __attribute__((always_inline)) void combine_row(float *out, size_t out_stride, const float *yd, int64_t nb,
                                                               int64_t nt, const int32_t *is, const int32_t *ms,
-                                                              const uint8_t *mn, const int16_t *pairs, size_t pstride,
-                                                              const float *d, const float *dmin)
+                                                              const float *mins, const float *d, const float *dmin)
 {
     for (int64_t t = 0; t < nt;) {
         const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
@@ -1371,24 +1388,16 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
             vfloat32m4_t c = __riscv_vfmul_vv_f32m4(
                 __riscv_vfmul_vf_f32m4(y, d[i], vl),
                 __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + (size_t)i * TOK_CHUNK + (size_t)t, vl), vl), vl);
-            if (dmin) {
-                vint32m4_t m;
-                if (mn) {
-                    const uint8_t *mb = mn + (size_t)i * 16;
-                    const int16_t *p = pairs + (size_t)i * 8 * pstride + (size_t)t;
-                    m = __riscv_vwmul_vx_i32m4(__riscv_vle16_v_i16m2(p, vl), mb[4], vl);
-                    for (int k = 1; k < 8; k++)
-                        m = __riscv_vwmacc_vx_i32m4(m, mb[k < 4 ? 4 + k : 8 + k],
-                                                    __riscv_vle16_v_i16m2(p + (size_t)k * pstride, vl), vl);
-                } else {
-                    m = __riscv_vle32_v_i32m4(ms + (size_t)i * TOK_CHUNK + (size_t)t, vl);
-                }
+            if (ms) {
+                vint32m4_t m = __riscv_vle32_v_i32m4(ms + (size_t)i * TOK_CHUNK + (size_t)t, vl);
                 c = __riscv_vfsub_vv_f32m4(
                     c, __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(y, dmin[i], vl), __riscv_vfcvt_f_x_v_f32m4(m, vl), vl),
                     vl);
             }
             acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
         }
+        if (mins)
+            acc = __riscv_vfsub_vv_f32m4(acc, __riscv_vle32_v_f32m4(mins + t, vl), vl);
         __riscv_vsse32_v_f32m4(out + (size_t)t * out_stride, (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
         t += (int64_t)vl;
     }
@@ -1399,7 +1408,7 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const int16_t *pairs)
+                                                              const float *yall, const float *g)
 {
     const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
                        : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
@@ -1412,10 +1421,10 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                                                : offsetof(blk_q4_K, d);
     const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
     const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const int64_t nb = n / SI_QK_K;
-    float *d = (float *)(void *)kbuf, *dmin = d + nb;
-    int32_t *is = (int32_t *)(void *)(dmin + nb), *ms = is + (size_t)nb * TOK_CHUNK;
-    uint8_t *mn = (uint8_t *)(ms + (size_t)nb * TOK_CHUNK);
+    float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
+    int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         gather_f16(row + doff, bsz, nb, d);
@@ -1440,17 +1449,18 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
-                    tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, mn + (size_t)i * 16);
+                    tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     break;
                 default:
                     tok_q6_K(b, a, act_stride, nt, bis);
                     break;
                 }
             }
-            combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt, is,
-                        type == SI_TYPE_Q2_K ? ms : NULL,
-                        type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K ? mn : NULL,
-                        pairs ? pairs + (size_t)t0 : NULL, (size_t)n_tok, d, has_min ? dmin : NULL);
+            if (k4)
+                for (int64_t t = 0; t < nt; t++)
+                    mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8);
+            combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
+                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
         }
     }
 }
