@@ -8,17 +8,20 @@
  * at any offset): the C908 need not support misaligned vector element accesses.
  *
  * Matrix kernels decode each weight block once into a form the token loop multiplies
- * with directly and dot it with every token of the step (up to TOK_CHUNK per decode):
- *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): the 256 bytes stay in
- *                 v0..v15 for the whole token loop (tok_u8, tok_s8), per token four
- *                 activation loads and four widening multiplies at e8 LMUL 4, then
- *                 widening reductions (Q2_K's bsums * mins in the same loop)
- *   Q4_K..Q6_K    16-bit scale * (code - bias): per token and 32 elements, sign-extend
- *                 the activations and one vwmacc into 32-bit lanes, one reduction
+ * with directly and dot it with every token of the step (up to TOK_CHUNK per decode).
+ * At VLEN 128 (the K230) the K-quant blocks are decoded straight into v0..v15 as bytes,
+ * one 16-element scale group per register, and one token runs fused kernels that
+ * multiply the codes with the activations from registers; at other VLENs a generic
+ * decode-to-buffer path runs (correct anywhere, tuned for nothing):
+ *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation
+ *                 loads and four widening multiplies at e8 LMUL 4, widening reductions
+ *   Q4_K..Q6_K    codes times activations at e8 LMUL 4, then one vwmacc.vx per scale
+ *                 group into 32-bit lanes, one reduction per token
  *   Q4_0, Q8_0    8-bit codes: vwmul + vwredsum per block (16-bit products are exact)
- * The mins of Q2_K/Q4_K/Q5_K go through the Q8_K bsums (one widening multiply and one
- * reduction per token). Integer parts are exact; float parts are combined per block as
- * in avx2.c (docs/BENCHMARKS.md lists how each kernel's float order differs).
+ * Q2_K's mins go through the Q8_K bsums per block; Q4_K/Q5_K's as one float dot per row
+ * and token (dmin * mins against yd * pair-summed bsums). Integer parts are exact; float
+ * parts are combined per block as in avx2.c (docs/BENCHMARKS.md lists how each kernel's
+ * float order differs).
  *
  * Nothing here uses a static rounding mode (the _rm intrinsics, vfcvt.rtz): Debian 12's
  * qemu 7.2 aborts on those; conversions round with the dynamic mode, round-to-nearest-
@@ -585,8 +588,8 @@ static void gather_f16(const uint8_t *p, size_t stride, int64_t nb, float *dst)
  *   Q6_K  6-bit codes 0..63 (the -32 goes through the bsums) times activations by
  *         vwmulsu at e8 LMUL 4, then per group vwmacc.vx by its scale at e16 LMUL 2 into
  *         an e32 LMUL 4 accumulator that starts at -32 * sum(scale * bsum); one reduction.
- *   Q3_K  as Q6_K with codes 0..7 (the -4 through the bsums) and the 6-bit scales
- *         unpacked with vector ops into a stack copy. */
+ *   Q3_K  codes q - 4 built at LMUL 4 per half block, see fused_q3_K.
+ *   Q4_K, Q5_K  per sub-block of 32, see fused_q4_K. */
 static int vlen128 = -1;
 
 static inline int is_vlen128(void)
