@@ -518,25 +518,33 @@ static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, i
 
 /* Activation scales of one call, gathered once (every row reuses them) so the float
  * step of a block runs as vector operations across the tokens. */
-static _Thread_local float *ybuf;
+static _Thread_local void *ybuf;
 static _Thread_local size_t ybuf_cap;
+
+/* *buf grown to at least need bytes (kept between calls); NULL when out of memory */
+static void *scratch(void **buf, size_t *cap, size_t need)
+{
+    if (need > *cap) {
+        void *p = realloc(*buf, need);
+        if (!p)
+            return NULL;
+        *buf = p;
+        *cap = need;
+    }
+    return *buf;
+}
 
 static float *gather_scales(const void *act, size_t act_stride, int64_t n_tok, int64_t nb, size_t bsz, int fp16)
 {
-    size_t need = (size_t)nb * (size_t)n_tok;
-    if (need > ybuf_cap) {
-        float *p = realloc(ybuf, need * sizeof(float));
-        if (!p)
-            return NULL;
-        ybuf = p;
-        ybuf_cap = need;
-    }
+    float *ys = scratch(&ybuf, &ybuf_cap, (size_t)nb * (size_t)n_tok * sizeof(float));
+    if (!ys)
+        return NULL;
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t i = 0; i < nb; i++) {
             const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * bsz;
-            ybuf[(size_t)t * (size_t)nb + (size_t)i] = fp16 ? h2f(y) : ld_float(y);
+            ys[(size_t)t * (size_t)nb + (size_t)i] = fp16 ? h2f(y) : ld_float(y);
         }
-    return ybuf;
+    return ys;
 }
 
 /* acc[t] += (yd[t] * d) * isum[t] - (yd[t] * dmin) * summ[t] for the tokens of a chunk
@@ -1190,19 +1198,14 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
 /* G[t][8i + s] = yd_t[i] * (bsums_t[i][2s] + bsums_t[i][2s + 1]), once per call: the
  * activations' side of the Q4_K/Q5_K mins (one pair sum per 32-element sub-block), which
  * every row dots with its dmin * mins. */
-static _Thread_local float *gbuf;
+static _Thread_local void *gbuf;
 static _Thread_local size_t gbuf_cap;
 
 static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_tok, int64_t nb, const float *yall)
 {
-    size_t need = (size_t)nb * 8 * (size_t)n_tok;
-    if (need > gbuf_cap) {
-        float *p = realloc(gbuf, need * sizeof(float));
-        if (!p)
-            return NULL;
-        gbuf = p;
-        gbuf_cap = need;
-    }
+    float *g = scratch(&gbuf, &gbuf_cap, (size_t)nb * 8 * (size_t)n_tok * sizeof(float));
+    if (!g)
+        return NULL;
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t i = 0; i < nb; i++) {
             const uint8_t *bs = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * sizeof(blk_q8_K) +
@@ -1211,9 +1214,9 @@ static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_
             int16_t v[16];
             memcpy(v, bs, sizeof v);
             for (int s = 0; s < 8; s++)
-                gbuf[((size_t)t * (size_t)nb + (size_t)i) * 8 + (size_t)s] = yd * (float)(v[2 * s] + v[2 * s + 1]);
+                g[((size_t)t * (size_t)nb + (size_t)i) * 8 + (size_t)s] = yd * (float)(v[2 * s] + v[2 * s + 1]);
         }
-    return gbuf;
+    return g;
 }
 
 /* sum of x[i] * y[i]: lane sums (fused multiply-add) over whole vectors, reduced, plus
@@ -1320,7 +1323,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
 
 /* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
  * per row d and dmin of every block and per token chunk every block's integer sums */
-static _Thread_local uint8_t *kbuf;
+static _Thread_local void *kbuf;
 static _Thread_local size_t kbuf_cap;
 
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -1334,16 +1337,10 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     if (yall && v128 && (n_tok > 1 || k4)) {
         const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
                             TOK_CHUNK * sizeof(float);
-        if (need > kbuf_cap) {
-            uint8_t *p = realloc(kbuf, need);
-            if (p) {
-                kbuf = p;
-                kbuf_cap = need;
-            }
-        }
-        if (need <= kbuf_cap && k4)
+        const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
+        if (have && k4)
             g = gather_mins_g(act, act_stride, n_tok, nb, yall);
-        if (need > kbuf_cap || (k4 && !g))
+        if (!have || (k4 && !g))
             yall = NULL;
     }
     if (!yall) { /* no memory for the scratch: the reference needs none */
