@@ -1029,9 +1029,9 @@ static inline int32_t fused_q5_K(const uint8_t *b, const int8_t *a, float dmin, 
  * per lane), reduced per token. Only at VLEN 128 (vsetvl with x0 = VLMAX throughout). */
 #define SI_B8_CHUNK(mul, w, first, sb, sc, sd)   \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
-    "vle8.v v28, (%[a])\n\t"                    \
+    "vle8.v v20, (%[a])\n\t"                    \
     "addi %[a], %[a], 64\n\t"                   \
-    mul " v16, v28, " w "\n\t"                  \
+    mul " v16, v20, " w "\n\t"                  \
     "vsetvli t1, zero, e16, m2, ta, ma\n\t"     \
     first                                       \
     "vwmacc.vx v24, " sb ", v18\n\t"            \
@@ -1042,14 +1042,15 @@ static inline int32_t fused_q5_K(const uint8_t *b, const int8_t *a, float dmin, 
 #define SI_B8_LOOP_END                          \
     "addi %[o], %[o], 4\n\t"                    \
     "add %[a], %[a], %[adv]\n\t"                \
-    "addi %[nt], %[nt], -1\n\t"                 \
-    "bnez %[nt], 1b\n\t"
+    "bne %[o], %[oe], 1b\n\t"
 #define SI_B8_CLOBBER SI_FUSED_CLOBBER, "t1"
 /* the scales live in these for the token loop (loaded in the asm: as operands the
  * compiler spilled them to the stack and reloaded them every block) */
 #define SI_B8_SREGS "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"
 
-/* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block for nt tokens */
+/* isum[t] = sum over tokens u <= t of sum((q - 32) * scale * a_u), one Q6_K block for nt
+ * tokens: the reductions chain through v28 (one instruction less per token; combine_row
+ * takes the differences, exact in wrapping 32-bit arithmetic) */
 static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
 {
     const size_t adv = stride - SI_QK_K;
@@ -1064,11 +1065,10 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
     "vsrl.vi " B ", v16, 4\n\t"                 \
     "vsetvli t1, zero, e8, m2, ta, ma\n\t"      \
     "addi t1, %[b], " qhoff "\n\t"              \
-    "vle8.v v20, (t1)\n\t"                      \
-    "vsll.vi v24, v20, 4\n\t"                   \
-    "vsll.vi v26, v20, 2\n\t"                   \
-    "vmv.v.v v28, v20\n\t"                      \
-    "vsrl.vi v30, v20, 2\n\t"                   \
+    "vle8.v v28, (t1)\n\t"                      \
+    "vsll.vi v24, v28, 4\n\t"                   \
+    "vsll.vi v26, v28, 2\n\t"                   \
+    "vsrl.vi v30, v28, 2\n\t"                   \
     "vsetvli t1, zero, e8, m8, ta, ma\n\t"      \
     "vand.vx v24, v24, t0\n\t"                  \
     "vsub.vx v24, v24, t2\n\t"                  \
@@ -1097,19 +1097,20 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
         "lb s9, 205(%[b])\n\t"
         "lb s10, 206(%[b])\n\t"
         "lb s11, 207(%[b])\n\t"
+        "vsetvli t1, zero, e32, m4, ta, ma\n\t"
+        "vmv.s.x v28, zero\n\t"
         "1:\n\t"
         SI_B8_CHUNK("vwmul.vv", "v0", SI_B8_FIRST("t2"), "t3", "t4", "t5")
         SI_B8_CHUNK("vwmul.vv", "v4", SI_B8_NEXT("t6"), "s1", "s2", "s3")
         SI_B8_CHUNK("vwmul.vv", "v8", SI_B8_NEXT("s4"), "s5", "s6", "s7")
         SI_B8_CHUNK("vwmul.vv", "v12", SI_B8_NEXT("s8"), "s9", "s10", "s11")
         "vsetvli t1, zero, e32, m4, ta, ma\n\t"
-        "vmv.s.x v28, zero\n\t"
         "vredsum.vs v28, v24, v28\n\t"
         "vmv.x.s t0, v28\n\t"
         "sw t0, 0(%[o])\n\t"
         SI_B8_LOOP_END
-        : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
-        : [b] "r"(b), [adv] "r"(adv)
+        : [a] "+r"(a), [o] "+r"(isum)
+        : [b] "r"(b), [adv] "r"(adv), [oe] "r"(isum + nt)
         : SI_B8_CLOBBER, SI_B8_SREGS);
 #undef SI_Q6_DEC
 }
@@ -1133,6 +1134,9 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
 #define SI_Q5_PAIR(sh, reg)                      \
     sh                                          \
     "vand.vx v28, v28, t0\n\t"                  \
+    "vor.vv " reg ", " reg ", v28\n\t"
+#define SI_Q5_PAIR4(reg)                         \
+    "vand.vx v28, v24, t0\n\t"                  \
     "vor.vv " reg ", " reg ", v28\n\t"
 #define SI_Q45_CHUNK(w, first, sb)              \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
@@ -1163,7 +1167,7 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "vsetvli t1, zero, e8, m4, ta, ma\n\t"
         SI_Q5_PAIR("vsll.vi v28, v24, 4\n\t", "v0")
         SI_Q5_PAIR("vsll.vi v28, v24, 2\n\t", "v4")
-        SI_Q5_PAIR("vmv.v.v v28, v24\n\t", "v8")
+        SI_Q5_PAIR4("v8")
         SI_Q5_PAIR("vsrl.vi v28, v24, 2\n\t", "v12")
         "2:\n\t"
         "lbu t2, 0(%[tmp])\n\t"
@@ -1185,11 +1189,13 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "vmv.x.s t0, v16\n\t"
         "sw t0, 0(%[o])\n\t"
         SI_B8_LOOP_END
-        : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
+        : [a] "+r"(a), [o] "+r"(isum)
         : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [sc] "r"(sc), [adv] "r"(adv), [tmp] "r"(tmp),
+          [oe] "r"(isum + nt),
           [dmin] "f"(dmin), [fm] "r"(fm)
         : SI_B8_CLOBBER, "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3");
 #undef SI_Q5_PAIR
+#undef SI_Q5_PAIR4
 #undef SI_Q45_CHUNK
 }
 #undef SI_K4_UNPACK
@@ -1206,15 +1212,17 @@ static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_
     float *g = scratch(&gbuf, &gbuf_cap, (size_t)nb * 8 * (size_t)n_tok * sizeof(float));
     if (!g)
         return NULL;
+    const size_t vl = __riscv_vsetvl_e16m1(8);
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t i = 0; i < nb; i++) {
             const uint8_t *bs = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * sizeof(blk_q8_K) +
                                 offsetof(blk_q8_K, bsums);
-            const float yd = yall[(size_t)t * (size_t)nb + (size_t)i];
-            int16_t v[16];
-            memcpy(v, bs, sizeof v);
-            for (int s = 0; s < 8; s++)
-                g[((size_t)t * (size_t)nb + (size_t)i) * 8 + (size_t)s] = yd * (float)(v[2 * s] + v[2 * s + 1]);
+            /* the 16 bsums as 8 words (bytes: any alignment), their halves added */
+            vint32m2_t w = __riscv_vreinterpret_v_i8m2_i32m2(__riscv_vle8_v_i8m2((const int8_t *)bs, 4 * vl));
+            vint16m1_t pair = __riscv_vadd_vv_i16m1(__riscv_vnsra_wx_i16m1(w, 0, vl), __riscv_vnsra_wx_i16m1(w, 16, vl), vl);
+            vfloat32m2_t f = __riscv_vfwcvt_f_x_v_f32m2(pair, vl);
+            __riscv_vse32_v_f32m2(g + ((size_t)t * (size_t)nb + (size_t)i) * 8,
+                                  __riscv_vfmul_vf_f32m2(f, yall[(size_t)t * (size_t)nb + (size_t)i], vl), vl);
         }
     return g;
 }
@@ -1376,7 +1384,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
  * then Q4_K/Q5_K's acc - mins[t]: the same operations as mat_dot_kq1's (a token's result
  * must not depend on its batch). Vectors across tokens. */
 static inline __attribute__((always_inline)) void combine_row(float *out, size_t out_stride, const float *yd, int64_t nb,
-                                                              int64_t nt, const int32_t *is, const int32_t *ms,
+                                                              int64_t nt, const int32_t *is, int prefix, const int32_t *ms,
                                                               const float *mins, const float *d, const float *dmin)
 {
     for (int64_t t = 0; t < nt;) {
@@ -1385,9 +1393,12 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
         for (int64_t i = 0; i < nb; i++) {
             vfloat32m4_t y = __riscv_vlse32_v_f32m4(yd + (size_t)t * (size_t)nb + (size_t)i,
                                                     (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
-            vfloat32m4_t c = __riscv_vfmul_vv_f32m4(
-                __riscv_vfmul_vf_f32m4(y, d[i], vl),
-                __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + (size_t)i * TOK_CHUNK + (size_t)t, vl), vl), vl);
+            const int32_t *bis = is + (size_t)i * TOK_CHUNK + (size_t)t;
+            vint32m4_t isum = __riscv_vle32_v_i32m4(bis, vl);
+            if (prefix) /* running sums over the tokens: take the differences */
+                isum = __riscv_vsub_vv_i32m4(isum, __riscv_vslide1up_vx_i32m4(isum, t ? bis[-1] : 0, vl), vl);
+            vfloat32m4_t c = __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(y, d[i], vl),
+                                                    __riscv_vfcvt_f_x_v_f32m4(isum, vl), vl);
             if (ms) {
                 vint32m4_t m = __riscv_vle32_v_i32m4(ms + (size_t)i * TOK_CHUNK + (size_t)t, vl);
                 c = __riscv_vfsub_vv_f32m4(
@@ -1460,7 +1471,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                 for (int64_t t = 0; t < nt; t++)
                     mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8);
             combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
-                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
+                        is, type == SI_TYPE_Q6_K, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
         }
     }
 }
