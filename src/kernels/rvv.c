@@ -873,11 +873,10 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
  * left in v2): q[0..7] & 63 gives sc0..3 and m0..3; sc4..7 and m4..7 take the low and
  * high nibbles of q[8..11] and, as bits 4-5, the top two bits of q[0..3] and q[4..7]. Reads
  * q[12..15] too (the block's next field), unused. */
-#define SI_K4_UNPACK                         \
+#define SI_K4_UNPACK(c63)                    \
     "vsetivli zero, 8, e8, m1, ta, ma\n\t"  \
     "vle8.v v1, (%[sc])\n\t"                \
-    "li t0, 63\n\t"                         \
-    "vand.vx v2, v1, t0\n\t"                \
+    "vand.vx v2, v1, " c63 "\n\t"           \
     "vsrl.vi v3, v1, 6\n\t"                 \
     "vsll.vi v3, v3, 4\n\t"                 \
     "addi t0, %[sc], 8\n\t"                 \
@@ -938,18 +937,17 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
     bits1                                     \
     "vor.vv v8, v8, v0\n\t"
 /* v0 = bit (4 - s) (s < 0: 4 + s) of v12..v15 moved to bit 4 and masked */
-#define SI_Q5_SLL(s) "vsll.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, t2\n\t"
-#define SI_Q5_SRL(s) "vsrl.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, t2\n\t"
-#define SI_Q5_AT4 "vand.vx v0, v12, t2\n\t"
+#define SI_Q5_SLL(s) "vsll.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, %[c16]\n\t"
+#define SI_Q5_SRL(s) "vsrl.vi v0, v12, " #s "\n\t" "vand.vx v0, v0, %[c16]\n\t"
+#define SI_Q5_AT4 "vand.vx v0, v12, %[c16]\n\t"
 
 /* The mins' part of a Q4_K/Q5_K block as floats: %[fm][s] = dmin * m_s (exact: an fp16
  * value times a 6-bit integer), the mins being the high words of v2's two 64-bit halves.
  * The rows' mins are dotted with the activations' pair-summed bsums afterwards
  * (gather_mins_g, dot_f32), as one float dot per row and token. */
-#define SI_K4_FMINS                              \
-    "li t0, 32\n\t"                             \
+#define SI_K4_FMINS(c32)                         \
     "vsetivli zero, 2, e32, mf2, ta, ma\n\t"    \
-    "vnsrl.wx v6, v2, t0\n\t"                   \
+    "vnsrl.wx v6, v2, " c32 "\n\t"              \
     "vsetivli zero, 8, e32, m2, ta, ma\n\t"     \
     "vzext.vf4 v8, v6\n\t"                      \
     "vfcvt.f.xu.v v8, v8\n\t"                   \
@@ -972,13 +970,14 @@ static inline int32_t fused_q4_K(const uint8_t *b, const int8_t *a, float dmin, 
     int32_t is;
     const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
     __asm__ volatile(
-        SI_K4_UNPACK
-        SI_K4_FMINS
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
         SI_Q45_HALF("0", "0", "", "0", "1", "2", "3", SI_Q45_FIRST)
         SI_Q45_HALF("64", "128", "", "8", "9", "10", "11", SI_Q45_NEXT)
         SI_Q45_END
         : [is] "=r"(is)
-        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [c63] "r"(63L),
+          [c32] "r"(32L)
         : SI_FUSED_CLOBBER, "t1");
     return is;
 }
@@ -991,17 +990,17 @@ static inline int32_t fused_q5_K(const uint8_t *b, const int8_t *a, float dmin, 
     const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
     const uint8_t *qh = b + offsetof(blk_q5_K, qh);
     __asm__ volatile(
-        SI_K4_UNPACK
-        SI_K4_FMINS
-        "li t2, 16\n\t"
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
         SI_Q45_HALF("0", "0", SI_Q5_QH2 SI_Q5_HBITS(SI_Q5_SLL(4), SI_Q5_SLL(3)), "0", "1", "2", "3",
                     SI_Q45_FIRST)
         SI_Q45_HALF("64", "128", SI_Q5_HBITS(SI_Q5_AT4, SI_Q5_SRL(1)), "8", "9", "10", "11",
                     SI_Q45_NEXT)
         SI_Q45_END
         : [is] "=r"(is)
-        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
-        : SI_FUSED_CLOBBER, "t1", "t2");
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
+          [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L)
+        : SI_FUSED_CLOBBER, "t1");
     return is;
 }
 #undef SI_Q45_HALF
@@ -1133,10 +1132,10 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
     const size_t adv = stride - SI_QK_K;
 #define SI_Q5_PAIR(sh, reg)                      \
     sh                                          \
-    "vand.vx v28, v28, t0\n\t"                  \
+    "vand.vx v28, v28, t0\n\t"              \
     "vor.vv " reg ", " reg ", v28\n\t"
 #define SI_Q5_PAIR4(reg)                         \
-    "vand.vx v28, v24, t0\n\t"                  \
+    "vand.vx v28, v24, t0\n\t"              \
     "vor.vv " reg ", " reg ", v28\n\t"
 #define SI_Q45_CHUNK(w, first, sb)              \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
@@ -1147,8 +1146,10 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
     first                                       \
     "vwmacc.vx v24, " sb ", v20\n\t"
     __asm__ volatile(
-        SI_K4_UNPACK
-        SI_K4_FMINS
+        "li t0, 63\n\t"
+        SI_K4_UNPACK("t0")
+        "li t0, 32\n\t"
+        SI_K4_FMINS("t0")
         "vsetvli t1, zero, e8, m8, ta, ma\n\t"
         "vle8.v v16, (%[q])\n\t"
         "vsetvli t1, zero, e8, m2, ta, ma\n\t"
@@ -1191,8 +1192,7 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         SI_B8_LOOP_END
         : [a] "+r"(a), [o] "+r"(isum)
         : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [sc] "r"(sc), [adv] "r"(adv), [tmp] "r"(tmp),
-          [oe] "r"(isum + nt),
-          [dmin] "f"(dmin), [fm] "r"(fm)
+          [oe] "r"(isum + nt), [dmin] "f"(dmin), [fm] "r"(fm)
         : SI_B8_CLOBBER, "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3");
 #undef SI_Q5_PAIR
 #undef SI_Q5_PAIR4
@@ -1229,7 +1229,8 @@ static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_
 
 /* sum of x[i] * y[i]: lane sums (fused multiply-add) over whole vectors, reduced, plus
  * the tail's products reduced: the same operations whatever the batch, so a token's
- * mins do not depend on it */
+ * mins do not depend on it. (Two tokens per pass, sharing x, spilled at LMUL 8 and cost
+ * more at LMUL 4.) */
 static inline float dot_f32(const float *x, const float *y, size_t n)
 {
     const size_t vlmax = __riscv_vsetvlmax_e32m8();
