@@ -1015,70 +1015,78 @@ static inline int32_t fused_q5_K(const uint8_t *b, const int8_t *a, float dmin, 
 
 /* ---- several tokens, VLEN 128: Q4_K, Q5_K, Q6_K blocks decoded once to bytes --------- */
 
-/* The block's 256 codes are decoded into v0..v15 as bytes (elements 64c..64c+63 in the
- * e8 LMUL 4 group v4c; at VLEN 128 each 16-element scale group is then one register,
- * and its e16 products one register pair) and stay there while every token's
- * activations stream past. Per token and 64 elements: one activation load (e8 LMUL 4),
- * one widening multiply e8 LMUL 4 -> e16 LMUL 8, and per 16-element group one
- * vwmacc.vx by the group's scale (a scalar register) at e16 LMUL 2 -> e32 LMUL 4.
- * Bounds: Q6_K bytes q - 32 in -32..31 (vwmul: products |x| <= 32 * 128 = 4096);
- * Q4_K/Q5_K codes 0..31 (vwmulsu: |x| <= 31 * 128 = 3968): one product per 16-bit lane,
- * never summed in 16 bits; the 32-bit accumulator holds at most 256 * 4096 * 128.
- * Q4_K/Q5_K mins: bsums (e16) times the mins (e16, 0..63) widened to e32 (|x| <= 2048 * 63
- * per lane), reduced per token. Only at VLEN 128 (vsetvl with x0 = VLMAX throughout). */
-#define SI_B8_CHUNK(mul, w, first, sb, sc, sd)   \
+/* Q6_K, several tokens: the block's 256 codes q - 32 (-32..31) are decoded into v0..v15
+ * as bytes (64 elements per e8 LMUL 4 group; at VLEN 128 each 16-element scale group is
+ * one register, its e16 products one register pair) and stay there while the tokens'
+ * activations stream past, two tokens per iteration (accumulators v24..v27 and v28..v31)
+ * and a last one alone. Per token and 64 elements: one activation load into v20..v23
+ * (the top half of the product group: a widening op may overlap there), one vwmul e8
+ * LMUL 4 -> e16 LMUL 8 (|x| <= 32 * 128 = 4096, one product per lane), and per group one
+ * vwmacc.vx by its scale (a scalar register for the whole loop) at e16 LMUL 2 -> e32
+ * LMUL 4 (|sum| <= 256 * 4096 * 128). Only at VLEN 128 (vsetvl with x0 = VLMAX). */
+#define SI_Q6_MUL(w, first, sb, sc, sd, acc)      \
+    "vwmul.vv v16, v20, " w "\n\t"              \
+    "vsetvli t1, zero, e16, m2, ta, ma\n\t"     \
+    first                                       \
+    "vwmacc.vx " acc ", " sb ", v18\n\t"        \
+    "vwmacc.vx " acc ", " sc ", v20\n\t"        \
+    "vwmacc.vx " acc ", " sd ", v22\n\t"
+/* one chunk of 64 elements for the token at %[a] and, if two, the one at %[a] + stride */
+#define SI_Q6_CHUNK1(w, sa, sb, sc, sd, op)      \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
     "vle8.v v20, (%[a])\n\t"                    \
     "addi %[a], %[a], 64\n\t"                   \
-    mul " v16, v20, " w "\n\t"                  \
-    "vsetvli t1, zero, e16, m2, ta, ma\n\t"     \
-    first                                       \
-    "vwmacc.vx v24, " sb ", v18\n\t"            \
-    "vwmacc.vx v24, " sc ", v20\n\t"            \
-    "vwmacc.vx v24, " sd ", v22\n\t"
-#define SI_B8_FIRST(s) "vwmul.vx v24, v16, " s "\n\t"
-#define SI_B8_NEXT(s) "vwmacc.vx v24, " s ", v16\n\t"
-#define SI_B8_LOOP_END                          \
-    "addi %[o], %[o], 4\n\t"                    \
-    "add %[a], %[a], %[adv]\n\t"                \
-    "bne %[o], %[oe], 1b\n\t"
-#define SI_B8_CLOBBER SI_FUSED_CLOBBER, "t1"
-/* the scales live in these for the token loop (loaded in the asm: as operands the
- * compiler spilled them to the stack and reloaded them every block) */
-#define SI_B8_SREGS "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"
+    SI_Q6_MUL(w, SI_Q6_##op(sa, "v24"), sb, sc, sd, "v24")
+#define SI_Q6_CHUNK2(w, sa, sb, sc, sd, op)      \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "vle8.v v20, (%[a])\n\t"                    \
+    SI_Q6_MUL(w, SI_Q6_##op(sa, "v24"), sb, sc, sd, "v24") \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "add t0, %[a], %[s]\n\t"                    \
+    "vle8.v v20, (t0)\n\t"                      \
+    "addi %[a], %[a], 64\n\t"                   \
+    SI_Q6_MUL(w, SI_Q6_##op(sa, "v28"), sb, sc, sd, "v28")
+#define SI_Q6_FIRST(s, acc) "vwmul.vx " acc ", v16, " s "\n\t"
+#define SI_Q6_NEXT(s, acc) "vwmacc.vx " acc ", " s ", v16\n\t"
+/* v0 = elements 0..63, v8 = 64..127, v4 = 128..191, v12 = 192..255; scales g0..g15 in
+ * t2..t6, s1..s11 */
+#define SI_Q6_TOKEN(chunk)                                  \
+    chunk("v0", "t2", "t3", "t4", "t5", FIRST)              \
+    chunk("v8", "t6", "s1", "s2", "s3", NEXT)               \
+    chunk("v4", "s4", "s5", "s6", "s7", NEXT)               \
+    chunk("v12", "s8", "s9", "s10", "s11", NEXT)
 
-/* isum[t] = sum over tokens u <= t of sum((q - 32) * scale * a_u), one Q6_K block for nt
- * tokens: the reductions chain through v28 (one instruction less per token; combine_row
- * takes the differences, exact in wrapping 32-bit arithmetic) */
+/* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block for nt tokens */
 static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
 {
-    const size_t adv = stride - SI_QK_K;
-    /* ql at b + 0, qh at b + 128; one half block (128 elements) into the groups A, B:
-     * low nibbles of ql[0..63] | qh bits 0-1 / 2-3 -> elements 0..63 (A), high nibbles |
-     * bits 4-5 / 6-7 -> 64..127 (B); the -32 folded into the high bits (v24..v31 at m8) */
-#define SI_Q6_DEC(qloff, qhoff, A, B)            \
-    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
-    "addi t1, %[b], " qloff "\n\t"              \
-    "vle8.v v16, (t1)\n\t"                      \
-    "vand.vi " A ", v16, 15\n\t"                \
-    "vsrl.vi " B ", v16, 4\n\t"                 \
-    "vsetvli t1, zero, e8, m2, ta, ma\n\t"      \
-    "addi t1, %[b], " qhoff "\n\t"              \
-    "vle8.v v28, (t1)\n\t"                      \
-    "vsll.vi v24, v28, 4\n\t"                   \
-    "vsll.vi v26, v28, 2\n\t"                   \
-    "vsrl.vi v30, v28, 2\n\t"                   \
-    "vsetvli t1, zero, e8, m8, ta, ma\n\t"      \
-    "vand.vx v24, v24, t0\n\t"                  \
-    "vsub.vx v24, v24, t2\n\t"                  \
-    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
-    "vadd.vv " A ", " A ", v24\n\t"             \
-    "vadd.vv " B ", " B ", v28\n\t"
+    const size_t adv2 = 2 * stride - SI_QK_K, odd = (size_t)nt & 1;
+    /* ql at b + 0, qh at b + 128. Half block h's elements 0..63 are ql[64h..64h+63]'s low
+     * nibbles with qh[32h..32h+31]'s bits 0-1 (first 32) and 2-3 as bits 4-5; elements
+     * 64..127 the high nibbles with bits 4-5 and 6-7. Both halves at once at e8 LMUL 8:
+     * v0..v7 = elements 0..63 | 128..191, v8..v15 = 64..127 | 192..255, the high bits
+     * from qh and qh >> 2 of each half side by side (v24..v31), the -32 folded in. */
     __asm__ volatile(
         "li t0, 0x30\n\t"
         "li t2, 32\n\t"
-        SI_Q6_DEC("0", "128", "v0", "v4")
-        SI_Q6_DEC("64", "160", "v8", "v12")
+        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
+        "vle8.v v16, (%[b])\n\t"
+        "vand.vi v0, v16, 15\n\t"
+        "vsrl.vi v8, v16, 4\n\t"
+        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
+        "addi t1, %[b], 128\n\t"
+        "vle8.v v24, (t1)\n\t"
+        "addi t1, %[b], 160\n\t"
+        "vle8.v v28, (t1)\n\t"
+        "vsrl.vi v26, v24, 2\n\t"
+        "vsrl.vi v30, v28, 2\n\t"
+        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
+        "vsll.vi v16, v24, 4\n\t"
+        "vand.vx v16, v16, t0\n\t"
+        "vsub.vx v16, v16, t2\n\t"
+        "vadd.vv v0, v0, v16\n\t"
+        "vand.vx v16, v24, t0\n\t"
+        "vsub.vx v16, v16, t2\n\t"
+        "vadd.vv v8, v8, v16\n\t"
         /* the 16 signed scales into scalar registers for the whole token loop */
         "lb t2, 192(%[b])\n\t"
         "lb t3, 193(%[b])\n\t"
@@ -1096,23 +1104,47 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
         "lb s9, 205(%[b])\n\t"
         "lb s10, 206(%[b])\n\t"
         "lb s11, 207(%[b])\n\t"
-        "vsetvli t1, zero, e32, m4, ta, ma\n\t"
-        "vmv.s.x v28, zero\n\t"
+        "beq %[o], %[oe], 2f\n\t"
         "1:\n\t"
-        SI_B8_CHUNK("vwmul.vv", "v0", SI_B8_FIRST("t2"), "t3", "t4", "t5")
-        SI_B8_CHUNK("vwmul.vv", "v4", SI_B8_NEXT("t6"), "s1", "s2", "s3")
-        SI_B8_CHUNK("vwmul.vv", "v8", SI_B8_NEXT("s4"), "s5", "s6", "s7")
-        SI_B8_CHUNK("vwmul.vv", "v12", SI_B8_NEXT("s8"), "s9", "s10", "s11")
+        SI_Q6_TOKEN(SI_Q6_CHUNK2)
         "vsetvli t1, zero, e32, m4, ta, ma\n\t"
-        "vredsum.vs v28, v24, v28\n\t"
-        "vmv.x.s t0, v28\n\t"
+        "vmv.s.x v16, zero\n\t"
+        "vredsum.vs v17, v24, v16\n\t"
+        "vredsum.vs v18, v28, v16\n\t"
+        "vmv.x.s t0, v17\n\t"
         "sw t0, 0(%[o])\n\t"
-        SI_B8_LOOP_END
+        "vmv.x.s t0, v18\n\t"
+        "sw t0, 4(%[o])\n\t"
+        "addi %[o], %[o], 8\n\t"
+        "add %[a], %[a], %[adv2]\n\t"
+        "bne %[o], %[oe], 1b\n\t"
+        "2:\n\t"
+        "beqz %[odd], 3f\n\t"
+        SI_Q6_TOKEN(SI_Q6_CHUNK1)
+        "vsetvli t1, zero, e32, m4, ta, ma\n\t"
+        "vmv.s.x v16, zero\n\t"
+        "vredsum.vs v17, v24, v16\n\t"
+        "vmv.x.s t0, v17\n\t"
+        "sw t0, 0(%[o])\n\t"
+        "3:\n\t"
         : [a] "+r"(a), [o] "+r"(isum)
-        : [b] "r"(b), [adv] "r"(adv), [oe] "r"(isum + nt)
-        : SI_B8_CLOBBER, SI_B8_SREGS);
-#undef SI_Q6_DEC
+        : [b] "r"(b), [adv2] "r"(adv2), [s] "r"(stride), [oe] "r"(isum + (nt & ~(int64_t)1)), [odd] "r"(odd)
+        : SI_FUSED_CLOBBER, "t1", "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9",
+          "s10", "s11");
 }
+#undef SI_Q6_MUL
+#undef SI_Q6_CHUNK1
+#undef SI_Q6_CHUNK2
+#undef SI_Q6_FIRST
+#undef SI_Q6_NEXT
+#undef SI_Q6_TOKEN
+
+/* Q4_K/Q5_K, several tokens: the loop ends on a pointer compare */
+#define SI_B8_LOOP_END                          \
+    "addi %[o], %[o], 4\n\t"                    \
+    "add %[a], %[a], %[adv]\n\t"                \
+    "bne %[o], %[oe], 1b\n\t"
+#define SI_B8_CLOBBER SI_FUSED_CLOBBER, "t1"
 
 /* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens, and fm[0..7] =
  * dmin * mins (SI_K4_FMINS). The codes: qs[32c..32c+31]'s low nibbles are sub-block 2c (v4c, v4c+1), the high
@@ -1385,7 +1417,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
  * then Q4_K/Q5_K's acc - mins[t]: the same operations as mat_dot_kq1's (a token's result
  * must not depend on its batch). Vectors across tokens. */
 static inline __attribute__((always_inline)) void combine_row(float *out, size_t out_stride, const float *yd, int64_t nb,
-                                                              int64_t nt, const int32_t *is, int prefix, const int32_t *ms,
+                                                              int64_t nt, const int32_t *is, const int32_t *ms,
                                                               const float *mins, const float *d, const float *dmin)
 {
     for (int64_t t = 0; t < nt;) {
@@ -1394,10 +1426,7 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
         for (int64_t i = 0; i < nb; i++) {
             vfloat32m4_t y = __riscv_vlse32_v_f32m4(yd + (size_t)t * (size_t)nb + (size_t)i,
                                                     (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
-            const int32_t *bis = is + (size_t)i * TOK_CHUNK + (size_t)t;
-            vint32m4_t isum = __riscv_vle32_v_i32m4(bis, vl);
-            if (prefix) /* running sums over the tokens: take the differences */
-                isum = __riscv_vsub_vv_i32m4(isum, __riscv_vslide1up_vx_i32m4(isum, t ? bis[-1] : 0, vl), vl);
+            vint32m4_t isum = __riscv_vle32_v_i32m4(is + (size_t)i * TOK_CHUNK + (size_t)t, vl);
             vfloat32m4_t c = __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(y, d[i], vl),
                                                     __riscv_vfcvt_f_x_v_f32m4(isum, vl), vl);
             if (ms) {
@@ -1472,7 +1501,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                 for (int64_t t = 0; t < nt; t++)
                     mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8);
             combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
-                        is, type == SI_TYPE_Q6_K, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
+                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
         }
     }
 }
