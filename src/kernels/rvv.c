@@ -1032,34 +1032,36 @@ static inline int32_t fused_q5_K(const uint8_t *b, const int8_t *a, float dmin, 
     "vwmacc.vx " acc ", " sc ", v20\n\t"        \
     "vwmacc.vx " acc ", " sd ", v22\n\t"
 /* one chunk of 64 elements for the token at %[a] and, if two, the one at %[a] + stride */
-#define SI_Q6_CHUNK1(w, sa, sb, sc, sd, op)      \
+#define SI_Q6_CHUNK1(w, sa, sb, sc, sd, op, step) \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
     "vle8.v v20, (%[a])\n\t"                    \
     "addi %[a], %[a], 64\n\t"                   \
     SI_Q6_MUL(w, SI_Q6_##op(sa, "v24"), sb, sc, sd, "v24")
-#define SI_Q6_CHUNK2(w, sa, sb, sc, sd, op)      \
+/* (the last chunk's step is folded into the loop's step to the next pair) */
+#define SI_Q6_CHUNK2(w, sa, sb, sc, sd, op, step) \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
     "vle8.v v20, (%[a])\n\t"                    \
     SI_Q6_MUL(w, SI_Q6_##op(sa, "v24"), sb, sc, sd, "v24") \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
     "add t0, %[a], %[s]\n\t"                    \
     "vle8.v v20, (t0)\n\t"                      \
-    "addi %[a], %[a], 64\n\t"                   \
+    step                                        \
     SI_Q6_MUL(w, SI_Q6_##op(sa, "v28"), sb, sc, sd, "v28")
 #define SI_Q6_FIRST(s, acc) "vwmul.vx " acc ", v16, " s "\n\t"
 #define SI_Q6_NEXT(s, acc) "vwmacc.vx " acc ", " s ", v16\n\t"
 /* v0 = elements 0..63, v8 = 64..127, v4 = 128..191, v12 = 192..255; scales g0..g15 in
  * t2..t6, s1..s11 */
-#define SI_Q6_TOKEN(chunk)                                  \
-    chunk("v0", "t2", "t3", "t4", "t5", FIRST)              \
-    chunk("v8", "t6", "s1", "s2", "s3", NEXT)               \
-    chunk("v4", "s4", "s5", "s6", "s7", NEXT)               \
-    chunk("v12", "s8", "s9", "s10", "s11", NEXT)
+#define SI_Q6_STEP "addi %[a], %[a], 64\n\t"
+#define SI_Q6_TOKEN(chunk)                                            \
+    chunk("v0", "t2", "t3", "t4", "t5", FIRST, SI_Q6_STEP)            \
+    chunk("v8", "t6", "s1", "s2", "s3", NEXT, SI_Q6_STEP)             \
+    chunk("v4", "s4", "s5", "s6", "s7", NEXT, SI_Q6_STEP)             \
+    chunk("v12", "s8", "s9", "s10", "s11", NEXT, "")
 
 /* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block for nt tokens */
 static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
 {
-    const size_t adv2 = 2 * stride - SI_QK_K, odd = (size_t)nt & 1;
+    const size_t adv2 = 2 * stride - 192, odd = (size_t)nt & 1;
     /* ql at b + 0, qh at b + 128. Half block h's elements 0..63 are ql[64h..64h+63]'s low
      * nibbles with qh[32h..32h+31]'s bits 0-1 (first 32) and 2-3 as bits 4-5; elements
      * 64..127 the high nibbles with bits 4-5 and 6-7. Both halves at once at e8 LMUL 8:
@@ -1138,6 +1140,7 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
 #undef SI_Q6_FIRST
 #undef SI_Q6_NEXT
 #undef SI_Q6_TOKEN
+#undef SI_Q6_STEP
 
 /* Q4_K/Q5_K, several tokens: the loop ends on a pointer compare */
 #define SI_B8_LOOP_END                          \
@@ -1147,10 +1150,9 @@ static inline void tok_q6_K(const uint8_t *b, const int8_t *a, size_t stride, in
 #define SI_B8_CLOBBER SI_FUSED_CLOBBER, "t1"
 
 /* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens, and fm[0..7] =
- * dmin * mins (SI_K4_FMINS). The codes: qs[32c..32c+31]'s low nibbles are sub-block 2c (v4c, v4c+1), the high
- * ones 2c+1 (v4c+2, v4c+3), so that each e8 LMUL 4 group holds 64 consecutive elements;
- * Q5_K's fifth bits from qh and qh >> 1 side by side (v24..v27), bits 2c and 2c + 1 of
- * the pair c. Per token and 64 elements: one activation load into v20..v23 (the top half
+ * dmin * mins (SI_K4_FMINS). The codes: qs[32c..32c+31]'s low nibbles are sub-block 2c
+ * (v4c, v4c+1), the high ones 2c+1 (v4c+2, v4c+3), so that each e8 LMUL 4 group holds 64
+ * consecutive elements. Per token and 64 elements: one activation load into v20..v23 (the top half
  * of the product group: a widening op may overlap there), one vwmulsu e8 LMUL 4 -> e16
  * LMUL 8 (|x| <= 31 * 128) and per sub-block one vwmacc.vx by its scale (e16 LMUL 4 ->
  * e32 LMUL 8, |sum| <= 8 * 3968 * 63 per lane). */
@@ -1161,22 +1163,16 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
     const uint8_t *sc = b + offsetof(blk_q4_K, scales);
     const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
     const uint8_t *qh = b + offsetof(blk_q5_K, qh);
-    const size_t adv = stride - SI_QK_K;
-#define SI_Q5_PAIR(sh, reg)                      \
-    sh                                          \
-    "vand.vx v28, v28, t0\n\t"              \
-    "vor.vv " reg ", " reg ", v28\n\t"
-#define SI_Q5_PAIR4(reg)                         \
-    "vand.vx v28, v24, t0\n\t"              \
-    "vor.vv " reg ", " reg ", v28\n\t"
-#define SI_Q45_CHUNK(w, first, sb)              \
+    const size_t adv = stride - 192; /* the last chunk's 64 folded into the step to the next token */
+#define SI_Q45_CHUNK(w, first, sb, step)        \
     "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
     "vle8.v v20, (%[a])\n\t"                    \
-    "addi %[a], %[a], 64\n\t"                   \
+    step                                        \
     "vwmulsu.vv v16, v20, " w "\n\t"            \
     "vsetvli t1, zero, e16, m4, ta, ma\n\t"     \
     first                                       \
     "vwmacc.vx v24, " sb ", v20\n\t"
+#define SI_Q45_STEP "addi %[a], %[a], 64\n\t"
     __asm__ volatile(
         "li t0, 63\n\t"
         SI_K4_UNPACK("t0")
@@ -1193,15 +1189,20 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "vsrl.vi v10, v20, 4\n\t"
         "vand.vi v12, v22, 15\n\t"
         "vsrl.vi v14, v22, 4\n\t"
+        /* Q5_K: qh, qh >> 1, qh >> 2, qh >> 3 side by side (v16..v23): bit 0 of each to
+         * bit 4 for sub-blocks 0..3 (v0..v7), bit 4 as it is for sub-blocks 4..7 */
         "beqz %[hq], 2f\n\t"
-        "vle8.v v24, (%[h])\n\t"
-        "vsrl.vi v26, v24, 1\n\t"
+        "vle8.v v16, (%[h])\n\t"
+        "vsrl.vi v18, v16, 1\n\t"
+        "vsrl.vi v20, v16, 2\n\t"
+        "vsrl.vi v22, v16, 3\n\t"
         "li t0, 16\n\t"
-        "vsetvli t1, zero, e8, m4, ta, ma\n\t"
-        SI_Q5_PAIR("vsll.vi v28, v24, 4\n\t", "v0")
-        SI_Q5_PAIR("vsll.vi v28, v24, 2\n\t", "v4")
-        SI_Q5_PAIR4("v8")
-        SI_Q5_PAIR("vsrl.vi v28, v24, 2\n\t", "v12")
+        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
+        "vsll.vi v24, v16, 4\n\t"
+        "vand.vx v24, v24, t0\n\t"
+        "vor.vv v0, v0, v24\n\t"
+        "vand.vx v24, v16, t0\n\t"
+        "vor.vv v8, v8, v24\n\t"
         "2:\n\t"
         "lbu t2, 0(%[tmp])\n\t"
         "lbu t3, 1(%[tmp])\n\t"
@@ -1212,10 +1213,10 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         "lbu s2, 10(%[tmp])\n\t"
         "lbu s3, 11(%[tmp])\n\t"
         "1:\n\t"
-        SI_Q45_CHUNK("v0", "vwmul.vx v24, v16, t2\n\t", "t3")
-        SI_Q45_CHUNK("v4", "vwmacc.vx v24, t4, v16\n\t", "t5")
-        SI_Q45_CHUNK("v8", "vwmacc.vx v24, t6, v16\n\t", "s1")
-        SI_Q45_CHUNK("v12", "vwmacc.vx v24, s2, v16\n\t", "s3")
+        SI_Q45_CHUNK("v0", "vwmul.vx v24, v16, t2\n\t", "t3", SI_Q45_STEP)
+        SI_Q45_CHUNK("v4", "vwmacc.vx v24, t4, v16\n\t", "t5", SI_Q45_STEP)
+        SI_Q45_CHUNK("v8", "vwmacc.vx v24, t6, v16\n\t", "s1", SI_Q45_STEP)
+        SI_Q45_CHUNK("v12", "vwmacc.vx v24, s2, v16\n\t", "s3", "")
         "vsetvli t1, zero, e32, m8, ta, ma\n\t"
         "vmv.s.x v16, zero\n\t"
         "vredsum.vs v16, v24, v16\n\t"
@@ -1226,9 +1227,8 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
         : [q] "r"(qs), [h] "r"(qh), [hq] "r"((long)has_qh), [sc] "r"(sc), [adv] "r"(adv), [tmp] "r"(tmp),
           [oe] "r"(isum + nt), [dmin] "f"(dmin), [fm] "r"(fm)
         : SI_B8_CLOBBER, "t2", "t3", "t4", "t5", "t6", "s1", "s2", "s3");
-#undef SI_Q5_PAIR
-#undef SI_Q5_PAIR4
 #undef SI_Q45_CHUNK
+#undef SI_Q45_STEP
 }
 #undef SI_K4_UNPACK
 #undef SI_K4_FMINS
