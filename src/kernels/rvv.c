@@ -840,12 +840,10 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
         "vsll.vi v3, v3, 1\n\t"
         "vsrl.vv v2, v2, v3\n\t"
         "vsll.vi v2, v2, 4\n\t"
-        "li t0, 0x30303030\n\t"
-        "vand.vx v2, v2, t0\n\t"
+        "vand.vx v2, v2, %[c30]\n\t"
         "vsetivli zero, 16, e8, m1, ta, ma\n\t"
         "vor.vv v1, v1, v2\n\t"
-        "li t0, 32\n\t"
-        "vsub.vx v1, v1, t0\n\t"
+        "vsub.vx v1, v1, %[c32]\n\t"
         "vse8.v v1, (%[sc])\n\t"
         "vsetvli t1, zero, e8, m2, ta, ma\n\t"
         "vle8.v v28, (%[hm])\n\t"
@@ -856,7 +854,8 @@ static inline int32_t fused_q3_K(const uint8_t *b, const int8_t *a)
                    "15")
         SI_SCALED_END
         : [is] "=r"(is)
-        : [sc] "r"(tmp), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [a] "r"(a)
+        : [sc] "r"(tmp), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [a] "r"(a), [c30] "r"(0x30303030L),
+          [c32] "r"(32L)
         : SI_FUSED_CLOBBER, "t1");
 #undef SI_Q3_HALF
 #undef SI_Q3_GROUP
