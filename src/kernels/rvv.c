@@ -1579,6 +1579,155 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 
 /* ---- Q8_0 / Q4_0 × Q8_0 -------------------------------------------------------------- */
 
+/* VLEN 128: four blocks' codes held in v0..v7 (block k in v2k, v2k+1: 32 bytes at e8
+ * LMUL 2; Q4_0's nibbles less 8, Q8_0's bytes) while every token's activations stream
+ * past: per token four activation loads into the top halves of the product groups
+ * v16..v31 (a widening op may overlap its source there), four vwmul e8 LMUL 2 -> e16
+ * LMUL 4 (|x| <= 128 * 128), four vwredsum into 32 bits (|sum| <= 32 * 16384) against
+ * the zero in v8; isum[t * ostride + k] for block k (one vector store per token). */
+static inline void tok_q80x4(const uint8_t *w, int q4, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                             size_t ostride)
+{
+#define SI_Q8_CODES(k, off)                      \
+    "addi t0, %[w], " off "\n\t"                \
+    "vle8.v v" k ", (t0)\n\t"
+#define SI_Q4_CODES(k0, k1, off)                 \
+    "addi t0, %[w], " off "\n\t"                \
+    "vle8.v v30, (t0)\n\t"                      \
+    "vand.vi v" k0 ", v30, 15\n\t"              \
+    "vsrl.vi v" k1 ", v30, 4\n\t"
+    __asm__ volatile(
+        "beqz %[q4], 5f\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        SI_Q4_CODES("0", "1", "2")
+        SI_Q4_CODES("2", "3", "20")
+        SI_Q4_CODES("4", "5", "38")
+        SI_Q4_CODES("6", "7", "56")
+        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
+        "vadd.vi v0, v0, -8\n\t"
+        "j 6f\n\t"
+        "5:\n\t"
+        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
+        SI_Q8_CODES("0", "2")
+        SI_Q8_CODES("2", "36")
+        SI_Q8_CODES("4", "70")
+        SI_Q8_CODES("6", "104")
+        "6:\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.s.x v8, zero\n\t"
+        "1:\n\t"
+        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
+        "vle8.v v18, (%[a])\n\t"
+        "addi t0, %[a], 34\n\t"
+        "vle8.v v22, (t0)\n\t"
+        "addi t0, %[a], 68\n\t"
+        "vle8.v v26, (t0)\n\t"
+        "addi t0, %[a], 102\n\t"
+        "vle8.v v30, (t0)\n\t"
+        "vwmul.vv v16, v18, v0\n\t"
+        "vwmul.vv v20, v22, v2\n\t"
+        "vwmul.vv v24, v26, v4\n\t"
+        "vwmul.vv v28, v30, v6\n\t"
+        "vsetvli t1, zero, e16, m4, ta, ma\n\t"
+        "vwredsum.vs v9, v16, v8\n\t"
+        "vwredsum.vs v10, v20, v8\n\t"
+        "vwredsum.vs v11, v24, v8\n\t"
+        "vwredsum.vs v12, v28, v8\n\t"
+        /* the four sums side by side (each slide writes from its offset up) */
+        "vsetivli zero, 4, e32, m1, ta, ma\n\t"
+        "vslideup.vi v9, v10, 1\n\t"
+        "vslideup.vi v9, v11, 2\n\t"
+        "vslideup.vi v9, v12, 3\n\t"
+        "vse32.v v9, (%[o])\n\t"
+        "add %[o], %[o], %[os]\n\t"
+        "add %[a], %[a], %[s]\n\t"
+        "bne %[o], %[oe], 1b\n\t"
+        : [a] "+r"(a), [o] "+r"(isum)
+        : [w] "r"(w), [q4] "r"((long)q4), [s] "r"(stride), [os] "r"(ostride * sizeof(int32_t)),
+          [oe] "r"(isum + (size_t)nt * ostride)
+        : SI_FUSED_CLOBBER, "t1");
+#undef SI_Q8_CODES
+#undef SI_Q4_CODES
+}
+
+/* Q8_0 / Q4_0 at VLEN 128: per row the integer sums of every block (tok_q80x4 for four
+ * blocks at a time, the intrinsics below for a last one to three), then the float step
+ * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
+ * reference's: across tokens for several, across blocks with an ordered reduction for
+ * one (the same operations, so a token alone equals the token in a batch). */
+static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
+                             float *dw, int32_t *is)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        gather_f16(row, bsz, nb, dw);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
+            int64_t i = 0;
+            for (; i + 4 <= nb; i += 4)
+                tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                          (size_t)nb);
+            for (; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const size_t vl = __riscv_vsetvl_e8m2(32);
+                vint8m2_t wq;
+                if (q4) {
+                    const size_t v16 = __riscv_vsetvl_e8m1(16);
+                    vuint8m1_t x = __riscv_vle8_v_u8m1(b + 2, v16);
+                    vuint8m2_t u = __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vand_vx_u8m1(x, 15, v16));
+                    u = __riscv_vslideup_vx_u8m2(u, __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vsrl_vx_u8m1(x, 4, v16)), 16, vl);
+                    wq = __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), 8, vl);
+                } else {
+                    wq = __riscv_vle8_v_i8m2((const int8_t *)b + 2, vl);
+                }
+                const int8_t *y = a + (size_t)i * sizeof(blk_q8_0);
+                for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2(y, vl), vl);
+                    is[(size_t)t * (size_t)nb + (size_t)i] =
+                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
+                }
+            }
+            const float *ds = dscale + (size_t)t0 * (size_t)nb;
+            if (nt == 1) { /* across blocks, summed in order */
+                vfloat32m1_t acc = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+                for (int64_t j = 0; j < nb;) {
+                    const size_t vl = __riscv_vsetvl_e32m4((size_t)(nb - j));
+                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + j, vl), vl);
+                    vfloat32m4_t d = __riscv_vle32_v_f32m4(dw + j, vl), y = __riscv_vle32_v_f32m4(ds + j, vl);
+                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(isf, d, vl), y, vl)
+                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vv_f32m4(d, y, vl), vl);
+                    acc = __riscv_vfredosum_vs_f32m4_f32m1(c, acc, vl);
+                    j += (int64_t)vl;
+                }
+                out[(size_t)t0 * out_stride + (size_t)r] = __riscv_vfmv_f_s_f32m1_f32(acc);
+                continue;
+            }
+            for (int64_t t = 0; t < nt;) { /* across tokens, block by block */
+                const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
+                vfloat32m4_t acc = __riscv_vfmv_v_f_f32m4(0.0f, vl);
+                for (int64_t j = 0; j < nb; j++) {
+                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(
+                        __riscv_vlse32_v_i32m4(is + (size_t)t * (size_t)nb + (size_t)j,
+                                               (ptrdiff_t)((size_t)nb * sizeof(int32_t)), vl), vl);
+                    vfloat32m4_t y = __riscv_vlse32_v_f32m4(ds + (size_t)t * (size_t)nb + (size_t)j,
+                                                            (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
+                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(isf, dw[j], vl), y, vl)
+                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vf_f32m4(y, dw[j], vl), vl);
+                    acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
+                }
+                __riscv_vsse32_v_f32m4(out + (size_t)(t0 + t) * out_stride + (size_t)r,
+                                       (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
+                t += (int64_t)vl;
+            }
+        }
+    }
+}
+
 /* Per block and token one integer dot (exact), then the reference's float step:
  * Q8_0 sumf += isum * (dw * da), Q4_0 sumf += isum * dw * da, block by block. */
 static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -1588,8 +1737,16 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
     const int q4 = type == SI_TYPE_Q4_0;
     const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    if (!dscale) { /* no memory for the scratch: the reference needs none */
+    void *sc = dscale && is_vlen128() ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
+                                      : NULL;
+    if (!dscale || (is_vlen128() && !sc)) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    if (sc) {
+        float *dw = sc;
+        mat_dot_q80_v128(q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
+                         (int32_t *)(void *)(dw + nb));
         return;
     }
     const size_t vl = __riscv_vsetvl_e8m2(32);
