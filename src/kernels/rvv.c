@@ -1258,26 +1258,33 @@ static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_
     return g;
 }
 
-/* sum of x[i] * y[i]: lane sums (fused multiply-add) over whole vectors, reduced, plus
- * the tail's products reduced: the same operations whatever the batch, so a token's
- * mins do not depend on it. (Two tokens per pass, sharing x, spilled at LMUL 8 and cost
- * more at LMUL 4.) */
-static inline float dot_f32(const float *x, const float *y, size_t n)
+/* vl floats from any address: bytes reinterpreted (the C908 need not support misaligned
+ * element accesses) */
+static inline vfloat32m8_t ld_f32m8(const uint8_t *p, size_t vl)
 {
+    return __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vreinterpret_v_u8m8_u32m8(__riscv_vle8_v_u8m8(p, 4 * vl)));
+}
+
+/* sum of x[i] * y[i] over n floats at any address: lane sums (fused multiply-add) over
+ * whole vectors, reduced, plus the tail's products reduced: the same operations whatever
+ * the batch, so a token's result does not depend on it. (Two tokens per pass, sharing x,
+ * spilled at LMUL 8 and cost more at LMUL 4.) */
+static inline float dot_f32(const void *xp, const void *yp, size_t n)
+{
+    const uint8_t *x = xp, *y = yp;
     const size_t vlmax = __riscv_vsetvlmax_e32m8();
     const vfloat32m1_t zero = __riscv_vfmv_s_f_f32m1(0.0f, 1);
     float sum = 0.0f;
     size_t i = 0;
     if (n >= vlmax) {
-        vfloat32m8_t acc = __riscv_vfmul_vv_f32m8(__riscv_vle32_v_f32m8(x, vlmax), __riscv_vle32_v_f32m8(y, vlmax), vlmax);
+        vfloat32m8_t acc = __riscv_vfmul_vv_f32m8(ld_f32m8(x, vlmax), ld_f32m8(y, vlmax), vlmax);
         for (i = vlmax; i + vlmax <= n; i += vlmax)
-            acc = __riscv_vfmacc_vv_f32m8(acc, __riscv_vle32_v_f32m8(x + i, vlmax), __riscv_vle32_v_f32m8(y + i, vlmax),
-                                          vlmax);
+            acc = __riscv_vfmacc_vv_f32m8(acc, ld_f32m8(x + 4 * i, vlmax), ld_f32m8(y + 4 * i, vlmax), vlmax);
         sum = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(acc, zero, vlmax));
     }
     if (i < n) {
         const size_t vl = n - i;
-        vfloat32m8_t p = __riscv_vfmul_vv_f32m8(__riscv_vle32_v_f32m8(x + i, vl), __riscv_vle32_v_f32m8(y + i, vl), vl);
+        vfloat32m8_t p = __riscv_vfmul_vv_f32m8(ld_f32m8(x + 4 * i, vl), ld_f32m8(y + 4 * i, vl), vl);
         sum = sum + __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(p, zero, vl));
     }
     return sum;
@@ -1791,12 +1798,6 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
 
 /* ---- F32 / F16 ----------------------------------------------------------------------- */
 
-/* 16 floats from any address. */
-static inline vfloat32m4_t ld_f32(const uint8_t *p, size_t vl)
-{
-    return __riscv_vreinterpret_v_u32m4_f32m4(__riscv_vreinterpret_v_u8m4_u32m4(__riscv_vle8_v_u8m4(p, 4 * vl)));
-}
-
 /* 16 halves from any address, widened exactly with integer operations (no zvfh in the
  * baseline): normal numbers rebias the exponent, inf/nan get exponent 255, zeros and
  * subnormals are man * 2^-24 through an exact integer-to-float conversion. */
@@ -1819,46 +1820,46 @@ static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)
     return cvt_f16(__riscv_vreinterpret_v_u8m2_u16m2(__riscv_vle8_v_u8m2(p, 2 * vl)), vl);
 }
 
-static inline vfloat32m4_t ld_fx(const uint8_t *p, int f16, size_t vl)
+/* n halves from any address to floats at dst */
+static void f16_to_f32(const uint8_t *p, float *dst, int64_t n)
 {
-    return f16 ? ld_f16(p, vl) : ld_f32(p, vl);
+    for (int64_t i = 0; i < n;) {
+        const size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
+        __riscv_vse32_v_f32m4(dst + i, ld_f16(p + 2 * i, vl), vl);
+        i += (int64_t)vl;
+    }
 }
 
-/* Per token and 64 elements: four vfmacc (weights converted once for all tokens) and an
- * unordered reduction into the token's float sum; the reference sums in double. */
+/* One float dot per row and token (dot_f32: lane sums over the row, one reduction; the
+ * reference sums in double). F16 rows and activations are converted to floats once (the
+ * activations per call, a row for all its tokens); F32 is read in place. */
+static _Thread_local void *fbuf;
+static _Thread_local size_t fbuf_cap;
+
 static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                           size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
     const int f16 = type == SI_TYPE_F16;
-    const size_t es = f16 ? 2 : 4;
-    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+    float *wrow = NULL, *acts = NULL;
+    if (f16) {
+        wrow = scratch(&fbuf, &fbuf_cap, (size_t)n * ((size_t)n_tok + 1) * sizeof(float));
+        if (!wrow) { /* no memory for the scratch: the reference needs none */
+            si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+            return;
+        }
+        acts = wrow + n;
+        for (int64_t t = 0; t < n_tok; t++)
+            f16_to_f32((const uint8_t *)act + (size_t)t * act_stride, acts + (size_t)t * (size_t)n, n);
+    }
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        for (int64_t t = 0; t < n_tok; t++)
-            out[(size_t)t * out_stride + (size_t)r] = 0.0f;
-        for (int64_t i = 0; i < n;) {
-            const size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i) < 16 ? (size_t)(n - i) : 16);
-            if (vl == 16 && n - i >= 64) {
-                vfloat32m4_t w0 = ld_fx(row + i * es, f16, vl), w1 = ld_fx(row + (i + 16) * es, f16, vl);
-                vfloat32m4_t w2 = ld_fx(row + (i + 32) * es, f16, vl), w3 = ld_fx(row + (i + 48) * es, f16, vl);
-                const uint8_t *a = (const uint8_t *)act + i * es;
-                for (int64_t t = 0; t < n_tok; t++, a += act_stride) {
-                    vfloat32m4_t s = __riscv_vfmul_vv_f32m4(w0, ld_fx(a, f16, vl), vl);
-                    s = __riscv_vfmacc_vv_f32m4(s, w1, ld_fx(a + 16 * es, f16, vl), vl);
-                    s = __riscv_vfmacc_vv_f32m4(s, w2, ld_fx(a + 32 * es, f16, vl), vl);
-                    s = __riscv_vfmacc_vv_f32m4(s, w3, ld_fx(a + 48 * es, f16, vl), vl);
-                    out[(size_t)t * out_stride + (size_t)r] +=
-                        __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m4_f32m1(s, fz, vl));
-                }
-                i += 64;
-            } else {
-                vfloat32m4_t w0 = ld_fx(row + i * es, f16, vl);
-                const uint8_t *a = (const uint8_t *)act + i * es;
-                for (int64_t t = 0; t < n_tok; t++, a += act_stride)
-                    out[(size_t)t * out_stride + (size_t)r] += __riscv_vfmv_f_s_f32m1_f32(
-                        __riscv_vfredusum_vs_f32m4_f32m1(__riscv_vfmul_vv_f32m4(w0, ld_fx(a, f16, vl), vl), fz, vl));
-                i += (int64_t)vl;
-            }
+        if (f16)
+            f16_to_f32(row, wrow, n);
+        for (int64_t t = 0; t < n_tok; t++) {
+            const void *x = f16 ? (const void *)wrow : (const void *)row;
+            const void *y = f16 ? (const void *)(acts + (size_t)t * (size_t)n)
+                                : (const void *)((const uint8_t *)act + (size_t)t * act_stride);
+            out[(size_t)t * out_stride + (size_t)r] = dot_f32(x, y, (size_t)n);
         }
     }
 }
