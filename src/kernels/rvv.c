@@ -1258,18 +1258,21 @@ static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_
     return g;
 }
 
-/* vl floats from any address: bytes reinterpreted (the C908 need not support misaligned
- * element accesses) */
-static inline vfloat32m8_t ld_f32m8(const uint8_t *p, size_t vl)
+/* vl floats at p: with al (4-byte aligned, the kernels' own buffers) one vle32, else
+ * bytes reinterpreted (the C908 need not support misaligned element accesses; a byte
+ * load costs a vtype switch here) */
+static inline __attribute__((always_inline)) vfloat32m8_t ld_f32m8(const uint8_t *p, size_t vl, int al)
 {
+    if (al)
+        return __riscv_vle32_v_f32m8((const float *)(const void *)p, vl);
     return __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vreinterpret_v_u8m8_u32m8(__riscv_vle8_v_u8m8(p, 4 * vl)));
 }
 
-/* sum of x[i] * y[i] over n floats at any address: lane sums (fused multiply-add) over
- * whole vectors, reduced, plus the tail's products reduced: the same operations whatever
- * the batch, so a token's result does not depend on it. (Two tokens per pass, sharing x,
- * spilled at LMUL 8 and cost more at LMUL 4.) */
-static inline float dot_f32(const void *xp, const void *yp, size_t n)
+/* sum of x[i] * y[i] over n floats (al: both 4-byte aligned): lane sums (fused
+ * multiply-add) over whole vectors, reduced, plus the tail's products reduced: the same
+ * operations whatever the batch, so a token's result does not depend on it. (Two tokens
+ * per pass, sharing x, spilled at LMUL 8 and cost more at LMUL 4.) */
+static inline __attribute__((always_inline)) float dot_f32(const void *xp, const void *yp, size_t n, int al)
 {
     const uint8_t *x = xp, *y = yp;
     const size_t vlmax = __riscv_vsetvlmax_e32m8();
@@ -1277,14 +1280,14 @@ static inline float dot_f32(const void *xp, const void *yp, size_t n)
     float sum = 0.0f;
     size_t i = 0;
     if (n >= vlmax) {
-        vfloat32m8_t acc = __riscv_vfmul_vv_f32m8(ld_f32m8(x, vlmax), ld_f32m8(y, vlmax), vlmax);
+        vfloat32m8_t acc = __riscv_vfmul_vv_f32m8(ld_f32m8(x, vlmax, al), ld_f32m8(y, vlmax, al), vlmax);
         for (i = vlmax; i + vlmax <= n; i += vlmax)
-            acc = __riscv_vfmacc_vv_f32m8(acc, ld_f32m8(x + 4 * i, vlmax), ld_f32m8(y + 4 * i, vlmax), vlmax);
+            acc = __riscv_vfmacc_vv_f32m8(acc, ld_f32m8(x + 4 * i, vlmax, al), ld_f32m8(y + 4 * i, vlmax, al), vlmax);
         sum = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(acc, zero, vlmax));
     }
     if (i < n) {
         const size_t vl = n - i;
-        vfloat32m8_t p = __riscv_vfmul_vv_f32m8(ld_f32m8(x + 4 * i, vl), ld_f32m8(y + 4 * i, vl), vl);
+        vfloat32m8_t p = __riscv_vfmul_vv_f32m8(ld_f32m8(x + 4 * i, vl, al), ld_f32m8(y + 4 * i, vl, al), vl);
         sum = sum + __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(p, zero, vl));
     }
     return sum;
@@ -1351,7 +1354,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
             }
         }
         if (k4)
-            acc = acc - dot_f32(fm, g, (size_t)nb * 8);
+            acc = acc - dot_f32(fm, g, (size_t)nb * 8, 1);
         out[r] = acc;
     }
 }
@@ -1505,7 +1508,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
             }
             if (k4)
                 for (int64_t t = 0; t < nt; t++)
-                    mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8);
+                    mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8, 1);
             combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
                         is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
         }
@@ -1856,10 +1859,14 @@ static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_by
         if (f16)
             f16_to_f32(row, wrow, n);
         for (int64_t t = 0; t < n_tok; t++) {
-            const void *x = f16 ? (const void *)wrow : (const void *)row;
-            const void *y = f16 ? (const void *)(acts + (size_t)t * (size_t)n)
-                                : (const void *)((const uint8_t *)act + (size_t)t * act_stride);
-            out[(size_t)t * out_stride + (size_t)r] = dot_f32(x, y, (size_t)n);
+            const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride;
+            float *o = out + (size_t)t * out_stride + (size_t)r;
+            if (f16)
+                *o = dot_f32(wrow, acts + (size_t)t * (size_t)n, (size_t)n, 1);
+            else if ((((uintptr_t)row | (uintptr_t)y) & 3) == 0)
+                *o = dot_f32(row, y, (size_t)n, 1);
+            else
+                *o = dot_f32(row, y, (size_t)n, 0);
         }
     }
 }
