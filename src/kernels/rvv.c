@@ -99,6 +99,34 @@ static inline vuint8m2_t shl2(vuint8m2_t v, int s, size_t vl)
 
 /* ---- K-quants × Q8_K ------------------------------------------------------------------ */
 
+/* a K-quant block's size and where its fp16 d and (Q2_K, Q4_K, Q5_K) dmin are */
+static inline size_t kq_bsz(uint32_t type)
+{
+    return type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
+           : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
+           : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
+           : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
+                                  : sizeof(blk_q6_K);
+}
+
+static inline size_t kq_doff(uint32_t type)
+{
+    return type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
+           : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
+           : type == SI_TYPE_Q6_K ? offsetof(blk_q6_K, d)
+                                  : offsetof(blk_q4_K, d);
+}
+
+static inline size_t kq_moff(uint32_t type)
+{
+    return type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
+}
+
+static inline int kq_has_min(uint32_t type)
+{
+    return type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+}
+
 /* A decoded block: Q2_K keeps prescaled bytes in w8, the others 16-bit w16 (with the code
  * bias of Q3_K/Q6_K folded in, so only Q2_K/Q4_K/Q5_K need their mins). */
 typedef struct {
@@ -1300,19 +1328,9 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
                                                               int64_t n_rows, const void *act, float *out,
                                                               const float *yd, float *fm, const float *g)
 {
-    const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
-                       : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
-                       : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
-                       : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
-                                              : sizeof(blk_q6_K);
+    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const int64_t nb = n / SI_QK_K;
-    const size_t doff = type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
-                        : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
-                        : type == SI_TYPE_Q6_K ? offsetof(blk_q6_K, d)
-                                               : offsetof(blk_q4_K, d);
-    const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
-    const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     float dd[64], dm[64];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
@@ -1460,18 +1478,8 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g)
 {
-    const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
-                       : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
-                       : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
-                       : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
-                                              : sizeof(blk_q6_K);
-    const size_t doff = type == SI_TYPE_Q2_K   ? offsetof(blk_q2_K, d)
-                        : type == SI_TYPE_Q3_K ? offsetof(blk_q3_K, d)
-                        : type == SI_TYPE_Q6_K ? offsetof(blk_q6_K, d)
-                                               : offsetof(blk_q4_K, d);
-    const size_t moff = type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
-    const int has_min = type == SI_TYPE_Q2_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const int64_t nb = n / SI_QK_K;
     float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
@@ -1522,11 +1530,7 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, int al2)
 {
-    const size_t bsz = type == SI_TYPE_Q2_K   ? sizeof(blk_q2_K)
-                       : type == SI_TYPE_Q3_K ? sizeof(blk_q3_K)
-                       : type == SI_TYPE_Q4_K ? sizeof(blk_q4_K)
-                       : type == SI_TYPE_Q5_K ? sizeof(blk_q5_K)
-                                              : sizeof(blk_q6_K);
+    const size_t bsz = kq_bsz(type);
     const int64_t nb = n / SI_QK_K;
     rdec k;
     float acc[TOK_CHUNK];
@@ -1588,6 +1592,19 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 }
 
 /* ---- Q8_0 / Q4_0 × Q8_0 -------------------------------------------------------------- */
+
+/* The 32 codes of a Q4_0 (nibbles less 8: elements 0..15 from the low nibbles, 16..31
+ * from the high ones) or Q8_0 block at b, as bytes at e8 LMUL 2 (vl 32). */
+static inline vint8m2_t ld_codes_q80(const uint8_t *b, int q4, size_t vl)
+{
+    if (!q4)
+        return __riscv_vle8_v_i8m2((const int8_t *)b + 2, vl);
+    const size_t v16 = __riscv_vsetvl_e8m1(16);
+    vuint8m1_t x = __riscv_vle8_v_u8m1(b + 2, v16);
+    vuint8m2_t u = __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vand_vx_u8m1(x, 15, v16));
+    u = __riscv_vslideup_vx_u8m2(u, __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vsrl_vx_u8m1(x, 4, v16)), 16, vl);
+    return __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), 8, vl);
+}
 
 /* VLEN 128: four blocks' codes held in v0..v7 (block k in v2k, v2k+1: 32 bytes at e8
  * LMUL 2; Q4_0's nibbles less 8, Q8_0's bytes) while every token's activations stream
@@ -1685,16 +1702,7 @@ static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes,
             for (; i < nb; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const size_t vl = __riscv_vsetvl_e8m2(32);
-                vint8m2_t wq;
-                if (q4) {
-                    const size_t v16 = __riscv_vsetvl_e8m1(16);
-                    vuint8m1_t x = __riscv_vle8_v_u8m1(b + 2, v16);
-                    vuint8m2_t u = __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vand_vx_u8m1(x, 15, v16));
-                    u = __riscv_vslideup_vx_u8m2(u, __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vsrl_vx_u8m1(x, 4, v16)), 16, vl);
-                    wq = __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), 8, vl);
-                } else {
-                    wq = __riscv_vle8_v_i8m2((const int8_t *)b + 2, vl);
-                }
+                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
                 const int8_t *y = a + (size_t)i * sizeof(blk_q8_0);
                 for (int64_t t = 0; t < nt; t++, y += act_stride) {
                     vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2(y, vl), vl);
@@ -1771,17 +1779,7 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
             for (int64_t i = 0; i < nb; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const float dw = h2f(b);
-                vint8m2_t wq;
-                if (q4) {
-                    /* elements 0..15 from the low nibbles, 16..31 from the high ones */
-                    const size_t v16 = __riscv_vsetvl_e8m1(16);
-                    vuint8m1_t x = __riscv_vle8_v_u8m1(b + 2, v16);
-                    vuint8m2_t u = __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vand_vx_u8m1(x, 15, v16));
-                    u = __riscv_vslideup_vx_u8m2(u, __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vsrl_vx_u8m1(x, 4, v16)), 16, vl);
-                    wq = __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), 8, vl);
-                } else {
-                    wq = __riscv_vle8_v_i8m2((const int8_t *)b + 2, vl);
-                }
+                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
                 const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_0) + 2;
                 const float *ds = dscale + (size_t)t0 * (size_t)nb + (size_t)i;
                 for (int64_t t = 0; t < nt; t++, y += act_stride, ds += nb) {
