@@ -850,6 +850,81 @@ static void rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, 
         out[i] = x[i] * scale * w[i];
 }
 
+/* exp(x) lane by lane, as rvv.c's exp_f32: x = k ln2 + r (k rounded to nearest-even by
+ * cvtps, ln2 in two parts), exp(r) by its degree-6 Taylor polynomial, 2^k as two exact
+ * powers of two (subnormal results and overflow to inf right), x clamped to [-104, 89],
+ * NaN kept. */
+static inline __m256 exp8(__m256 x)
+{
+    static const float poly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+    const __m256i k = _mm256_cvtps_epi32(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)));
+    const __m256 kf = _mm256_cvtepi32_ps(k);
+    __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(0.693145751953125f), xc);
+    r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(1.42860682030941723212e-6f), r);
+    __m256 p = _mm256_set1_ps(poly[0]);
+    for (int j = 1; j < 7; j++)
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(poly[j]));
+    const __m256i k1 = _mm256_srai_epi32(k, 1), k2 = _mm256_sub_epi32(k, k1), bias = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
+    p = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    return _mm256_blendv_ps(p, x, nan);
+}
+
+/* g = g / (1 + exp(-g)) * u, the reference's operations with exp8 for expf */
+static void silu_mul_avx2(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 d = _mm256_add_ps(exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)), _mm256_set1_ps(1.0f));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, d), _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) { /* the tail through a padded copy, so that it gets the same exp */
+        float gt[8] = {0}, ut[8] = {0};
+        memcpy(gt, g + i, (size_t)(n - i) * sizeof(float));
+        memcpy(ut, u + i, (size_t)(n - i) * sizeof(float));
+        silu_mul_avx2(gt, ut, 8);
+        memcpy(g + i, gt, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+/* Four pairs at a time: y = x * (c0 c0 c1 c1 ..) + swap(x) * (-s0 s0 -s1 s1 ..), i.e. the
+ * reference's x0 c - x1 s and x1 c + x0 s with a separate multiply and add (exact);
+ * angles computed once for all heads, a last odd pair by the reference's expression. */
+static void rope_avx2(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
+{
+    float c[256], s[256], cc[512], ss[512];
+    const uint32_t np = n_rot / 2;
+    if (np > 256) {
+        si_kernels_ref()->rope(v, n_heads, head_dim, n_rot, inv_freq, pos);
+        return;
+    }
+    si_rope_angles(inv_freq, np, pos, c, s);
+    for (uint32_t i = 0; i < np; i++) {
+        cc[2 * i] = cc[2 * i + 1] = c[i];
+        ss[2 * i] = -s[i];
+        ss[2 * i + 1] = s[i];
+    }
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *p = v + (size_t)h * head_dim;
+        uint32_t i = 0;
+        for (; i + 4 <= np; i += 4) {
+            const __m256 x = _mm256_loadu_ps(p + 2 * i);
+            const __m256 y = _mm256_add_ps(_mm256_mul_ps(x, _mm256_loadu_ps(cc + 2 * i)),
+                                           _mm256_mul_ps(_mm256_permute_ps(x, 0xB1), _mm256_loadu_ps(ss + 2 * i)));
+            _mm256_storeu_ps(p + 2 * i, y);
+        }
+        for (; i < np; i++) {
+            const float x0 = p[2 * i], x1 = p[2 * i + 1];
+            p[2 * i] = x0 * c[i] - x1 * s[i];
+            p[2 * i + 1] = x0 * s[i] + x1 * c[i];
+        }
+    }
+}
+
 static inline __m256 kv_load8(const void *base, size_t i, bool f16)
 {
     return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)))
@@ -920,7 +995,7 @@ const si_kernels *si_kernels_avx2(void)
                                           .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
                                           .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
                                           .quantize_f16 = quantize_f16, .rmsnorm = rmsnorm_avx2,
-                                          .attend = attend_avx2};
+                                          .silu_mul = silu_mul_avx2, .rope = rope_avx2, .attend = attend_avx2};
         si_kernels_fill(&avx2_set, &e);
         avx2_state = 1;
     }

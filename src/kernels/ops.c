@@ -54,11 +54,20 @@ static void silu_mul_ref(float *g, const float *u, int64_t n)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+void si_rope_angles(const float *inv_freq, uint32_t n_pairs, uint32_t pos, float *c, float *s)
+{
+    for (uint32_t i = 0; i < n_pairs; i++) {
+        const float theta = (float)pos * inv_freq[i];
+        c[i] = cosf(theta);
+        s[i] = sinf(theta);
+    }
+}
+
 static void rope_ref(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
 {
     for (uint32_t i = 0; i < n_rot / 2; i++) {
-        float theta = (float)pos * inv_freq[i];
-        float c = cosf(theta), s = sinf(theta);
+        float c, s;
+        si_rope_angles(inv_freq + i, 1, pos, &c, &s);
         for (uint32_t h = 0; h < n_heads; h++) {
             float *p = v + (size_t)h * head_dim + 2 * i;
             float x0 = p[0], x1 = p[1];
@@ -132,6 +141,8 @@ void si_kernels_fill(si_kernels *set, const si_simd_entries *e)
     SI_TAKE(set->quantize[SI_TYPE_Q8_K], e->quantize_q8_K);
     SI_TAKE(set->quantize[SI_TYPE_F16], e->quantize_f16);
     SI_TAKE(set->rmsnorm, e->rmsnorm);
+    SI_TAKE(set->silu_mul, e->silu_mul);
+    SI_TAKE(set->rope, e->rope);
     SI_TAKE(set->attend, e->attend);
 #undef SI_TAKE
 }

@@ -1948,6 +1948,71 @@ static void quantize_q8_K(const float *src, void *dst, int64_t n)
 
 /* ---- ops ----------------------------------------------------------------------------- */
 
+/* exp(x) lane by lane: x = k ln2 + r with k = round(x / ln2) (the dynamic rounding,
+ * nearest-even) and ln2 in two parts so that r (|r| <= ln2 / 2) is nearly exact; exp(r)
+ * by its degree-6 Taylor polynomial (truncation below 1.3e-7 relative); 2^k applied as
+ * two exact powers of two so that results from the subnormals up to overflow (inf) come
+ * out right. x is clamped to [-104, 89] (beyond, the result is 0 or inf anyway); NaN
+ * stays NaN. */
+static inline vfloat32m4_t exp_f32(vfloat32m4_t x, size_t vl)
+{
+    static const float poly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    const vbool8_t nan = __riscv_vmfne_vv_f32m4_b8(x, x, vl);
+    const vfloat32m4_t xc = __riscv_vfmin_vf_f32m4(__riscv_vfmax_vf_f32m4(x, -104.0f, vl), 89.0f, vl);
+    const vint32m4_t k = __riscv_vfcvt_x_f_v_i32m4(__riscv_vfmul_vf_f32m4(xc, 1.44269504088896341f, vl), vl);
+    const vfloat32m4_t kf = __riscv_vfcvt_f_x_v_f32m4(k, vl);
+    vfloat32m4_t r = __riscv_vfnmsac_vf_f32m4(xc, 0.693145751953125f, kf, vl);
+    r = __riscv_vfnmsac_vf_f32m4(r, 1.42860682030941723212e-6f, kf, vl);
+    vfloat32m4_t p = __riscv_vfmv_v_f_f32m4(poly[0], vl);
+    for (int j = 1; j < 7; j++)
+        p = __riscv_vfadd_vf_f32m4(__riscv_vfmul_vv_f32m4(p, r, vl), poly[j], vl);
+    const vint32m4_t k1 = __riscv_vsra_vx_i32m4(k, 1, vl), k2 = __riscv_vsub_vv_i32m4(k, k1, vl);
+    const vfloat32m4_t s1 = __riscv_vreinterpret_v_i32m4_f32m4(__riscv_vsll_vx_i32m4(__riscv_vadd_vx_i32m4(k1, 127, vl), 23, vl));
+    const vfloat32m4_t s2 = __riscv_vreinterpret_v_i32m4_f32m4(__riscv_vsll_vx_i32m4(__riscv_vadd_vx_i32m4(k2, 127, vl), 23, vl));
+    p = __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(p, s1, vl), s2, vl);
+    return __riscv_vmerge_vvm_f32m4(p, x, nan, vl);
+}
+
+/* g = g / (1 + exp(-g)) * u, the reference's operations with exp_f32 for expf */
+static void silu_mul_rvv(float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n;) {
+        const size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
+        vfloat32m4_t x = __riscv_vle32_v_f32m4(g + i, vl);
+        vfloat32m4_t d = __riscv_vfadd_vf_f32m4(exp_f32(__riscv_vfneg_v_f32m4(x, vl), vl), 1.0f, vl);
+        __riscv_vse32_v_f32m4(g + i, __riscv_vfmul_vv_f32m4(__riscv_vfdiv_vv_f32m4(x, d, vl), __riscv_vle32_v_f32m4(u + i, vl), vl), vl);
+        i += (int64_t)vl;
+    }
+}
+
+/* The pairs of each head as two vectors (segment loads), rotated with the reference's
+ * exact arithmetic (x0 c - x1 s, x0 s + x1 c), the angles computed once for all heads. */
+static void rope_rvv(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
+{
+    float c[256], s[256];
+    const uint32_t np = n_rot / 2;
+    if (np > 256) {
+        si_kernels_ref()->rope(v, n_heads, head_dim, n_rot, inv_freq, pos);
+        return;
+    }
+    si_rope_angles(inv_freq, np, pos, c, s);
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *p = v + (size_t)h * head_dim;
+        for (uint32_t i = 0; i < np;) {
+            const size_t vl = __riscv_vsetvl_e32m4(np - i);
+            vfloat32m4x2_t xy = __riscv_vlseg2e32_v_f32m4x2(p + 2 * i, vl);
+            vfloat32m4_t x0 = __riscv_vget_v_f32m4x2_f32m4(xy, 0), x1 = __riscv_vget_v_f32m4x2_f32m4(xy, 1);
+            vfloat32m4_t cv = __riscv_vle32_v_f32m4(c + i, vl), sv = __riscv_vle32_v_f32m4(s + i, vl);
+            vfloat32m4_t y0 = __riscv_vfsub_vv_f32m4(__riscv_vfmul_vv_f32m4(x0, cv, vl), __riscv_vfmul_vv_f32m4(x1, sv, vl), vl);
+            vfloat32m4_t y1 = __riscv_vfadd_vv_f32m4(__riscv_vfmul_vv_f32m4(x0, sv, vl), __riscv_vfmul_vv_f32m4(x1, cv, vl), vl);
+            xy = __riscv_vset_v_f32m4_f32m4x2(xy, 0, y0);
+            xy = __riscv_vset_v_f32m4_f32m4x2(xy, 1, y1);
+            __riscv_vsseg2e32_v_f32m4x2(p + 2 * i, xy, vl);
+            i += (uint32_t)vl;
+        }
+    }
+}
+
 /* Sum of squares widened to double as the reference (order differs: tolerance ~1 ulp of
  * the scale); the scaling is the reference's exact x * scale * w. */
 static void rmsnorm_rvv(float *out, const float *x, const float *w, int64_t n, float eps)
@@ -2021,7 +2086,8 @@ const si_kernels *si_kernels_rvv(void)
         static const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = mat_dot_kq,
                                           .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
                                           .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
-                                          .rmsnorm = rmsnorm_rvv, .attend = attend_rvv};
+                                          .rmsnorm = rmsnorm_rvv, .silu_mul = silu_mul_rvv, .rope = rope_rvv,
+                                          .attend = attend_rvv};
         si_kernels_fill(&rvv_set, &e);
         rvv_ready = 1;
     }

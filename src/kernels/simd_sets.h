@@ -16,6 +16,8 @@ typedef struct si_simd_entries {
     si_mat_dot_fn mat_dot_kquant, mat_dot_q8_0_family, mat_dot_float;
     si_from_float_fn quantize_q8_0, quantize_q8_K, quantize_f16;
     void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
+    void (*silu_mul)(float *g, const float *u, int64_t n);
+    void (*rope)(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos);
     void (*attend)(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
                    uint32_t n_pos, uint32_t head_dim, float scale, float *scores);
 } si_simd_entries;
@@ -23,6 +25,10 @@ typedef struct si_simd_entries {
 /* Attention's softmax, shared by every set: scores[t] = exp(scores[t] - mx); returns
  * 1 / their sum (summed in double). */
 float si_softmax_exp(float *scores, uint32_t n, float mx);
+
+/* RoPE's angles, shared by every set: c[i] = cos(pos * inv_freq[i]), s[i] = sin(...)
+ * for i < n_pairs, the reference's float arithmetic and libm calls. */
+void si_rope_angles(const float *inv_freq, uint32_t n_pairs, uint32_t pos, float *c, float *s);
 
 /* The reference set with e's entries in place of its own. */
 void si_kernels_fill(si_kernels *set, const si_simd_entries *e);
