@@ -1799,21 +1799,20 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
 
 /* ---- F32 / F16 ----------------------------------------------------------------------- */
 
-/* 16 halves from any address, widened exactly with integer operations (no zvfh in the
- * baseline): normal numbers rebias the exponent, inf/nan get exponent 255, zeros and
- * subnormals are man * 2^-24 through an exact integer-to-float conversion. */
+/* halves to floats, exactly, without zvfh: the 15 bits below the sign shifted to a
+ * float's exponent and mantissa (a widening multiply by 2^13) then scaled by 2^112 (an
+ * exact multiply: normal halves land on the right exponent, subnormals and zeros come
+ * out as the subnormal float times 2^112, which is their value); infinities and NaNs get
+ * the all-ones exponent first; negative halves negated (a masked sign flip). */
 static inline vfloat32m4_t cvt_f16(vuint16m2_t h, size_t vl)
 {
-    vuint32m4_t x = __riscv_vzext_vf2_u32m4(h, vl);
-    vuint32m4_t em = __riscv_vand_vx_u32m4(x, 0x7FFF, vl);
-    vuint32m4_t sign = __riscv_vsll_vx_u32m4(__riscv_vand_vx_u32m4(x, 0x8000, vl), 16, vl);
-    vuint32m4_t nrm = __riscv_vadd_vx_u32m4(__riscv_vsll_vx_u32m4(em, 13, vl), 112u << 23, vl);
-    vbool8_t inf = __riscv_vmsgeu_vx_u32m4_b8(em, 0x7C00, vl);
-    nrm = __riscv_vadd_vx_u32m4_mu(inf, nrm, nrm, 112u << 23, vl);
-    vbool8_t sub = __riscv_vmsltu_vx_u32m4_b8(em, 0x400, vl);
-    vfloat32m4_t sf = __riscv_vfmul_vf_f32m4(__riscv_vfcvt_f_xu_v_f32m4(em, vl), 0x1p-24f, vl);
-    vuint32m4_t bits = __riscv_vmerge_vvm_u32m4(nrm, __riscv_vreinterpret_v_f32m4_u32m4(sf), sub, vl);
-    return __riscv_vreinterpret_v_u32m4_f32m4(__riscv_vor_vv_u32m4(bits, sign, vl));
+    const vuint16m2_t em = __riscv_vand_vx_u16m2(h, 0x7FFF, vl);
+    const vbool8_t special = __riscv_vmsgeu_vx_u16m2_b8(em, 0x7C00, vl);
+    vuint32m4_t bits = __riscv_vwmulu_vx_u32m4(em, 1u << 13, vl);
+    bits = __riscv_vor_vx_u32m4_mu(special, bits, bits, 0x7F800000u, vl);
+    const vfloat32m4_t f = __riscv_vfmul_vf_f32m4(__riscv_vreinterpret_v_u32m4_f32m4(bits), 0x1p112f, vl);
+    const vbool8_t neg = __riscv_vmsgtu_vx_u16m2_b8(h, 0x7FFF, vl);
+    return __riscv_vfneg_v_f32m4_mu(neg, f, f, vl);
 }
 
 static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)

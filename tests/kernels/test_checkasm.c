@@ -259,6 +259,30 @@ static void check_mat_dot(si_type t, int64_t n, int64_t n_rows, int64_t n_tok, e
     }
 }
 
+/* Every half through the set's F16 conversion, exactly: rows of 32 copies of one half h
+ * dotted with 32 activations of 2^-5 sum to h exactly (or inf, or NaN); compared with
+ * si_fp16_to_fp32. */
+static void test_f16_all_halves(void)
+{
+    enum { ROWS = 512, N = 32 };
+    uint8_t *w = wbuf, *a = abuf;
+    float got[ROWS];
+    for (int i = 0; i < N; i++)
+        put_u16(a + 2 * i, si_fp32_to_fp16(0x1p-5f));
+    for (uint32_t h0 = 0; h0 < 65536; h0 += ROWS) {
+        for (uint32_t r = 0; r < ROWS; r++)
+            for (int i = 0; i < N; i++)
+                put_u16(w + (size_t)r * 2 * N + 2 * (size_t)i, (uint16_t)(h0 + r));
+        K->mat_dot[SI_TYPE_F16](SI_TYPE_F16, N, w, 2 * N, ROWS, a, 2 * N, 1, got, ROWS);
+        for (uint32_t r = 0; r < ROWS; r++) {
+            const float want = si_fp16_to_fp32((uint16_t)(h0 + r));
+            CHECKF(got[r] == want || (isnan(got[r]) && isnan(want)), "%s F16 half 0x%04x: %.9g, want %.9g", K->name,
+                   (unsigned)(h0 + r), (double)got[r], (double)want);
+            checks++;
+        }
+    }
+}
+
 static void test_mat_dot(si_type t)
 {
     const si_type_traits *tr = si_type_get(t);
@@ -469,6 +493,8 @@ int main(void)
             if (K->mat_dot[t] == R->mat_dot[t])
                 continue;
             test_mat_dot(t);
+            if (t == SI_TYPE_F16)
+                test_f16_all_halves();
             n_kernels++;
             printf("%s: mat_dot %s ok\n", K->name, si_type_name(t));
             fflush(stdout);
