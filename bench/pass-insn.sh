@@ -5,7 +5,7 @@
 #
 #   bench/pass-insn.sh [BUILD_RV64 [BUILD_NATIVE]]   (defaults build-rv64, build)
 #
-#   BATCH  step widths (default 1,8,32)     POS  context positions (default 256,1024)
+#   BATCH  step widths (default 1,8,32)     POS  context positions (default 64,256)
 #   (an empty BATCH or POS skips that part)
 #
 # Per layer: mkmodel writes the 8B Q2_K preset's shapes and type mix with 1 and with 2
@@ -24,7 +24,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 rv=$(cd "${1:-$src/build-rv64}" && pwd)
 host=$(cd "${2:-$src/build}" && pwd)
 batch=${BATCH-1,8,32}
-positions=${POS-256,1024}
+positions=${POS-64,256}
 ninja -C "$rv" tools/stream-infer bench/libsiinsn.so >/dev/null
 ninja -C "$host" tools/mkmodel >/dev/null
 tmp=$(mktemp -d)
