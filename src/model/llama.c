@@ -39,6 +39,7 @@ struct si_llama {
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][width] */
     float *scores;    /* [n_ctx] */
     float *qh;        /* [head_dim] query of one head, rounded like the cache */
+    float *kvf;       /* [2][n_ctx][head_dim]: one KV head's K and V rows as floats (F16 cache) */
     float *norm_w;    /* [D] current norm weight */
     uint8_t *qact;    /* [n_batch][row bytes of the widest input in the activation type] */
     size_t qact_row;  /* stride of qact */
@@ -83,7 +84,8 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->n_batch = o->n_batch;
     r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * KV * kv_elt;
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
-    r->act_bytes_per_pos = 4;
+    /* scores, and with an F16 cache one KV head's rows widened to floats */
+    r->act_bytes_per_pos = 4 + (kv_elt == 2 ? 8 * (uint64_t)hp->head_dim : 0);
     r->act_fixed_bytes = 4 * ((uint64_t)hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
     r->all_logits = o->all_logits;
@@ -123,12 +125,14 @@ static int alloc_buffers(si_llama *m, si_error *err)
     m->hb2 = malloc(B * F * sizeof(float));
     m->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
     m->qh = malloc(hp->head_dim * sizeof(float));
+    m->kvf = m->kv_elt == 2 ? malloc(2 * (size_t)m->plan.n_ctx * hp->head_dim * sizeof(float)) : NULL;
     m->norm_w = malloc(D * sizeof(float));
     m->qact = malloc(B * m->qact_row);
     m->row_buf = malloc(m->d.token_embd.row_bytes);
     m->inv_freq = malloc((hp->n_rot / 2) * sizeof(float));
     SI_CHECK(!m->k_cache || !m->v_cache || !m->x || !m->xb || !m->q || !m->k || !m->v || !m->att || !m->hb ||
-                 !m->hb2 || !m->scores || !m->qh || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq,
+                 !m->hb2 || !m->scores || !m->qh || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq ||
+                 (m->kv_elt == 2 && !m->kvf),
              err, SI_ENOMEM, "out of memory for the KV cache and activations (%zu bytes of KV cache)", 2 * kv_bytes);
     return SI_OK;
 }
@@ -267,7 +271,7 @@ void si_llama_close(si_llama *m)
     si_pack_close(m->pack);
     free(m->pack_infos);
     void *bufs[] = {m->k_cache, m->v_cache, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
-                    m->scores, m->qh, m->norm_w, m->qact, m->row_buf, m->inv_freq};
+                    m->scores, m->qh, m->kvf, m->norm_w, m->qact, m->row_buf, m->inv_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m);
@@ -334,23 +338,41 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
         h[i] = si_fp32_to_fp16(src[i]);
 }
 
-/* Causal attention of token b (at position p) over the cache of layer l. */
-static void attention(si_llama *m, uint32_t l, uint32_t b, uint32_t p)
+/* Causal attention of the step's n tokens (positions pos .. pos + n - 1) over the cache
+ * of layer l, KV head by KV head. An F16 cache's rows of the head are widened to floats
+ * once for the head's group of query heads and every token of the step (exactly, so the
+ * results are those of attending the F16 rows directly), not once per token and head. */
+static void attention(si_llama *m, uint32_t l, uint32_t n)
 {
     const si_llama_hparams *hp = &m->d.hp;
-    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_pos = m->pos + n;
     size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
     const uint8_t *kc = (const uint8_t *)m->k_cache + (size_t)l * m->plan.n_ctx * KV * m->kv_elt;
     const uint8_t *vc = (const uint8_t *)m->v_cache + (size_t)l * m->plan.n_ctx * KV * m->kv_elt;
     float scale = 1.0f / sqrtf((float)hd);
-    for (uint32_t h = 0; h < hp->n_head; h++) {
-        const float *q = m->q + b * Q + (size_t)h * hd;
-        size_t kv_off = (size_t)(h / group) * hd * m->kv_elt;
-        /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
-        for (uint32_t i = 0; i < hd; i++)
-            m->qh[i] = m->kv_elt == 2 ? si_fp16_to_fp32(si_fp32_to_fp16(q[i])) : q[i];
-        m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, kc + kv_off, vc + kv_off, KV, m->kv_elt == 2, p + 1, hd,
-                     scale, m->scores);
+    for (uint32_t g = 0; g < hp->n_head_kv; g++) {
+        const void *k = kc + (size_t)g * hd * m->kv_elt, *v = vc + (size_t)g * hd * m->kv_elt;
+        size_t stride = KV;
+        if (m->kv_elt == 2) {
+            float *kf = m->kvf, *vf = m->kvf + (size_t)m->plan.n_ctx * hd;
+            for (uint32_t t = 0; t < n_pos; t++)
+                for (uint32_t i = 0; i < hd; i++) {
+                    kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)k)[(size_t)t * KV + i]);
+                    vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)v)[(size_t)t * KV + i]);
+                }
+            k = kf;
+            v = vf;
+            stride = hd;
+        }
+        for (uint32_t h = g * group; h < (g + 1) * group; h++)
+            for (uint32_t b = 0; b < n; b++) {
+                const float *q = m->q + b * Q + (size_t)h * hd;
+                /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
+                for (uint32_t i = 0; i < hd; i++)
+                    m->qh[i] = m->kv_elt == 2 ? si_fp16_to_fp32(si_fp32_to_fp16(q[i])) : q[i];
+                m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, k, v, stride, false, m->pos + b + 1, hd, scale,
+                             m->scores);
+            }
     }
 }
 
@@ -396,8 +418,7 @@ static int layer_forward(si_llama *m, uint32_t l, uint32_t n, si_error *err)
         kv_store(m, (uint8_t *)m->k_cache + (layer_off + (size_t)p * KV) * m->kv_elt, m->k + b * KV, KV);
         kv_store(m, (uint8_t *)m->v_cache + (layer_off + (size_t)p * KV) * m->kv_elt, m->v + b * KV, KV);
     }
-    for (uint32_t b = 0; b < n; b++)
-        attention(m, l, b, m->pos + b);
+    attention(m, l, n);
     SI_TRY(matmul(m, &L->wo, &tv[4], m->att, Q, n, m->xb, D, err));
     for (size_t i = 0; i < n * D; i++)
         m->x[i] += m->xb[i];
