@@ -339,9 +339,12 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
 }
 
 /* Causal attention of the step's n tokens (positions pos .. pos + n - 1) over the cache
- * of layer l, KV head by KV head. An F16 cache's rows of the head are widened to floats
- * once for the head's group of query heads and every token of the step (exactly, so the
- * results are those of attending the F16 rows directly), not once per token and head. */
+ * of layer l, KV head by KV head. In a step of several tokens an F16 cache's rows of the
+ * head are widened to floats once for the head's group of query heads and every token
+ * (exactly, so the results are those of attending the F16 rows directly) instead of by
+ * the kernel once per token and head; with few tokens the kernel's vector conversion
+ * per head costs less than this scalar one. */
+#define SI_WIDEN_KV_MIN_TOKENS 8
 static void attention(si_llama *m, uint32_t l, uint32_t n)
 {
     const si_llama_hparams *hp = &m->d.hp;
@@ -353,7 +356,8 @@ static void attention(si_llama *m, uint32_t l, uint32_t n)
     for (uint32_t g = 0; g < hp->n_head_kv; g++) {
         const void *k = kc + (size_t)g * hd * m->kv_elt, *v = vc + (size_t)g * hd * m->kv_elt;
         size_t stride = KV;
-        if (m->kv_elt == 2) {
+        bool f16 = m->kv_elt == 2;
+        if (f16 && n >= SI_WIDEN_KV_MIN_TOKENS) {
             float *kf = m->kvf, *vf = m->kvf + (size_t)m->plan.n_ctx * hd;
             for (uint32_t t = 0; t < n_pos; t++)
                 for (uint32_t i = 0; i < hd; i++) {
@@ -363,6 +367,7 @@ static void attention(si_llama *m, uint32_t l, uint32_t n)
             k = kf;
             v = vf;
             stride = hd;
+            f16 = false;
         }
         for (uint32_t h = g * group; h < (g + 1) * group; h++)
             for (uint32_t b = 0; b < n; b++) {
@@ -370,7 +375,7 @@ static void attention(si_llama *m, uint32_t l, uint32_t n)
                 /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
                 for (uint32_t i = 0; i < hd; i++)
                     m->qh[i] = m->kv_elt == 2 ? si_fp16_to_fp32(si_fp32_to_fp16(q[i])) : q[i];
-                m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, k, v, stride, false, m->pos + b + 1, hd, scale,
+                m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, k, v, stride, f16, m->pos + b + 1, hd, scale,
                              m->scores);
             }
     }
