@@ -689,25 +689,17 @@ static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_by
     const int f16 = type == SI_TYPE_F16;
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        int64_t t = 0;
-        for (; t + 2 <= n_tok; t += 2) {
+        for (int64_t t = 0; t < n_tok; t += 2) { /* two tokens per pass, a last odd one alone */
             float res[2];
             const uint8_t *a0 = (const uint8_t *)act + (size_t)t * act_stride;
-            if (f16)
-                float_dot(2, 1, row, a0, act_stride, n, res);
+            const int two = t + 1 < n_tok;
+            if (two) /* constant arguments: float_dot specializes on them */
+                f16 ? float_dot(2, 1, row, a0, act_stride, n, res) : float_dot(2, 0, row, a0, act_stride, n, res);
             else
-                float_dot(2, 0, row, a0, act_stride, n, res);
+                f16 ? float_dot(1, 1, row, a0, act_stride, n, res) : float_dot(1, 0, row, a0, act_stride, n, res);
             out[(size_t)t * out_stride + (size_t)r] = res[0];
-            out[(size_t)(t + 1) * out_stride + (size_t)r] = res[1];
-        }
-        if (t < n_tok) {
-            float res[1];
-            const uint8_t *a0 = (const uint8_t *)act + (size_t)t * act_stride;
-            if (f16)
-                float_dot(1, 1, row, a0, act_stride, n, res);
-            else
-                float_dot(1, 0, row, a0, act_stride, n, res);
-            out[(size_t)t * out_stride + (size_t)r] = res[0];
+            if (two)
+                out[(size_t)(t + 1) * out_stride + (size_t)r] = res[1];
         }
     }
 }

@@ -417,6 +417,14 @@ static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int
     "vand.vi " A2 ", " A2 ", 3\n\t"          \
     "vsrl.vi " A3 ", v16, 6\n\t"
 
+/* Q2_K's 16 scale bytes (at %[sc]) split: the low nibbles (scales) to the 16-byte copy
+ * at %[tmp] (read back with lbu) and left in lo, the high nibbles (mins) in hi */
+#define SI_Q2_SCALES(raw, lo, hi)                \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
+    "vle8.v " raw ", (%[sc])\n\t"               \
+    "vand.vi " lo ", " raw ", 15\n\t"           \
+    "vsrl.vi " hi ", " raw ", 4\n\t"            \
+    "vse8.v " lo ", (%[tmp])\n\t"
 /* dec_q2_K + tok_u8 in one (VLEN 128 only) */
 static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
                              int32_t *msum)
@@ -425,11 +433,7 @@ static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, i
     size_t n = 64, n32 = 32;
     const uint8_t *sc = b + offsetof(blk_q2_K, scales), *qs = b + offsetof(blk_q2_K, qs);
     __asm__ volatile(
-        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
-        "vle8.v v16, (%[sc])\n\t"
-        "vand.vi v17, v16, 15\n\t"
-        "vsrl.vi v18, v16, 4\n\t"
-        "vse8.v v17, (%[tmp])\n\t"
+        SI_Q2_SCALES("v16", "v17", "v18")
         "vsetivli zero, 16, e16, m2, ta, ma\n\t"
         "vzext.vf2 v22, v18\n\t"
         SI_DEC_2BIT("0", "v0", "v2", "v4", "v6")
@@ -684,12 +688,8 @@ static inline void fused_q2_K(const uint8_t *b, const int8_t *a, const uint8_t *
     size_t n32 = 32, n64 = 64;
     const uint8_t *sc = b + offsetof(blk_q2_K, scales), *qs = b + offsetof(blk_q2_K, qs);
     __asm__ volatile(
-        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
-        "vle8.v v0, (%[sc])\n\t"
-        "vand.vi v1, v0, 15\n\t"
-        "vsrl.vi v2, v0, 4\n\t"
+        SI_Q2_SCALES("v0", "v1", "v2")
         "vmv.v.i v3, 0\n\t"
-        "vse8.v v1, (%[tmp])\n\t"
         SI_Q2_HALF("vle8.v v6, (%[bs])\n\t" /* the 16 bsums as 32 bytes */, "0", "0", "0", "1", "2", "3", "4", "5", "6", "7", "vwmulsu.vv v24, v16, v8\n\t")
         SI_Q2_HALF("", "32", "128", "8", "9", "10", "11", "12", "13", "14", "15", "vwmaccsu.vv v24, v16, v8\n\t")
         "vsetvli zero, %[n64], e16, m8, ta, ma\n\t"
@@ -708,6 +708,7 @@ static inline void fused_q2_K(const uint8_t *b, const int8_t *a, const uint8_t *
     *msum = ms;
 }
 #undef SI_Q2_HALF
+#undef SI_Q2_SCALES
 
 /* The code-times-activation products of one half block (codes 0..63 in v8..v15 as two
  * e8 LMUL 4 groups for elements 0..63 and 64..127 of the half), each 16-element group
@@ -1831,39 +1832,46 @@ static void f16_to_f32(const uint8_t *p, float *dst, int64_t n)
 }
 
 /* One float dot per row and token (dot_f32: lane sums over the row, one reduction; the
- * reference sums in double). F16 rows and activations are converted to floats once (the
- * activations per call, a row for all its tokens); F32 is read in place. */
+ * reference sums in double). F16 rows and activations are converted to floats first (the
+ * activations per chunk of tokens, a row once per chunk); F32 is read in place. */
 static _Thread_local void *fbuf;
 static _Thread_local size_t fbuf_cap;
 
 static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                           size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
-    const int f16 = type == SI_TYPE_F16;
-    float *wrow = NULL, *acts = NULL;
-    if (f16) {
-        wrow = scratch(&fbuf, &fbuf_cap, (size_t)n * ((size_t)n_tok + 1) * sizeof(float));
-        if (!wrow) { /* no memory for the scratch: the reference needs none */
-            si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
-            return;
+    if (type == SI_TYPE_F32) {
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+            for (int64_t t = 0; t < n_tok; t++) {
+                const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride;
+                float *o = out + (size_t)t * out_stride + (size_t)r;
+                if ((((uintptr_t)row | (uintptr_t)y) & 3) == 0)
+                    *o = dot_f32(row, y, (size_t)n, 1);
+                else
+                    *o = dot_f32(row, y, (size_t)n, 0);
+            }
         }
-        acts = wrow + n;
-        for (int64_t t = 0; t < n_tok; t++)
-            f16_to_f32((const uint8_t *)act + (size_t)t * act_stride, acts + (size_t)t * (size_t)n, n);
+        return;
     }
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        if (f16)
-            f16_to_f32(row, wrow, n);
-        for (int64_t t = 0; t < n_tok; t++) {
-            const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride;
-            float *o = out + (size_t)t * out_stride + (size_t)r;
-            if (f16)
-                *o = dot_f32(wrow, acts + (size_t)t * (size_t)n, (size_t)n, 1);
-            else if ((((uintptr_t)row | (uintptr_t)y) & 3) == 0)
-                *o = dot_f32(row, y, (size_t)n, 1);
-            else
-                *o = dot_f32(row, y, (size_t)n, 0);
+    /* F16: up to F16_CHUNK tokens' activations as floats at a time (the scratch stays
+     * n * (F16_CHUNK + 1) floats whatever the batch), each row converted once per chunk */
+    enum { F16_CHUNK = 16 };
+    const int64_t nc = n_tok < F16_CHUNK ? n_tok : F16_CHUNK;
+    float *wrow = scratch(&fbuf, &fbuf_cap, (size_t)n * ((size_t)nc + 1) * sizeof(float));
+    if (!wrow) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    float *acts = wrow + n;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += F16_CHUNK) {
+        const int64_t nt = n_tok - t0 < F16_CHUNK ? n_tok - t0 : F16_CHUNK;
+        for (int64_t t = 0; t < nt; t++)
+            f16_to_f32((const uint8_t *)act + (size_t)(t0 + t) * act_stride, acts + (size_t)t * (size_t)n, n);
+        for (int64_t r = 0; r < n_rows; r++) {
+            f16_to_f32((const uint8_t *)w + (size_t)r * row_bytes, wrow, n);
+            for (int64_t t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + (size_t)r] = dot_f32(wrow, acts + (size_t)t * (size_t)n, (size_t)n, 1);
         }
     }
 }
