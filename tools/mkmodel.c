@@ -46,6 +46,7 @@ typedef struct opts {
     bool vocab_size_given;
     const char *preset;       /* --preset NAME, or NULL */
     bool type_given, dry_run;
+    bool ctx_given;           /* --ctx: overrides a preset's context length too */
 } opts;
 
 /* ---- presets: the exact shapes and type mixes of real files ---- */
@@ -92,7 +93,9 @@ static void usage(FILE *f)
         "      --head-dim N         per-head dimension, even (default dim/heads)\n"
         "      --ff N               feed-forward length (default 768)\n"
         "      --vocab-size N       vocabulary size, >= 261 (default 512)\n"
-        "      --ctx N              context length (default 2048)\n"
+        "      --ctx N              context length (llama.context_length; default 2048, or\n"
+        "                           the preset's: 8192 for llama3-8b-*, 131072 for\n"
+        "                           llama3.2-*; --ctx also applies to --preset)\n"
         "      --rope-base X        rope frequency base (default 500000)\n"
         "      --eps X              RMS norm epsilon (default 1e-5)\n"
         "      --type TYPE          type of all 2-D weights: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1\n"
@@ -110,7 +113,7 @@ static void usage(FILE *f)
         "                           sorted like llama.cpp's quantizer (non-layer tensors,\n"
         "                           then layer by layer, names sorted)\n"
         "      --preset NAME        the shapes (and type mix) of a real model; shape options\n"
-        "                           are then refused. NAME is one of:\n"
+        "                           (but --ctx) are then refused. NAME is one of:\n"
         "                             llama3-8b-q2_k  Meta-Llama-3-8B.Q2_K.gguf's mix (3.17 GB)\n"
         "                             llama3-8b-q4_0  all Q4_0 but output Q6_K (4.65 GB)\n"
         "                             llama3.2-1b     tied, needs --type\n"
@@ -216,7 +219,8 @@ static void apply_preset(opts *o, const char *shape_opt)
     o->ff = p->ff;
     o->vocab = p->vocab;
     o->vocab_size_given = true; /* --vocab must then have exactly this many tokens */
-    o->ctx = p->ctx;
+    if (!o->ctx_given) /* --ctx overrides the preset's trained context */
+        o->ctx = p->ctx;
     o->rope_base = p->rope_base;
     o->tied = p->tied;
     o->rope_freqs = p->rope_freqs;
@@ -261,7 +265,7 @@ static void parse_args(opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
         const char *a = optarg;
         switch (c) {
-        case O_DIM: case O_LAYERS: case O_HEADS: case O_KVH: case O_HD: case O_FF: case O_CTX:
+        case O_DIM: case O_LAYERS: case O_HEADS: case O_KVH: case O_HD: case O_FF:
         case O_ROPE: case O_TIED: case O_RF:
             for (const struct option *p = lo; p->name; p++)
                 if (p->val == c)
@@ -278,7 +282,7 @@ static void parse_args(opts *o, int argc, char **argv)
         case O_HD: o->head_dim = (uint32_t)parse_u64("--head-dim", a, 65536); break;
         case O_FF: o->ff = (uint32_t)parse_u64("--ff", a, M); break;
         case O_VOCABN: o->vocab = (uint32_t)parse_u64("--vocab-size", a, M); o->vocab_size_given = true; break;
-        case O_CTX: o->ctx = (uint32_t)parse_u64("--ctx", a, M); break;
+        case O_CTX: o->ctx = (uint32_t)parse_u64("--ctx", a, M); o->ctx_given = true; break;
         case O_ROPE: o->rope_base = parse_f("--rope-base", a); break;
         case O_EPS: o->eps = parse_f("--eps", a); break;
         case O_TYPE: o->type = parse_type("--type", a); o->type_given = true; break;

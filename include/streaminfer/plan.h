@@ -18,15 +18,20 @@ extern "C" {
 
 typedef struct si_plan_req {
     uint64_t budget;              /* bytes; 0 = si_plan_default_budget() */
-    uint32_t n_ctx;               /* 0 = the model's, capped by the budget */
+    uint32_t n_ctx;               /* 0 = the model's trained context, capped so that a full
+                                     step (see n_batch) and the smallest ring still fit */
     uint32_t n_ctx_train;
-    uint32_t n_batch;             /* tokens per step; 0 = as many as the budget allows, up to 256 */
+    uint32_t n_batch;             /* tokens per step; 0 = the largest power of two <= 256 whose
+                                     activations (without the context's) fit in 1/8 of the
+                                     budget, halved while the smallest context does not fit */
     uint64_t kv_bytes_per_pos;    /* K and V of all layers for one position */
     uint64_t act_bytes_per_token; /* activations of one token of a step */
     uint64_t act_bytes_per_pos;   /* activations per context position (attention scores) */
     uint64_t act_fixed_bytes;     /* activations independent of batch and context */
     uint64_t logits_row_bytes;    /* one row of logits */
-    bool all_logits;              /* logits for every token of a step, not just the last */
+    uint32_t logits_rows;         /* logits rows one step may ask for (e.g. one per sequence
+                                     sharing a step); 0 = 1; never more than n_batch */
+    bool logits_all_tokens;       /* a step may ask for every token's logits: n_batch rows */
     uint64_t ring_want;           /* ring that holds a whole pass (capped by the caller) */
     uint64_t ring_min;            /* smallest ring that works (a few of the widest rows) */
 } si_plan_req;
@@ -35,12 +40,21 @@ typedef struct si_plan {
     uint64_t budget;
     char budget_source[160]; /* how the budget was chosen */
     uint32_t n_ctx;
+    char ctx_source[160];    /* how n_ctx was chosen */
     uint32_t n_batch;
+    uint32_t logits_rows;    /* logits rows one step may ask for, as planned */
     uint64_t kv_bytes;
     uint64_t act_bytes;
     uint64_t ring_bytes;
 } si_plan;
 
+/* The step size, the context and the ring for req. Activations are sized for the
+ * chosen batch and context: act(B, ctx) = act_fixed + B * act_per_token + ctx *
+ * act_per_pos + logits rows(B) * logits_row, and the plan needs act(B, ctx) + ctx *
+ * kv_per_pos + ring. It succeeds iff the budget holds that with ring_min, the smallest
+ * context (req->n_ctx, else min(n_ctx_train, 64)) and the smallest step (req->n_batch,
+ * else 1); else it fails with SI_EBUDGET and a message naming exactly that minimum
+ * ("at least 1.2 MiB (1258291 bytes)"). */
 int si_plan_make(const si_plan_req *req, si_plan *plan, si_error *err);
 
 /* What this process may really use: the smaller of the cgroup memory limit (v1 or

@@ -140,25 +140,58 @@ uint64_t si_plan_default_budget(char *source, size_t source_len)
     return budget;
 }
 
-static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx);
-
-/* The refusal names the minimum that would work and what it is made of. */
-static int too_small(const si_plan_req *r, const si_plan *p, uint32_t ctx_min, si_error *err)
+/* Logits rows a step of n_batch tokens may ask for. */
+static uint32_t logits_rows(const si_plan_req *r, uint32_t n_batch)
 {
-    uint64_t act = act_bytes(r, p->n_batch, ctx_min), kv = (uint64_t)ctx_min * r->kv_bytes_per_pos;
-    char a[32], b[32], c[32], d[32], e[32];
-    return si_errorf(err, SI_EBUDGET,
-                     "memory budget %s is too small: at least %s would work (KV cache %s for %u positions, "
-                     "activations %s, weight buffer %s)",
-                     si_format_size(p->budget, a, sizeof a), si_format_size(act + kv + r->ring_min, b, sizeof b),
-                     si_format_size(kv, c, sizeof c), ctx_min, si_format_size(act, d, sizeof d),
-                     si_format_size(r->ring_min, e, sizeof e));
+    if (r->logits_all_tokens)
+        return n_batch;
+    uint32_t n = r->logits_rows ? r->logits_rows : 1;
+    return n < n_batch ? n : n_batch;
+}
+
+/* Activations of a step of n_batch tokens that do not depend on the context. */
+static uint64_t act_step_bytes(const si_plan_req *r, uint32_t n_batch)
+{
+    return r->act_fixed_bytes + (uint64_t)n_batch * r->act_bytes_per_token +
+           (uint64_t)logits_rows(r, n_batch) * r->logits_row_bytes;
 }
 
 static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx)
 {
-    return r->act_fixed_bytes + (uint64_t)n_batch * r->act_bytes_per_token + (uint64_t)n_ctx * r->act_bytes_per_pos +
-           (r->all_logits ? n_batch : 1) * r->logits_row_bytes;
+    return act_step_bytes(r, n_batch) + (uint64_t)n_ctx * r->act_bytes_per_pos;
+}
+
+/* Everything a plan of this step and context holds with the smallest ring. */
+static uint64_t need_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx)
+{
+    return act_bytes(r, n_batch, n_ctx) + (uint64_t)n_ctx * r->kv_bytes_per_pos + r->ring_min;
+}
+
+/* The refusal names the minimum that would work (exactly: that budget is accepted)
+ * and what it is made of; with -c, also the largest -c this budget allows. */
+static int too_small(const si_plan_req *r, const si_plan *p, uint32_t n_batch, uint32_t ctx_min, si_error *err)
+{
+    uint64_t act = act_bytes(r, n_batch, ctx_min), kv = (uint64_t)ctx_min * r->kv_bytes_per_pos;
+    uint64_t need = need_bytes(r, n_batch, ctx_min);
+    char a[32], b[32], c[32], d[32], e[32], what[64], tail[128] = "";
+    if (r->n_ctx) {
+        snprintf(what, sizeof what, " for -c %u", r->n_ctx);
+        uint64_t fixed = act_step_bytes(r, n_batch) + r->ring_min;
+        uint64_t per_pos = r->kv_bytes_per_pos + r->act_bytes_per_pos;
+        uint64_t most = p->budget > fixed && per_pos ? (p->budget - fixed) / per_pos : 0;
+        if (most >= 1)
+            snprintf(tail, sizeof tail, "; this budget allows at most -c %" PRIu64, most);
+        else
+            snprintf(tail, sizeof tail, "; this budget is too small for any -c");
+    } else {
+        snprintf(what, sizeof what, "%s", "");
+    }
+    return si_errorf(err, SI_EBUDGET,
+                     "memory budget %s is too small%s: at least %s (%" PRIu64 " bytes) would work (KV cache %s for "
+                     "%u positions, activations %s for a %u-token step, weight buffer %s)%s",
+                     si_format_size(p->budget, a, sizeof a), what, si_format_size(need, b, sizeof b), need,
+                     si_format_size(kv, c, sizeof c), ctx_min, si_format_size(act, d, sizeof d), n_batch,
+                     si_format_size(r->ring_min, e, sizeof e), tail);
 }
 
 int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
@@ -170,44 +203,81 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
     } else {
         p->budget = si_plan_default_budget(p->budget_source, sizeof p->budget_source);
     }
-    uint32_t ctx_cap = r->n_ctx ? r->n_ctx : r->n_ctx_train;
-    uint32_t ctx_min = r->n_ctx ? r->n_ctx : (r->n_ctx_train < 64 ? r->n_ctx_train : 64);
+    SI_CHECK(!r->n_ctx && !r->n_ctx_train, err, SI_EINVAL, "the model has no context length: use -c N");
+    SI_CHECK(r->n_batch > (1u << 20), err, SI_EINVAL, "step size %u is too large", r->n_batch);
+    uint32_t ctx_train = r->n_ctx_train ? r->n_ctx_train : r->n_ctx;
+    /* The smallest context a plan may have: -c exactly, else 64 positions (or the
+     * trained context when shorter). */
+    uint32_t ctx_min = r->n_ctx ? r->n_ctx : (ctx_train < 64 ? ctx_train : 64);
 
-    /* Batch: up to 256 tokens (or as asked) while activations stay within 1/8 of the budget. */
-    uint32_t n_batch = r->n_batch ? r->n_batch : 256;
-    if (!r->n_batch)
-        while (n_batch > 1 && act_bytes(r, n_batch, ctx_cap) > p->budget / 8)
+    /* Step size, independent of the context: up to 256 tokens (or as asked) while the
+     * step's own activations stay within 1/8 of the budget; then halved while even the
+     * smallest context with the smallest ring does not fit. */
+    uint32_t n_batch = r->n_batch;
+    if (!n_batch) {
+        n_batch = 256;
+        while (n_batch > 1 && act_step_bytes(r, n_batch) > p->budget / 8)
             n_batch /= 2;
-    p->n_batch = n_batch;
-
-    uint64_t act = act_bytes(r, n_batch, ctx_cap);
-    uint64_t need_min = act_bytes(r, n_batch, ctx_min) + (uint64_t)ctx_min * r->kv_bytes_per_pos + r->ring_min;
-    if (p->budget < need_min)
-        return too_small(r, p, ctx_min, err);
-    uint64_t avail = p->budget > act ? p->budget - act : 0;
-    uint64_t kv_full = (uint64_t)ctx_cap * r->kv_bytes_per_pos;
-    uint64_t ring;
-    if (r->n_ctx) {
-        ring = avail > kv_full ? avail - kv_full : 0;
-    } else {
-        /* Prefer the whole context when it fits beside a full ring; else give the
-         * ring a quarter of what is left and the context the rest. */
-        uint64_t rest = avail > kv_full ? avail - kv_full : 0;
-        ring = rest > avail / 4 ? rest : avail / 4;
+        while (n_batch > 1 && need_bytes(r, n_batch, ctx_min) > p->budget)
+            n_batch /= 2;
     }
-    if (ring > r->ring_want)
-        ring = r->ring_want;
-    if (ring < r->ring_min)
-        ring = r->ring_min;
-    if (avail < ring)
-        return too_small(r, p, ctx_min, err);
-    uint64_t n_ctx = r->kv_bytes_per_pos ? (avail - ring) / r->kv_bytes_per_pos : ctx_cap;
-    if (n_ctx > ctx_cap)
-        n_ctx = ctx_cap;
-    if (n_ctx > 256 && n_ctx < ctx_cap)
-        n_ctx = n_ctx / 256 * 256;
-    if (n_ctx < ctx_min)
-        return too_small(r, p, ctx_min, err);
+    if (need_bytes(r, n_batch, ctx_min) > p->budget)
+        return too_small(r, p, n_batch, ctx_min, err);
+    p->n_batch = n_batch;
+    p->logits_rows = logits_rows(r, n_batch);
+
+    /* What is left beside the step; every position costs its K and V and its
+     * activations (attention scores, the F16 widening scratch). */
+    uint64_t left = p->budget - act_step_bytes(r, n_batch);
+    uint64_t per_pos = r->kv_bytes_per_pos + r->act_bytes_per_pos;
+    uint64_t want = r->ring_want > r->ring_min ? r->ring_want : r->ring_min;
+    uint64_t n_ctx, ring = 0;
+    char a[32], b[32];
+    if (r->n_ctx) {
+        n_ctx = r->n_ctx;
+        if (r->n_ctx_train && r->n_ctx > r->n_ctx_train)
+            snprintf(p->ctx_source, sizeof p->ctx_source, "-c %u (beyond the trained %u)", r->n_ctx,
+                     r->n_ctx_train);
+        else
+            snprintf(p->ctx_source, sizeof p->ctx_source, "-c %u", r->n_ctx);
+    } else if (left >= (uint64_t)ctx_train * per_pos + want) {
+        /* The whole trained context beside a ring that holds what it wants. */
+        n_ctx = ctx_train;
+        snprintf(p->ctx_source, sizeof p->ctx_source, "the model's trained context %u", ctx_train);
+    } else {
+        /* The ring gets a quarter of what is left (within ring_min..ring_want, and
+         * never so much that fewer than ctx_min positions remain), the context the
+         * rest, in multiples of 256. */
+        uint64_t room = left - (uint64_t)ctx_min * per_pos; /* >= ring_min: checked above */
+        ring = left / 4;
+        if (ring > want)
+            ring = want;
+        if (ring < r->ring_min)
+            ring = r->ring_min;
+        if (ring > room)
+            ring = room;
+        n_ctx = per_pos ? (left - ring) / per_pos : ctx_train;
+        if (n_ctx > ctx_train)
+            n_ctx = ctx_train;
+        if (n_ctx > 256 && n_ctx < ctx_train)
+            n_ctx = n_ctx / 256 * 256;
+        if (n_ctx < ctx_min) /* cannot happen: ring <= room */
+            n_ctx = ctx_min;
+        if (n_ctx == ctx_train) { /* the ring gets what the whole context leaves (below) */
+            snprintf(p->ctx_source, sizeof p->ctx_source,
+                     "the model's trained context %u (the weight buffer gets less than the %s it would use)",
+                     ctx_train, si_format_size(want, a, sizeof a));
+        } else {
+            snprintf(p->ctx_source, sizeof p->ctx_source,
+                     "capped by the budget: the trained %u positions need %s of KV cache", ctx_train,
+                     si_format_size((uint64_t)ctx_train * r->kv_bytes_per_pos, b, sizeof b));
+        }
+    }
+    if (r->n_ctx || n_ctx == ctx_train) { /* the ring takes what the context leaves, up to what it can use */
+        ring = left - n_ctx * per_pos;
+        if (ring > want)
+            ring = want;
+    }
     p->n_ctx = (uint32_t)n_ctx;
     p->kv_bytes = n_ctx * r->kv_bytes_per_pos;
     p->act_bytes = act_bytes(r, n_batch, p->n_ctx);

@@ -155,6 +155,10 @@ int main(int argc, char **argv)
     shape q2k = {4096, 32, 32, 8, 14336, 128256, false,
                  "Q2_K", "Q6_K", "Q2_K", "Q2_K", "Q4_K", "Q3_K", "Q2_K", "Q2_K", "Q3_K"};
     CHECK_EQ_INT(check_shape("llama3-8b-q2_k", l, &q2k), 3171295232ll);
+    /* --ctx applies to a preset (a Llama 3.1-style trained context): same tensors */
+    CHECKF(dry("--preset llama3-8b-q2_k --ctx 131072", l, &log) == 0, "llama3-8b-q2_k --ctx 131072: %s", log);
+    free(log);
+    CHECK_EQ_INT(check_shape("llama3-8b-q2_k --ctx 131072", l, &q2k), 3171295232ll);
 
     shape q40 = {4096, 32, 32, 8, 14336, 128256, false,
                  "Q4_0", "Q6_K", "Q4_0", "Q4_0", "Q4_0", "Q4_0", "Q4_0", "Q4_0", "Q4_0"};
