@@ -12,6 +12,7 @@
 #include "streaminfer/error.h"
 #include "streaminfer/gguf.h"
 #include "streaminfer/io.h"
+#include "streaminfer/kv.h"
 #include "streaminfer/model.h"
 #include "streaminfer/plan.h"
 #include "streaminfer/sched.h"
@@ -28,7 +29,8 @@ typedef struct si_llama_opts {
     uint32_t n_ctx;       /* 0 = model's, capped by the budget */
     uint32_t n_batch;     /* 0 = planned */
     si_kv_type kv_type;
-    bool all_logits;      /* eval returns a row per token (for --dump-logits) */
+    bool all_logits;      /* a step may ask for every token's logits (--dump-logits) */
+    uint32_t n_seq_max;   /* sequences that may share a step (logits rows planned); 0 = 1 */
     uint64_t chunk_bytes; /* largest read; 0 = default */
 } si_llama_opts;
 
@@ -54,14 +56,34 @@ const si_llama_hparams *si_llama_hparams_of(const si_llama *m);
 const si_plan *si_llama_plan_of(const si_llama *m);
 const si_gguf *si_llama_gguf(const si_llama *m);
 const si_io *si_llama_io(const si_llama *m);
-uint32_t si_llama_pos(const si_llama *m); /* tokens in the KV cache */
+uint32_t si_llama_pos(const si_llama *m); /* si_llama_eval's next position (sequence 0) */
 
-/* Evaluate n tokens at positions pos..pos+n-1. logits receives n rows of n_vocab
+/* Sequence 0 alone: evaluate n tokens at positions pos..pos+n-1. logits receives n rows of n_vocab
  * floats when opts.all_logits, else one row (the last token's). Steps of more than
  * n_batch tokens take several passes. another_follows: the caller will evaluate
  * again (lets the scheduler prefetch the next pass). */
 int si_llama_eval(si_llama *m, const int32_t *ids, uint32_t n, bool another_follows, float *logits,
                   si_error *err);
+/* One step of a batch: token i has id[i] at position pos[i] in the sequences seq[i],
+ * and logits[i] says whether its logits row is wanted (NULL: only the last token's). */
+typedef struct si_batch {
+    uint32_t n;
+    const int32_t *id;
+    const uint32_t *pos;
+    const si_seq_set *seq;
+    const bool *logits;
+} si_batch;
+
+/* One pass over the batch (n <= n_batch, one free KV cell per token): each token is
+ * stored in a cell of its sequences and attends to theirs. out receives one row of
+ * n_vocab floats per token that asked, in batch order. Fails with SI_EINVAL (nothing
+ * changed) when the pool has too few free cells or a row count exceeds what the plan
+ * holds (n_seq_max rows, or n_batch with all_logits). */
+int si_llama_decode(si_llama *m, const si_batch *b, bool another_follows, float *out, si_error *err);
+/* Most logits rows one step may ask for. */
+uint32_t si_llama_max_logits_rows(const si_llama *m);
+si_kv *si_llama_kv(si_llama *m);
+
 /* Wait for reads still in flight; call before reading final statistics. */
 int si_llama_finish(si_llama *m, si_error *err);
 void si_llama_get_stats(const si_llama *m, si_llama_stats *st);

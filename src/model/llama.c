@@ -5,7 +5,8 @@
  *   x [B][D] residual stream      xb [B][D] normed input / sublayer output
  *   q [B][Q]  k, v [B][KV]        att [B][Q] attention output
  *   hb, hb2 [B][F] FFN hidden     qact: x quantized for the weight type's kernel
- *   KV cache: k_cache, v_cache [n_layer][n_ctx][KV], F16 or F32 */
+ *   KV cache: a pool of n_ctx cells (kv.c), each with K and V rows [n_layer][KV] of
+ *   F16 or F32, a position and a sequence set; a token attends to its sequences' cells */
 #include "streaminfer/llama.h"
 
 #include <inttypes.h>
@@ -32,14 +33,24 @@ struct si_llama {
     si_io *io;
     si_sched *sched;
     si_llama_layout lay;
-    uint32_t pos;
+    uint32_t pos;     /* si_llama_eval's next position in sequence 0 */
 
-    void *k_cache, *v_cache; /* [n_layer][n_ctx][KV] of kv_elt bytes */
+    si_kv *kv;        /* the KV pool: n_ctx cells of [n_layer][KV] kv_elt-byte values */
     size_t kv_elt;
+    /* the step being evaluated: n tokens */
+    uint32_t step_n;
+    const uint32_t *step_pos;   /* [n] positions */
+    const si_seq_set *step_seq; /* [n] sequence sets */
+    uint32_t *step_cell;        /* [n_batch] the cell each token is stored in */
+    uint32_t *step_order;       /* [n_batch] tokens grouped by sequence set */
+    uint32_t *vis;              /* [n_ctx] cells one group of tokens attends to, by position */
+    uint32_t *eval_pos;         /* [n_batch] si_llama_eval's positions */
+    si_seq_set *eval_seq;       /* [n_batch] si_llama_eval's sequence sets (sequence 0) */
+    bool *eval_logits;          /* [n_batch] */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][width] */
     float *scores;    /* [n_ctx] */
     float *qh;        /* [head_dim] query of one head, rounded like the cache */
-    float *kvf;       /* [2][n_ctx][head_dim]: one KV head's K and V rows as floats (F16 cache) */
+    float *kvf;       /* [2][n_ctx][head_dim]: one KV head's visible K and V rows as floats */
     float *norm_w;    /* [D] current norm weight */
     uint8_t *qact;    /* [n_batch][row bytes of the widest input in the activation type] */
     size_t qact_row;  /* stride of qact */
@@ -84,11 +95,13 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->n_batch = o->n_batch;
     r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * KV * kv_elt;
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
-    /* scores, and with an F16 cache one KV head's rows widened to floats */
-    r->act_bytes_per_pos = 4 + (kv_elt == 2 ? 8 * (uint64_t)hp->head_dim : 0);
+    /* per cell: its position and sequence set; scores, the visible cells' indices, and
+     * one KV head's visible rows gathered as floats */
+    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + 4 + 8 * (uint64_t)hp->head_dim;
     r->act_fixed_bytes = 4 * ((uint64_t)hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
-    r->all_logits = o->all_logits;
+    r->logits_rows = o->n_seq_max ? o->n_seq_max : 1; /* a step's last token of each sequence */
+    r->logits_all_tokens = o->all_logits;             /* --dump-logits: every token, n_batch rows */
     /* A whole pass when it fits (small models), else the 96 MiB cap; at least three
      * extents of the widest row so one can be computed while the next are read. */
     uint64_t pass = 0, widest = 0;
@@ -113,8 +126,13 @@ static int alloc_buffers(si_llama *m, si_error *err)
     size_t KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     m->kv_elt = m->opts.kv_type == SI_KV_F32 ? 4 : 2;
     size_t kv_bytes = (size_t)hp->n_layer * m->plan.n_ctx * KV * m->kv_elt;
-    m->k_cache = calloc(1, kv_bytes ? kv_bytes : 1);
-    m->v_cache = calloc(1, kv_bytes ? kv_bytes : 1);
+    m->kv = si_kv_new(m->plan.n_ctx, hp->n_layer, KV * m->kv_elt);
+    m->step_cell = malloc(B * sizeof *m->step_cell);
+    m->step_order = malloc(B * sizeof *m->step_order);
+    m->vis = malloc(((size_t)m->plan.n_ctx + 1) * sizeof *m->vis);
+    m->eval_pos = malloc(B * sizeof *m->eval_pos);
+    m->eval_seq = malloc(B * sizeof *m->eval_seq);
+    m->eval_logits = malloc(B * sizeof *m->eval_logits);
     m->x = malloc(B * D * sizeof(float));
     m->xb = malloc(B * D * sizeof(float));
     m->q = malloc(B * Q * sizeof(float));
@@ -125,14 +143,14 @@ static int alloc_buffers(si_llama *m, si_error *err)
     m->hb2 = malloc(B * F * sizeof(float));
     m->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
     m->qh = malloc(hp->head_dim * sizeof(float));
-    m->kvf = m->kv_elt == 2 ? malloc(2 * (size_t)m->plan.n_ctx * hp->head_dim * sizeof(float)) : NULL;
+    m->kvf = malloc(2 * ((size_t)m->plan.n_ctx + 1) * hp->head_dim * sizeof(float));
     m->norm_w = malloc(D * sizeof(float));
     m->qact = malloc(B * m->qact_row);
     m->row_buf = malloc(m->d.token_embd.row_bytes);
     m->inv_freq = malloc((hp->n_rot / 2) * sizeof(float));
-    SI_CHECK(!m->k_cache || !m->v_cache || !m->x || !m->xb || !m->q || !m->k || !m->v || !m->att || !m->hb ||
-                 !m->hb2 || !m->scores || !m->qh || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq ||
-                 (m->kv_elt == 2 && !m->kvf),
+    SI_CHECK(!m->kv || !m->step_cell || !m->step_order || !m->vis || !m->eval_pos || !m->eval_seq ||
+                 !m->eval_logits || !m->x || !m->xb || !m->q || !m->k || !m->v || !m->att || !m->hb || !m->hb2 ||
+                 !m->scores || !m->qh || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq || !m->kvf,
              err, SI_ENOMEM, "out of memory for the KV cache and activations (%zu bytes of KV cache)", 2 * kv_bytes);
     return SI_OK;
 }
@@ -270,7 +288,8 @@ void si_llama_close(si_llama *m)
     si_gguf_close(m->gguf);
     si_pack_close(m->pack);
     free(m->pack_infos);
-    void *bufs[] = {m->k_cache, m->v_cache, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
+    si_kv_free(m->kv);
+    void *bufs[] = {m->step_cell, m->step_order, m->vis, m->eval_pos, m->eval_seq, m->eval_logits, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
                     m->scores, m->qh, m->kvf, m->norm_w, m->qact, m->row_buf, m->inv_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
@@ -338,46 +357,94 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
         h[i] = si_fp32_to_fp16(src[i]);
 }
 
-/* Causal attention of the step's n tokens (positions pos .. pos + n - 1) over the cache
- * of layer l, KV head by KV head. In a step of several tokens an F16 cache's rows of the
- * head are widened to floats once for the head's group of query heads and every token
- * (exactly, so the results are those of attending the F16 rows directly) instead of by
- * the kernel once per token and head; with few tokens the kernel's vector conversion
- * per head costs less than this scalar one. */
+/* Attention of the step's tokens over the cells of layer l, one group of tokens with
+ * the same sequence set at a time (they see the same cells, up to their positions),
+ * KV head by KV head. The group's visible cells come in position order, so a token's
+ * sums run in the same order whatever else shares the step and wherever its cells
+ * landed. When those cells lie side by side the rows are read in place; otherwise,
+ * and for groups of 8 or more tokens with an F16 cache, the head's visible rows are
+ * gathered as floats once for the group (exactly: the results are those of attending
+ * the F16 rows directly), instead of being converted by the kernel per token and head;
+ * with few tokens the kernels' vector conversion costs less than this scalar one. */
 #define SI_WIDEN_KV_MIN_TOKENS 8
-static void attention(si_llama *m, uint32_t l, uint32_t n)
+static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t n_toks)
 {
     const si_llama_hparams *hp = &m->d.hp;
-    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_pos = m->pos + n;
+    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
-    const uint8_t *kc = (const uint8_t *)m->k_cache + (size_t)l * m->plan.n_ctx * KV * m->kv_elt;
-    const uint8_t *vc = (const uint8_t *)m->v_cache + (size_t)l * m->plan.n_ctx * KV * m->kv_elt;
+    uint32_t pmax = 0;
+    for (uint32_t i = 0; i < n_toks; i++)
+        pmax = m->step_pos[toks[i]] > pmax ? m->step_pos[toks[i]] : pmax;
+    uint32_t n_vis = si_kv_visible(m->kv, m->step_seq[toks[0]], pmax, m->vis);
+    bool in_place = true;
+    for (uint32_t i = 1; i < n_vis && in_place; i++)
+        in_place = m->vis[i] == m->vis[0] + i;
+    bool f16 = m->kv_elt == 2;
+    bool gather = !in_place || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS);
     float scale = 1.0f / sqrtf((float)hd);
     for (uint32_t g = 0; g < hp->n_head_kv; g++) {
-        const void *k = kc + (size_t)g * hd * m->kv_elt, *v = vc + (size_t)g * hd * m->kv_elt;
+        size_t off = (size_t)g * hd * m->kv_elt;
+        const void *k = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + off;
+        const void *v = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + off;
         size_t stride = KV;
-        bool f16 = m->kv_elt == 2;
-        if (f16 && n >= SI_WIDEN_KV_MIN_TOKENS) {
-            float *kf = m->kvf, *vf = m->kvf + (size_t)m->plan.n_ctx * hd;
-            for (uint32_t t = 0; t < n_pos; t++)
-                for (uint32_t i = 0; i < hd; i++) {
-                    kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)k)[(size_t)t * KV + i]);
-                    vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)v)[(size_t)t * KV + i]);
+        bool rows_f16 = f16;
+        if (gather) {
+            float *kf = m->kvf, *vf = m->kvf + (size_t)n_vis * hd;
+            for (uint32_t t = 0; t < n_vis; t++) {
+                const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
+                const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
+                if (f16) {
+                    for (uint32_t i = 0; i < hd; i++) {
+                        kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
+                        vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);
+                    }
+                } else {
+                    memcpy(kf + (size_t)t * hd, kr, hd * sizeof(float));
+                    memcpy(vf + (size_t)t * hd, vr, hd * sizeof(float));
                 }
+            }
             k = kf;
             v = vf;
             stride = hd;
-            f16 = false;
+            rows_f16 = false;
         }
         for (uint32_t h = g * group; h < (g + 1) * group; h++)
-            for (uint32_t b = 0; b < n; b++) {
+            for (uint32_t i = 0; i < n_toks; i++) {
+                uint32_t b = toks[i], p = m->step_pos[b];
+                /* The token sees the visible cells up to its own position. */
+                uint32_t lo = 0, hi = n_vis;
+                while (lo < hi) {
+                    uint32_t mid = lo + (hi - lo) / 2;
+                    if (si_kv_cell_pos(m->kv, m->vis[mid]) <= p)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
                 const float *q = m->q + b * Q + (size_t)h * hd;
                 /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
-                for (uint32_t i = 0; i < hd; i++)
-                    m->qh[i] = m->kv_elt == 2 ? si_fp16_to_fp32(si_fp32_to_fp16(q[i])) : q[i];
-                m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, k, v, stride, f16, m->pos + b + 1, hd, scale,
+                for (uint32_t j = 0; j < hd; j++)
+                    m->qh[j] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(q[j])) : q[j];
+                m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, k, v, stride, rows_f16, lo, hd, scale,
                              m->scores);
             }
+    }
+}
+
+static void attention(si_llama *m, uint32_t l)
+{
+    /* step_order: the tokens grouped by sequence set, batch order within a group. */
+    uint32_t n = m->step_n, placed = 0;
+    for (uint32_t b = 0; b < n; b++) {
+        bool seen = false;
+        for (uint32_t j = 0; j < b && !seen; j++)
+            seen = m->step_seq[j] == m->step_seq[b];
+        if (seen)
+            continue;
+        uint32_t first = placed;
+        for (uint32_t j = b; j < n; j++)
+            if (m->step_seq[j] == m->step_seq[b])
+                m->step_order[placed++] = j;
+        attend_group(m, l, m->step_order + first, placed - first);
     }
 }
 
@@ -415,15 +482,14 @@ static int layer_forward(si_llama *m, uint32_t l, uint32_t n, si_error *err)
     SI_TRY(matmul(m, &L->wq, &tv[1], m->xb, D, n, m->q, Q, err));
     SI_TRY(matmul(m, &L->wk, &tv[2], m->xb, D, n, m->k, KV, err));
     SI_TRY(matmul(m, &L->wv, &tv[3], m->xb, D, n, m->v, KV, err));
-    size_t layer_off = (size_t)l * m->plan.n_ctx * KV;
     for (uint32_t b = 0; b < n; b++) {
-        uint32_t p = m->pos + b;
+        uint32_t p = m->step_pos[b];
         m->K->rope(m->q + b * Q, hp->n_head, hp->head_dim, hp->n_rot, m->inv_freq, p);
         m->K->rope(m->k + b * KV, hp->n_head_kv, hp->head_dim, hp->n_rot, m->inv_freq, p);
-        kv_store(m, (uint8_t *)m->k_cache + (layer_off + (size_t)p * KV) * m->kv_elt, m->k + b * KV, KV);
-        kv_store(m, (uint8_t *)m->v_cache + (layer_off + (size_t)p * KV) * m->kv_elt, m->v + b * KV, KV);
+        kv_store(m, si_kv_k_row(m->kv, l, m->step_cell[b]), m->k + b * KV, KV);
+        kv_store(m, si_kv_v_row(m->kv, l, m->step_cell[b]), m->v + b * KV, KV);
     }
-    attention(m, l, n);
+    attention(m, l);
     SI_TRY(matmul(m, &L->wo, &tv[4], m->att, Q, n, m->xb, D, err));
     for (size_t i = 0; i < n * D; i++)
         m->x[i] += m->xb[i];
@@ -440,28 +506,67 @@ static int layer_forward(si_llama *m, uint32_t l, uint32_t n, si_error *err)
     return SI_OK;
 }
 
-/* One pass: n <= n_batch tokens through every layer, then the classifier for the
- * rows asked for. */
-static int eval_step(si_llama *m, const int32_t *ids, uint32_t n, bool another_follows, float *logits,
-                     bool all_rows, si_error *err)
+/* One pass: the batch's tokens (cells already taken) through every layer, then the
+ * classifier for the rows asked for. */
+static int decode_step(si_llama *m, const si_batch *bt, bool another_follows, float *out, si_error *err)
 {
     const si_llama_hparams *hp = &m->d.hp;
     size_t D = hp->n_embd;
+    uint32_t n = bt->n;
     double t0 = si_now_s();
-    SI_TRY(embed(m, ids, n, err));
+    m->step_n = n;
+    m->step_pos = bt->pos;
+    m->step_seq = bt->seq;
+    SI_TRY(embed(m, bt->id, n, err));
     SI_TRY(si_sched_begin_pass(m->sched, another_follows, err));
     for (uint32_t l = 0; l < hp->n_layer; l++)
         SI_TRY(layer_forward(m, l, n, err));
     SI_TRY(load_norm(m, &m->d.output_norm, &m->lay.output_norm, err));
-    uint32_t first = all_rows ? 0 : n - 1, rows = n - first;
-    for (uint32_t b = 0; b < rows; b++)
-        m->K->rmsnorm(m->xb + b * D, m->x + (first + b) * D, m->norm_w, (int64_t)D, hp->rms_eps);
-    SI_TRY(matmul(m, &m->d.output, &m->lay.output, m->xb, D, rows, logits, hp->n_vocab, err));
+    uint32_t rows = 0;
+    for (uint32_t b = 0; b < n; b++)
+        if (bt->logits ? bt->logits[b] : b == n - 1)
+            m->K->rmsnorm(m->xb + (size_t)rows++ * D, m->x + (size_t)b * D, m->norm_w, (int64_t)D, hp->rms_eps);
+    if (rows)
+        SI_TRY(matmul(m, &m->d.output, &m->lay.output, m->xb, D, rows, out, hp->n_vocab, err));
+    else /* nothing asked: the classifier's extents still pass through the ring in order */
+        for (uint32_t vi = 0; vi < m->lay.output.n; vi++) {
+            const si_view *v = &m->lay.views[m->lay.output.first + vi];
+            const uint8_t *base;
+            SI_TRY(si_sched_acquire(m->sched, v->extent, &base, err));
+            if (v->release)
+                SI_TRY(si_sched_release(m->sched, v->extent, err));
+        }
     SI_TRY(si_sched_end_pass(m->sched, err));
-    m->pos += n;
     m->tokens += n;
     m->pass_s += si_now_s() - t0;
     return SI_OK;
+}
+
+uint32_t si_llama_max_logits_rows(const si_llama *m) { return m->plan.logits_rows ? m->plan.logits_rows : 1; }
+
+si_kv *si_llama_kv(si_llama *m) { return m->kv; }
+
+int si_llama_decode(si_llama *m, const si_batch *bt, bool another_follows, float *out, si_error *err)
+{
+    uint32_t n = bt->n, rows = 0;
+    SI_CHECK(n == 0, err, SI_EINVAL, "nothing to evaluate");
+    SI_CHECK(n > m->plan.n_batch, err, SI_EINVAL, "a step of %u tokens exceeds the planned step of %u", n,
+             m->plan.n_batch);
+    for (uint32_t b = 0; b < n; b++) {
+        SI_CHECK(!bt->seq[b], err, SI_EINVAL, "token %u of the step belongs to no sequence", b);
+        rows += bt->logits ? bt->logits[b] : b == n - 1;
+    }
+    SI_CHECK(rows > si_llama_max_logits_rows(m), err, SI_EINVAL,
+             "a step asks for %u rows of logits; the plan holds %u", rows, si_llama_max_logits_rows(m));
+    SI_CHECK(si_kv_n_free(m->kv) < n, err, SI_EINVAL, "the KV cache is full: %u tokens need cells, %u of %u are free",
+             n, si_kv_n_free(m->kv), si_kv_n_cells(m->kv));
+    for (uint32_t b = 0; b < n; b++)
+        m->step_cell[b] = (uint32_t)si_kv_alloc(m->kv, bt->pos[b], bt->seq[b]);
+    int rc = decode_step(m, bt, another_follows, out, err);
+    if (rc < 0) /* the cells hold partial rows: give them back */
+        for (uint32_t b = 0; b < n; b++)
+            si_kv_release(m->kv, m->step_cell[b]);
+    return rc;
 }
 
 int si_llama_eval(si_llama *m, const int32_t *ids, uint32_t n, bool another_follows, float *logits, si_error *err)
@@ -473,8 +578,15 @@ int si_llama_eval(si_llama *m, const int32_t *ids, uint32_t n, bool another_foll
     for (uint32_t done = 0; done < n;) {
         uint32_t step = n - done < B ? n - done : B;
         bool last = done + step == n;
+        for (uint32_t b = 0; b < step; b++) {
+            m->eval_pos[b] = m->pos + b;
+            m->eval_seq[b] = SI_SEQ(0);
+            m->eval_logits[b] = m->opts.all_logits || b == step - 1;
+        }
+        si_batch bt = {.n = step, .id = ids + done, .pos = m->eval_pos, .seq = m->eval_seq, .logits = m->eval_logits};
         float *out = m->opts.all_logits ? logits + (size_t)done * m->d.hp.n_vocab : logits;
-        SI_TRY(eval_step(m, ids + done, step, !last || another_follows, out, m->opts.all_logits, err));
+        SI_TRY(si_llama_decode(m, &bt, !last || another_follows, out, err));
+        m->pos += step;
         done += step;
     }
     return SI_OK;
