@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include "streaminfer/chat.h"
-#include "streaminfer/generate.h"
+#include "streaminfer/clock.h"
+#include "streaminfer/engine.h"
 #include "streaminfer/kernels.h"
 #include "streaminfer/llama.h"
 #include "streaminfer/plan.h"
 #include "streaminfer/sampler.h"
 #include "streaminfer/tokenizer.h"
+
+#include "batch_file.h"
 
 typedef struct cli {
     const char *model, *prompt, *prompt_ids, *force_ids, *dump_logits, *report_json, *kernels;
@@ -24,7 +27,9 @@ typedef struct cli {
     si_llama_opts lo;
     double device_mbps; /* the device's raw read bandwidth, for the report; 0 = unknown */
     const char *system;
-    bool print_ids, special, no_bos, quiet, chat;
+    const char *batch_file;
+    uint32_t parallel; /* 0: 1 for -p and --chat, the engine's default for --batch-file */
+    bool print_ids, special, no_bos, quiet, chat, ordered;
 } cli;
 
 static void usage(FILE *f)
@@ -53,6 +58,13 @@ static void usage(FILE *f)
             "      --chat              interactive multi-turn chat (one message per line on stdin;\n"
             "                          Ctrl-C stops an answer, Ctrl-D ends); with -p: one turn\n"
             "      --system TEXT       system message for --chat\n"
+            "many requests in one pass:\n"
+            "      --batch-file FILE   one request per line (a JSON object, or a text prompt with the\n"
+            "                          command line's settings); every active request gets its next\n"
+            "                          token from the same pass; one JSON line per request on stdout\n"
+            "      --parallel N        requests in flight at once (default 4, fewer when the KV cache\n"
+            "                          cannot give each 256 positions; at most 32)\n"
+            "      --ordered           write --batch-file results in input order, not as they finish\n"
             "sampling:\n"
             "  -s, --seed N            random seed (default 0)\n"
             "      --temp T            temperature (default 0.8; 0 = greedy)\n"
@@ -62,7 +74,9 @@ static void usage(FILE *f)
             "      --repeat-penalty X  penalize the last --repeat-last-n tokens (default 1.0 = off)\n"
             "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
             "memory and context:\n"
-            "  -c, --ctx-size N        context length (default: the model's, capped by the budget)\n"
+            "  -c, --ctx-size N        context length (default: the model's trained context, capped\n"
+            "                          so that a full step of -b tokens still fits in the budget;\n"
+            "                          the report says how it was chosen)\n"
             "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
             "                          (default: cgroup limit or MemAvailable, less a margin)\n"
             "      --kv-type f16|f32   KV cache precision (default f16)\n"
@@ -105,7 +119,7 @@ static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_BUDGET,
            O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL, O_KERNELS, O_CHAT, O_SYSTEM,
-           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS };
+           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS, O_BATCHFILE, O_PARALLEL, O_ORDERED };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
@@ -123,6 +137,8 @@ static int parse_args(int argc, char **argv, cli *c)
         {"chat", no_argument, 0, O_CHAT},                   {"system", required_argument, 0, O_SYSTEM},
         {"min-p", required_argument, 0, O_MINP},            {"repeat-penalty", required_argument, 0, O_REPPEN},
         {"repeat-last-n", required_argument, 0, O_REPN},    {"device-mbps", required_argument, 0, O_DEVMBPS},
+        {"batch-file", required_argument, 0, O_BATCHFILE},  {"parallel", required_argument, 0, O_PARALLEL},
+        {"ordered", no_argument, 0, O_ORDERED},
         {0, 0, 0, 0}};
     c->n_predict = -2; /* not given */
     c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
@@ -168,6 +184,13 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_KERNELS: c->kernels = optarg; break;
         case O_CHAT: c->chat = true; break;
         case O_SYSTEM: c->system = optarg; break;
+        case O_BATCHFILE: c->batch_file = optarg; break;
+        case O_ORDERED: c->ordered = true; break;
+        case O_PARALLEL:
+            if (!parse_int(optarg, 1, SI_MAX_SEQ / 2, &v))
+                goto bad;
+            c->parallel = (uint32_t)v;
+            break;
         case O_MINP:
             c->samp.min_p = strtof(optarg, &end);
             if (end == optarg || *end || !(c->samp.min_p >= 0 && c->samp.min_p <= 1))
@@ -280,6 +303,15 @@ static int parse_args(int argc, char **argv, cli *c)
         fprintf(stderr, "stream-infer: error: --chat takes text (-p or stdin), not ids or --dump-logits\n");
         return -1;
     }
+    if (c->batch_file && (c->prompt || c->prompt_ids || c->chat || c->force_ids || c->dump_logits)) {
+        fprintf(stderr, "stream-infer: error: --batch-file carries the prompts: no -p, --prompt-ids, --chat, "
+                        "--force-ids or --dump-logits with it\n");
+        return -1;
+    }
+    if (c->ordered && !c->batch_file) {
+        fprintf(stderr, "stream-infer: error: --ordered needs --batch-file\n");
+        return -1;
+    }
     if (c->system && !c->chat) {
         fprintf(stderr, "stream-infer: error: --system needs --chat\n");
         return -1;
@@ -339,9 +371,21 @@ static uint64_t peak_rss_bytes(void)
 
 #define MAX_TURNS_REPORTED 256
 
+/* What the report adds up over a run's requests. */
+typedef struct run_totals {
+    uint32_t n_generated; /* tokens produced */
+    uint32_t n_evaluated; /* tokens that went through the model */
+    double ttft_s;        /* program start to the first token */
+    double prompt_s;      /* submit to first token */
+    double gen_s;         /* first token to the end */
+    bool stopped_at_eog;
+} run_totals;
+
 typedef struct report {
     si_llama_stats st;
-    si_gen_result gr; /* summed over turns */
+    run_totals gr; /* summed over turns (or requests) */
+    si_engine_stats es;
+    si_batch_summary batch; /* --batch-file */
     uint32_t n_turns;
     uint32_t turn_new[MAX_TURNS_REPORTED]; /* tokens each turn evaluated before generating */
     uint32_t turn_gen[MAX_TURNS_REPORTED];
@@ -405,12 +449,29 @@ static void print_report(FILE *f, const report *r)
     fprintf(f, "weight buffer       : peak %s of %s; KV cache %s (ctx %u); batch %u\n",
             si_format_size(s->ring_peak_bytes, a, sizeof a), si_format_size(s->ring_bytes, b, sizeof b),
             si_format_size(r->plan->kv_bytes, c, sizeof c), r->plan->n_ctx, r->plan->n_batch);
+    fprintf(f, "context             : %u positions (%s); activations %s\n", r->plan->n_ctx, r->plan->ctx_source,
+            si_format_size(r->plan->act_bytes, a, sizeof a));
     fprintf(f, "memory budget       : %s (%s)\n", si_format_size(r->plan->budget, a, sizeof a),
             r->plan->budget_source);
     fprintf(f, "I/O                 : %s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
             r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
+}
+
+/* s as a JSON string literal. */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
 }
 
 static int write_report_json(const char *path, const report *r)
@@ -436,6 +497,8 @@ static int write_report_json(const char *path, const report *r)
             r->gr.gen_s, r->st.pass_s, s->io_wait_s, r->st.compute_s, r->peak_rss, s->ring_peak_bytes,
             s->ring_bytes, r->plan->kv_bytes, r->plan->n_ctx, r->plan->n_batch, r->plan->budget, r->backend,
             r->direct ? "true" : "false");
+    fprintf(f, ", \"activation_bytes\": %" PRIu64 ", \"ctx_source\": ", r->plan->act_bytes);
+    json_string(f, r->plan->ctx_source);
     fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);
     if (s->first_read_at > 0)
         fprintf(f, ", \"first_read_s\": %.6f", s->first_read_at - r->t_start);
@@ -457,8 +520,8 @@ static int write_report_json(const char *path, const report *r)
 typedef struct session {
     cli *c;
     si_llama *m;
+    si_engine *eng;
     si_tokenizer *tok; /* NULL: the model runs on ids only */
-    si_sampler *samp;
     out_ctx oc;
     int32_t stop[16];
     uint32_t n_stop;
@@ -466,22 +529,84 @@ typedef struct session {
     report r;
 } session;
 
-static void add_turn(session *S, const si_gen_result *g, uint32_t n_new)
+static bool is_stop_id(const session *S, int32_t id)
 {
-    si_gen_result *t = &S->r.gr;
+    for (uint32_t i = 0; i < S->n_stop; i++)
+        if (S->stop[i] == id)
+            return true;
+    return false;
+}
+
+/* One request of -p or --chat, run alone through the batch engine. */
+typedef struct turn {
+    session *S;
+    FILE *dump;          /* --dump-logits */
+    bool dump_failed;
+    int32_t *made;       /* tokens produced, for the chat's history */
+    uint32_t n_made, cap;
+    bool oom;
+    si_request_result res;
+} turn;
+
+static bool turn_token(void *p, int32_t id)
+{
+    turn *t = p;
+    if (t->n_made == t->cap) {
+        uint32_t cap = t->cap ? 2 * t->cap : 64;
+        int32_t *m = realloc(t->made, cap * sizeof *m);
+        if (!m) {
+            t->oom = true;
+            return false;
+        }
+        t->made = m, t->cap = cap;
+    }
+    t->made[t->n_made++] = id;
+    return on_token(&t->S->oc, id);
+}
+
+static void turn_logits(void *p, const float *row, uint32_t n_vocab)
+{
+    turn *t = p;
+    if (t->dump && fwrite(row, sizeof(float), n_vocab, t->dump) != n_vocab)
+        t->dump_failed = true;
+}
+
+static void turn_done(void *p, const si_request_result *r) { ((turn *)p)->res = *r; }
+
+static int run_turn(session *S, turn *t, const int32_t *prompt, uint32_t n_prompt, uint32_t n_predict,
+                    const int32_t *force, uint32_t n_force, si_error *err)
+{
+    si_engine_stats before, after;
+    si_engine_get_stats(S->eng, &before);
+    si_request rq = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .force = force,
+                     .n_force = n_force, .sampler = S->c->samp, .all_logits = t->dump != NULL,
+                     .on_token = turn_token, .on_logits = t->dump ? turn_logits : NULL, .on_done = turn_done, .ctx = t};
+    SI_TRY(si_engine_submit(S->eng, &rq, NULL, err));
+    SI_TRY(si_engine_drain(S->eng, err));
+    si_engine_get_stats(S->eng, &after);
+    const si_request_result *res = &t->res;
+    if (res->finish == SI_FINISH_ERROR)
+        return si_errorf(err, SI_EIO, "%s", res->error);
+    if (t->oom)
+        return si_errorf(err, SI_ENOMEM, "out of memory");
+    if (t->dump_failed)
+        return si_errorf(err, SI_EIO, "writing logits failed (disk full?)");
+    run_totals *g = &S->r.gr;
+    uint32_t n_new = n_prompt - res->n_cached;
     if (S->r.n_turns == 0)
-        t->ttft_s = g->ttft_s;
-    t->n_generated += g->n_generated;
-    t->n_evaluated += g->n_evaluated;
-    t->prompt_s += g->prompt_s;
-    t->gen_s += g->gen_s;
-    t->stopped_at_eog = g->stopped_at_eog;
+        g->ttft_s = res->ttft_s + (si_now_s() - res->total_s - S->t_start);
+    g->n_generated += res->n_generated;
+    g->n_evaluated += (uint32_t)(after.tokens_evaluated - before.tokens_evaluated);
+    g->prompt_s += res->ttft_s > 0 ? res->ttft_s : res->total_s;
+    g->gen_s += res->ttft_s > 0 ? res->total_s - res->ttft_s : 0;
+    g->stopped_at_eog = res->finish == SI_FINISH_STOP && res->last_id >= 0 && is_stop_id(S, res->last_id);
     if (S->r.n_turns < MAX_TURNS_REPORTED) {
         S->r.turn_new[S->r.n_turns] = n_new;
-        S->r.turn_gen[S->r.n_turns] = g->n_generated;
+        S->r.turn_gen[S->r.n_turns] = res->n_generated;
     }
     S->r.n_turns++;
     S->r.n_prompt += n_new;
+    return SI_OK;
 }
 
 static int run_once(session *S, const int32_t *prompt, uint32_t n_prompt, const int32_t *force, uint32_t n_force,
@@ -491,15 +616,10 @@ static int run_once(session *S, const int32_t *prompt, uint32_t n_prompt, const 
     if (!c->print_ids && S->oc.detok)
         for (uint32_t i = 0; i < n_prompt; i++)
             on_token(&S->oc, prompt[i]); /* echo the prompt as the model sees it */
-    uint32_t n_predict = c->n_predict == -2 ? 32 : (uint32_t)c->n_predict;
-    if (c->n_predict == -1)
-        n_predict = si_llama_plan_of(S->m)->n_ctx - n_prompt;
-    si_gen_opts go = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .force = force,
-                      .n_force = n_force, .sampler = S->samp, .dump_logits = dump, .stop_ids = S->stop,
-                      .n_stop = S->n_stop, .on_token = on_token, .ctx = &S->oc, .t_start = S->t_start};
-    si_gen_result g;
-    int rc = si_generate(S->m, &go, &g, err);
-    add_turn(S, &g, n_prompt);
+    uint32_t n_predict = c->n_predict == -2 ? 32 : c->n_predict == -1 ? SI_N_PREDICT_ALL : (uint32_t)c->n_predict;
+    turn t = {.S = S, .dump = dump};
+    int rc = run_turn(S, &t, prompt, n_prompt, n_predict, force, n_force, err);
+    free(t.made);
     return rc;
 }
 
@@ -530,27 +650,31 @@ static char *read_message(bool interactive)
     }
 }
 
+static int append_ids(int32_t **ids, uint32_t *n, const int32_t *more, size_t n_more, si_error *err)
+{
+    int32_t *all = realloc(*ids, (*n + n_more + 1) * sizeof *all);
+    SI_CHECK(!all, err, SI_ENOMEM, "out of memory");
+    if (n_more)
+        memcpy(all + *n, more, n_more * sizeof *more);
+    *ids = all;
+    *n += (uint32_t)n_more;
+    return SI_OK;
+}
+
 static int tokenize_append(const si_tokenizer *tok, const char *text, bool bos, int32_t **ids, uint32_t *n,
                            si_error *err)
 {
     int32_t *part;
     size_t n_part;
     SI_TRY(si_tokenize(tok, text, strlen(text), bos, true, &part, &n_part, err));
-    int32_t *all = realloc(*ids, (*n + n_part + 1) * sizeof *all);
-    if (!all) {
-        free(part);
-        return si_errorf(err, SI_ENOMEM, "out of memory");
-    }
-    memcpy(all + *n, part, n_part * sizeof *part);
+    int rc = append_ids(ids, n, part, n_part, err);
     free(part);
-    *ids = all;
-    *n += (uint32_t)n_part;
-    return SI_OK;
+    return rc;
 }
 
-/* Multi-turn chat: each turn appends to the KV cache, so only its own tokens are
- * evaluated. The answer's last sampled token was not evaluated; it opens the next
- * turn (when it is the end-of-message token, it closes the answer by itself). */
+/* Multi-turn chat: every turn sends the whole conversation, and the engine's prompt
+ * cache finds all of it but the new message already in the KV cache, so only the
+ * new tokens are evaluated. */
 static int run_chat(session *S, si_error *err)
 {
     cli *c = S->c;
@@ -560,64 +684,60 @@ static int run_chat(session *S, si_error *err)
     if (interactive)
         fprintf(stderr, "chat (%s format): one message per line; Ctrl-C stops an answer, Ctrl-D ends\n", chat.name);
     uint32_t n_ctx = si_llama_plan_of(S->m)->n_ctx;
-    int32_t pending = -1;
-    bool closed = true; /* the previous answer ended with its end-of-message token */
+    int32_t *hist = NULL; /* the conversation: every token so far, the last answer's included */
+    uint32_t n_hist = 0;
+    bool closed = true;   /* the previous answer ended with its end-of-message token */
     int rc = SI_OK;
-    for (uint32_t turn = 1; rc == SI_OK; turn++) {
+    for (uint32_t turn_no = 1; rc == SI_OK; turn_no++) {
         char *user = c->prompt ? strdup(c->prompt) : read_message(interactive);
         if (!user)
             break;
         char *msg = si_chat_message(&chat, "user", user);
-        char *sys = turn == 1 && c->system ? si_chat_message(&chat, "system", c->system) : NULL;
-        int32_t *ids = NULL;
-        uint32_t n = 0;
-        if (pending >= 0)
-            ids = malloc(sizeof *ids), ids[n++] = pending;
+        char *sys = turn_no == 1 && c->system ? si_chat_message(&chat, "system", c->system) : NULL;
         const char *close = closed ? chat.after_end : chat.end_of_msg;
-        rc = !msg || (turn == 1 && c->system && !sys) ? si_errorf(err, SI_ENOMEM, "out of memory") : SI_OK;
-        if (rc == SI_OK && turn > 1 && *close)
-            rc = tokenize_append(S->tok, close, false, &ids, &n, err);
-        if (rc == SI_OK && turn > 1 && !closed && *chat.after_end)
-            rc = tokenize_append(S->tok, chat.after_end, false, &ids, &n, err);
+        uint32_t n_before = n_hist;
+        rc = !msg || (turn_no == 1 && c->system && !sys) ? si_errorf(err, SI_ENOMEM, "out of memory") : SI_OK;
+        if (rc == SI_OK && turn_no > 1 && *close)
+            rc = tokenize_append(S->tok, close, false, &hist, &n_hist, err);
+        if (rc == SI_OK && turn_no > 1 && !closed && *chat.after_end)
+            rc = tokenize_append(S->tok, chat.after_end, false, &hist, &n_hist, err);
         if (rc == SI_OK && sys)
-            rc = tokenize_append(S->tok, sys, si_tokenizer_add_bos_default(S->tok), &ids, &n, err);
+            rc = tokenize_append(S->tok, sys, si_tokenizer_add_bos_default(S->tok), &hist, &n_hist, err);
         if (rc == SI_OK)
-            rc = tokenize_append(S->tok, msg, turn == 1 && !sys && si_tokenizer_add_bos_default(S->tok), &ids, &n,
-                                 err);
+            rc = tokenize_append(S->tok, msg, turn_no == 1 && !sys && si_tokenizer_add_bos_default(S->tok), &hist,
+                                 &n_hist, err);
         if (rc == SI_OK)
-            rc = tokenize_append(S->tok, si_chat_generation_prompt(&chat), false, &ids, &n, err);
-        uint32_t pos = si_llama_pos(S->m);
-        if (rc == SI_OK && pos + n >= n_ctx)
-            rc = si_errorf(err, SI_EINVAL, "the conversation is full: %u + %u tokens do not fit in -c %u", pos, n,
-                           n_ctx);
+            rc = tokenize_append(S->tok, si_chat_generation_prompt(&chat), false, &hist, &n_hist, err);
+        if (rc == SI_OK && n_hist >= n_ctx)
+            rc = si_errorf(err, SI_EINVAL, "the conversation is full: %u + %u tokens do not fit in -c %u", n_before,
+                           n_hist - n_before, n_ctx);
         if (rc == SI_OK) {
-            uint32_t room = n_ctx - pos - n;
-            uint32_t n_predict = c->n_predict >= 0 ? (uint32_t)c->n_predict : room;
-            n_predict = n_predict < room ? n_predict : room;
-            si_gen_opts go = {.prompt = ids, .n_prompt = n, .n_predict = n_predict, .sampler = S->samp,
-                              .stop_ids = S->stop, .n_stop = S->n_stop, .on_token = on_token, .ctx = &S->oc,
-                              .t_start = S->t_start};
-            si_gen_result g;
-            rc = si_generate(S->m, &go, &g, err);
-            add_turn(S, &g, n);
+            uint32_t n_predict = c->n_predict >= 0 ? (uint32_t)c->n_predict : SI_N_PREDICT_ALL;
+            turn t = {.S = S};
+            rc = run_turn(S, &t, hist, n_hist, n_predict, NULL, 0, err);
             const char *tail;
             size_t tail_n;
             si_detok_flush(S->oc.detok, &tail, &tail_n);
             put_text(&S->oc, tail, tail_n);
             printf("\n");
             fflush(stdout);
-            pending = g.last_id;
-            closed = g.stopped_at_eog;
-            if (!c->quiet)
-                fprintf(stderr, "[turn %u: %u new tokens evaluated, %u generated%s; context %u of %u]\n", turn, n,
-                        g.n_generated, interrupted ? " (interrupted)" : g.stopped_at_eog ? " (end of turn)" : "",
-                        si_llama_pos(S->m), n_ctx);
+            if (rc == SI_OK)
+                rc = append_ids(&hist, &n_hist, t.made, t.n_made, err);
+            closed = S->r.gr.stopped_at_eog;
+            if (rc == SI_OK && closed)
+                rc = append_ids(&hist, &n_hist, &t.res.last_id, 1, err);
+            if (rc == SI_OK && !c->quiet)
+                fprintf(stderr, "[turn %u: %u new tokens evaluated, %u generated%s; context %u of %u]\n", turn_no,
+                        t.res.n_prompt - t.res.n_cached, t.res.n_generated,
+                        interrupted ? " (interrupted)" : closed ? " (end of turn)" : "", n_hist, n_ctx);
+            free(t.made);
             interrupted = 0;
         }
-        free(ids), free(msg), free(sys), free(user);
+        free(msg), free(sys), free(user);
         if (c->prompt)
             break;
     }
+    free(hist);
     return rc;
 }
 
@@ -637,6 +757,8 @@ int main(int argc, char **argv)
     si_error err = {0};
     FILE *dump = NULL;
     int rc = si_kernels_select(c.kernels ? c.kernels : "auto", &err);
+    /* Each sequence sharing a step gets its logits row: the plan counts them. */
+    c.lo.n_seq_max = c.batch_file ? (c.parallel ? c.parallel : 4) : 1;
     if (rc == SI_OK)
         rc = si_llama_open(&S.m, c.model, &c.lo, &err);
     if (rc == SI_OK) {
@@ -644,7 +766,7 @@ int main(int argc, char **argv)
         si_error terr = {0};
         if (si_tokenizer_load(&S.tok, si_llama_gguf(S.m), &terr) != SI_OK) {
             S.tok = NULL;
-            if (c.prompt || c.chat)
+            if (c.prompt || c.chat || c.batch_file)
                 rc = si_errorf(&err, terr.code, "cannot tokenize text: %s", terr.msg);
             else if (!c.print_ids && !c.quiet)
                 fprintf(stderr, "stream-infer: note: %s; printing token ids\n", terr.msg);
@@ -656,7 +778,7 @@ int main(int argc, char **argv)
         rc = si_tokenize(S.tok, c.prompt, strlen(c.prompt), bos, c.special, &prompt, &n, &err);
         n_prompt = (uint32_t)n;
     }
-    if (rc == SI_OK && !c.chat && !c.prompt && !c.prompt_ids)
+    if (rc == SI_OK && !c.chat && !c.prompt && !c.prompt_ids && !c.batch_file)
         rc = si_errorf(&err, SI_EINVAL, "no prompt: give -p TEXT, --prompt-ids \"ID ...\" or --chat");
     if (rc == SI_OK && c.dump_logits && !(dump = fopen(c.dump_logits, "wb")))
         rc = si_errorf(&err, SI_EIO, "%s: cannot create: %s", c.dump_logits, strerror(errno));
@@ -668,15 +790,23 @@ int main(int argc, char **argv)
         if (!c.print_ids && !(S.oc.detok = si_detok_new(S.tok, flags)))
             rc = si_errorf(&err, SI_ENOMEM, "out of memory");
     }
-    if (rc == SI_OK && !(S.samp = si_sampler_new(&c.samp, si_llama_hparams_of(S.m)->n_vocab)))
-        rc = si_errorf(&err, SI_ENOMEM, "out of memory for the sampler");
+    if (rc == SI_OK) {
+        si_engine_opts eo = {.n_parallel = c.batch_file ? c.parallel : 1, .eog_ids = S.stop, .n_eog = S.n_stop};
+        rc = si_engine_create(&S.eng, S.m, &eo, &err);
+    }
     if (rc == SI_OK) {
         /* Ctrl-C ends the current answer (and interrupts a read at the chat prompt). */
         struct sigaction sa = {.sa_handler = on_sigint};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
-        if (c.chat)
+        if (c.chat) {
             rc = run_chat(&S, &err);
+        } else if (c.batch_file) {
+            uint32_t n_predict = c.n_predict == -2 ? 32 : c.n_predict == -1 ? SI_N_PREDICT_ALL : (uint32_t)c.n_predict;
+            si_batch_defaults bd = {.samp = c.samp, .n_predict = n_predict, .special = c.special,
+                                    .add_bos = !c.no_bos && S.tok && si_tokenizer_add_bos_default(S.tok)};
+            rc = si_run_batch_file(S.eng, S.tok, c.batch_file, &bd, c.ordered, stdout, &S.r.batch, &err);
+        }
         else
             rc = run_once(&S, prompt, n_prompt, c.force_ids && n_force ? force : NULL, n_force, dump, &err);
         int rc2 = si_llama_finish(S.m, rc == SI_OK ? &err : NULL);
@@ -688,11 +818,12 @@ int main(int argc, char **argv)
             si_detok_flush(S.oc.detok, &t, &n);
             put_text(&S.oc, t, n);
         }
-        if (!c.chat)
+        if (!c.chat && !c.batch_file)
             printf("\n");
         fflush(stdout);
         report *r = &S.r;
         si_llama_get_stats(S.m, &r->st);
+        si_engine_get_stats(S.eng, &r->es);
         r->plan = si_llama_plan_of(S.m);
         r->backend = si_io_backend(si_llama_io(S.m));
         r->direct = si_io_direct_active(si_llama_io(S.m));
@@ -711,7 +842,7 @@ int main(int argc, char **argv)
     if (rc != SI_OK)
         fprintf(stderr, "stream-infer: error: %s\n", err.msg);
     si_detok_free(S.oc.detok);
-    si_sampler_free(S.samp);
+    si_engine_free(S.eng);
     si_tokenizer_free(S.tok);
     si_llama_close(S.m);
     free(prompt);
