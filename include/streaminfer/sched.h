@@ -93,6 +93,10 @@ int si_sched_release(si_sched *s, size_t i, si_error *err);
 int si_sched_poll(si_sched *s, si_error *err);
 /* Every extent of the pass must have been released. */
 int si_sched_end_pass(si_sched *s, si_error *err);
+/* After a failed pass: wait for the reads in flight (their errors are dropped) and
+ * forget the pass and whatever was read ahead, so that the next si_sched_begin_pass
+ * starts clean. */
+void si_sched_abort_pass(si_sched *s);
 /* Wait for reads still in flight (prefetch for a pass that will not run). */
 int si_sched_drain(si_sched *s, si_error *err);
 

@@ -74,6 +74,7 @@ static const char *const finish_names[SI_FINISH_N_] = {"none", "stop", "length",
 const char *si_finish_name(si_finish f) { return f >= 0 && f < SI_FINISH_N_ ? finish_names[f] : "?"; }
 
 static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static void publish_pool(si_engine *e);
 
 int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_error *err)
 {
@@ -120,6 +121,7 @@ int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_e
         si_engine_free(e);
         return rc;
     }
+    publish_pool(e);
     *out = e;
     return SI_OK;
 }
@@ -584,7 +586,26 @@ static bool more_follows(si_engine *e, uint32_t n)
     return false;
 }
 
+/* The pool's counts for si_engine_get_stats, which may run on another thread. */
+static void publish_pool(si_engine *e)
+{
+    si_kv *kv = si_llama_kv(e->m);
+    pthread_mutex_lock(&e->lock);
+    e->st.n_cells = si_kv_n_cells(kv);
+    e->st.free_cells = si_kv_n_free(kv);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static int step(si_engine *e, bool *idle, si_error *err);
+
 int si_engine_step(si_engine *e, bool *idle, si_error *err)
+{
+    int rc = step(e, idle, err);
+    publish_pool(e);
+    return rc;
+}
+
+static int step(si_engine *e, bool *idle, si_error *err)
 {
     done_list dl = {.n = 0};
     *idle = false;
@@ -700,12 +721,9 @@ void si_engine_stop(si_engine *e)
 void si_engine_get_stats(si_engine *e, si_engine_stats *st)
 {
     pthread_mutex_lock(&e->lock);
-    *st = e->st;
+    *st = e->st; /* the pool's counts as of the end of the last pass */
     st->n_parallel = e->n_parallel;
     pthread_mutex_unlock(&e->lock);
-    /* Read on whichever thread: counts of the pool may be a pass old, never torn badly. */
-    st->n_cells = si_kv_n_cells(si_llama_kv(e->m));
-    st->free_cells = si_kv_n_free(si_llama_kv(e->m));
 }
 
 si_llama *si_engine_model(si_engine *e) { return e->m; }

@@ -563,9 +563,11 @@ int si_llama_decode(si_llama *m, const si_batch *bt, bool another_follows, float
     for (uint32_t b = 0; b < n; b++)
         m->step_cell[b] = (uint32_t)si_kv_alloc(m->kv, bt->pos[b], bt->seq[b]);
     int rc = decode_step(m, bt, another_follows, out, err);
-    if (rc < 0) /* the cells hold partial rows: give them back */
+    if (rc < 0) { /* the cells hold partial rows: give them back; the next pass starts clean */
         for (uint32_t b = 0; b < n; b++)
             si_kv_release(m->kv, m->step_cell[b]);
+        si_sched_abort_pass(m->sched);
+    }
     return rc;
 }
 

@@ -397,4 +397,22 @@ int si_sched_drain(si_sched *s, si_error *err)
     return SI_OK;
 }
 
+void si_sched_abort_pass(si_sched *s)
+{
+    /* A failed read still completes (its error is what stopped the pass), so this ends;
+     * the bound only guards against a backend that keeps failing to reap. */
+    for (unsigned tries = 0; si_io_inflight(s->io) > 0 && tries < 4096; tries++) {
+        bool got;
+        si_error ignored;
+        reap(s, true, &got, &ignored);
+    }
+    if (s->in_pass) {
+        s->in_pass = false;
+        s->pass++;
+    }
+    s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
+    s->used = 0;
+    s->head = 0;
+}
+
 void si_sched_get_stats(const si_sched *s, si_sched_stats *st) { *st = s->st; }
