@@ -19,6 +19,7 @@
 #include "streaminfer/tokenizer.h"
 
 #include "batch_file.h"
+#include "model_opts.h"
 
 typedef struct cli {
     const char *model, *prompt, *prompt_ids, *force_ids, *dump_logits, *report_json, *kernels;
@@ -77,19 +78,12 @@ static void usage(FILE *f)
             "  -c, --ctx-size N        context length (default: the model's trained context, capped\n"
             "                          so that a full step of -b tokens still fits in the budget;\n"
             "                          the report says how it was chosen)\n"
-            "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
-            "                          (default: cgroup limit or MemAvailable, less a margin)\n"
-            "      --kv-type f16|f32   KV cache precision (default f16)\n"
+            "%s"
             "  -b, --batch N           tokens per pass (default: planned from the budget)\n"
-            "I/O:\n"
-            "      --io auto|uring|pread  read backend (default auto: io_uring, else pread)\n"
-            "      --io-compat 5.10    use only io_uring features Linux 5.10 has (the K230's kernel)\n"
-            "      --direct auto|on|off   O_DIRECT reads (default auto: fall back on EINVAL)\n"
-            "      --queue-depth N     reads in flight (default 8)\n"
-            "      --chunk SIZE        largest single read (default 1M)\n"
-            "compute:\n"
-            "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n"
-            "  -h, --help              this text\n");
+            "I/O and compute:\n"
+            "%s"
+            "  -h, --help              this text\n",
+            si_model_opts_help_memory, si_model_opts_help_io);
 }
 
 static int parse_ids(const char *s, int32_t **out, uint32_t *n, const char *what)
@@ -104,21 +98,10 @@ static int parse_ids(const char *s, int32_t **out, uint32_t *n, const char *what
     return 0;
 }
 
-static bool parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int parse_args(int argc, char **argv, cli *c)
 {
-    enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_BUDGET,
-           O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_NOBOS, O_SPECIAL, O_KERNELS, O_CHAT, O_SYSTEM,
+    enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_NOBOS,
+           O_SPECIAL, O_CHAT, O_SYSTEM,
            O_MINP, O_REPPEN, O_REPN, O_DEVMBPS, O_BATCHFILE, O_PARALLEL, O_ORDERED };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
@@ -129,30 +112,25 @@ static int parse_args(int argc, char **argv, cli *c)
         {"dump-logits", required_argument, 0, O_DUMP},      {"report-json", required_argument, 0, O_REPORT},
         {"print-ids", no_argument, 0, O_PRINT_IDS},         {"temp", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},            {"top-p", required_argument, 0, O_TOPP},
-        {"mem-budget", required_argument, 0, O_BUDGET},     {"kv-type", required_argument, 0, O_KV},
-        {"io", required_argument, 0, O_IO},                 {"io-compat", required_argument, 0, O_COMPAT},
-        {"direct", required_argument, 0, O_DIRECT},         {"queue-depth", required_argument, 0, O_QD},
-        {"chunk", required_argument, 0, O_CHUNK},           {"no-bos", no_argument, 0, O_NOBOS},
-        {"special", no_argument, 0, O_SPECIAL},             {"kernels", required_argument, 0, O_KERNELS},
+        {"no-bos", no_argument, 0, O_NOBOS},                {"special", no_argument, 0, O_SPECIAL},
         {"chat", no_argument, 0, O_CHAT},                   {"system", required_argument, 0, O_SYSTEM},
         {"min-p", required_argument, 0, O_MINP},            {"repeat-penalty", required_argument, 0, O_REPPEN},
         {"repeat-last-n", required_argument, 0, O_REPN},    {"device-mbps", required_argument, 0, O_DEVMBPS},
         {"batch-file", required_argument, 0, O_BATCHFILE},  {"parallel", required_argument, 0, O_PARALLEL},
         {"ordered", no_argument, 0, O_ORDERED},
-        {0, 0, 0, 0}};
+        SI_MODEL_LONG_OPTIONS,                              {0, 0, 0, 0}};
     c->n_predict = -2; /* not given */
     c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
                                 .repeat_last_n = 64, .seed = 0};
     int o, li = -1;
     long v;
-    uint64_t sz;
     char *end;
     while ((li = -1, o = getopt_long(argc, argv, "m:p:n:s:c:b:hq", opts, &li)) != -1) {
         switch (o) {
         case 'm': c->model = optarg; break;
         case 'p': c->prompt = optarg; break;
         case 'n':
-            if (!parse_int(optarg, -1, INT32_MAX, &v))
+            if (!si_parse_long(optarg, -1, INT32_MAX, &v))
                 goto bad;
             c->n_predict = (int32_t)v;
             break;
@@ -163,12 +141,12 @@ static int parse_args(int argc, char **argv, cli *c)
                 goto bad;
             break;
         case 'c':
-            if (!parse_int(optarg, 1, INT32_MAX, &v))
+            if (!si_parse_long(optarg, 1, INT32_MAX, &v))
                 goto bad;
             c->lo.n_ctx = (uint32_t)v;
             break;
         case 'b':
-            if (!parse_int(optarg, 1, 65536, &v))
+            if (!si_parse_long(optarg, 1, 65536, &v))
                 goto bad;
             c->lo.n_batch = (uint32_t)v;
             break;
@@ -181,13 +159,12 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_PRINT_IDS: c->print_ids = true; break;
         case O_NOBOS: c->no_bos = true; break;
         case O_SPECIAL: c->special = true; break;
-        case O_KERNELS: c->kernels = optarg; break;
         case O_CHAT: c->chat = true; break;
         case O_SYSTEM: c->system = optarg; break;
         case O_BATCHFILE: c->batch_file = optarg; break;
         case O_ORDERED: c->ordered = true; break;
         case O_PARALLEL:
-            if (!parse_int(optarg, 1, SI_MAX_SEQ / 2, &v))
+            if (!si_parse_long(optarg, 1, SI_MAX_SEQ / 2, &v))
                 goto bad;
             c->parallel = (uint32_t)v;
             break;
@@ -202,7 +179,7 @@ static int parse_args(int argc, char **argv, cli *c)
                 goto bad;
             break;
         case O_REPN:
-            if (!parse_int(optarg, 0, 1 << 20, &v))
+            if (!si_parse_long(optarg, 0, 1 << 20, &v))
                 goto bad;
             c->samp.repeat_last_n = (int32_t)v;
             break;
@@ -212,7 +189,7 @@ static int parse_args(int argc, char **argv, cli *c)
                 goto bad;
             break;
         case O_TOPK:
-            if (!parse_int(optarg, 0, INT32_MAX, &v))
+            if (!si_parse_long(optarg, 0, INT32_MAX, &v))
                 goto bad;
             c->samp.top_k = (int32_t)v;
             break;
@@ -221,63 +198,19 @@ static int parse_args(int argc, char **argv, cli *c)
             if (end == optarg || *end || !(c->samp.top_p > 0 && c->samp.top_p <= 1))
                 goto bad;
             break;
-        case O_BUDGET:
-            if (si_parse_size(optarg, &sz) != SI_OK || sz == 0)
-                goto bad;
-            c->lo.mem_budget = sz;
-            break;
-        case O_KV:
-            if (strcmp(optarg, "f16") == 0)
-                c->lo.kv_type = SI_KV_F16;
-            else if (strcmp(optarg, "f32") == 0)
-                c->lo.kv_type = SI_KV_F32;
-            else
-                goto bad;
-            break;
-        case O_IO:
-            if (strcmp(optarg, "auto") == 0)
-                c->lo.io.kind = SI_IO_AUTO;
-            else if (strcmp(optarg, "uring") == 0 || strcmp(optarg, "io_uring") == 0)
-                c->lo.io.kind = SI_IO_URING;
-            else if (strcmp(optarg, "pread") == 0)
-                c->lo.io.kind = SI_IO_PREAD;
-            else
-                goto bad;
-            break;
-        case O_COMPAT:
-            if (strcmp(optarg, "5.10") != 0)
-                goto bad;
-            c->lo.io.compat_5_10 = true;
-            break;
-        case O_DIRECT:
-            if (strcmp(optarg, "auto") == 0)
-                c->lo.io.direct = SI_DIRECT_AUTO;
-            else if (strcmp(optarg, "on") == 0)
-                c->lo.io.direct = SI_DIRECT_ON;
-            else if (strcmp(optarg, "off") == 0)
-                c->lo.io.direct = SI_DIRECT_OFF;
-            else
-                goto bad;
-            break;
-        case O_QD:
-            if (!parse_int(optarg, 1, 256, &v))
-                goto bad;
-            c->lo.io.queue_depth = (unsigned)v;
-            break;
         case O_DEVMBPS: {
-            char *end;
             double x = strtod(optarg, &end);
             if (end == optarg || *end || !(x > 0 && x < 1e6))
                 goto bad;
             c->device_mbps = x;
             break;
         }
-        case O_CHUNK:
-            if (si_parse_size(optarg, &sz) != SI_OK || sz < 4096 || sz > (1u << 30))
-                goto bad;
-            c->lo.chunk_bytes = sz;
-            break;
-        default: usage(stderr); return -1;
+        default:
+            switch (si_model_opt(o, optarg, &c->lo, &c->kernels)) {
+            case 1: break;
+            case -1: goto bad;
+            default: usage(stderr); return -1;
+            }
         }
         continue;
     bad:
@@ -406,19 +339,31 @@ static void print_report(FILE *f, const report *r)
     double pass_s = r->st.pass_s > 0 ? r->st.pass_s : 1e-9;
     uint64_t passes = s->passes ? s->passes : 1;
     fprintf(f, "\n--- stream-infer report ---\n");
-    fprintf(f, "time to first token : %.3f s\n", r->gr.ttft_s);
+    if (!r->batch.lines) /* a batch file's latencies are per request, below */
+        fprintf(f, "time to first token : %.3f s\n", r->gr.ttft_s);
     /* From the start of the program: what a user waits for before the weights start
      * streaming (parsing the file, the memory plan, buffers). */
     if (s->first_read_at > 0)
         fprintf(f, "start to first read : %.3f s\n", s->first_read_at - r->t_start);
-    fprintf(f, "prompt              : %u tokens in %.3f s (%.1f ms/token)\n", r->n_prompt, r->gr.prompt_s,
-            r->n_prompt ? 1e3 * r->gr.prompt_s / r->n_prompt : 0.0);
     /* Generation time is spent evaluating the sampled tokens fed back, one pass each. */
     uint32_t fed_back = r->gr.n_evaluated - r->n_prompt;
-    fprintf(f, "generation          : %u tokens in %.3f s (%.1f ms per token evaluated)\n", r->gr.n_generated,
-            r->gr.gen_s, fed_back ? 1e3 * r->gr.gen_s / fed_back : 0.0);
-    fprintf(f, "passes              : %" PRIu64 " (%.2f tokens per pass)\n", s->passes,
-            (double)r->st.tokens_evaluated / passes);
+    if (!r->batch.lines) {
+        fprintf(f, "prompt              : %u tokens in %.3f s (%.1f ms/token)\n", r->n_prompt, r->gr.prompt_s,
+                r->n_prompt ? 1e3 * r->gr.prompt_s / r->n_prompt : 0.0);
+        fprintf(f, "generation          : %u tokens in %.3f s (%.1f ms per token evaluated)\n", r->gr.n_generated,
+                r->gr.gen_s, fed_back ? 1e3 * r->gr.gen_s / fed_back : 0.0);
+    }
+    fprintf(f, "passes              : %" PRIu64 " (%.2f tokens evaluated, %.2f generated per pass)\n", s->passes,
+            (double)r->st.tokens_evaluated / passes, (double)r->es.tokens_generated / passes);
+    if (r->batch.lines) {
+        const si_batch_summary *b = &r->batch;
+        fprintf(f, "requests            : %u served, %u in error, %u at most at once; %.1f s in all\n", b->requests,
+                b->errors, r->es.n_parallel, b->wall_s);
+        fprintf(f, "request latency     : first token %.3f s mean, %.3f s max; total %.3f s mean, %.3f s max\n",
+                b->ttft_mean_s, b->ttft_max_s, b->total_mean_s, b->total_max_s);
+        fprintf(f, "aggregate           : %.3f tokens/s generated over %.3f s of passes\n",
+                r->st.pass_s > 0 ? (double)r->es.tokens_generated / r->st.pass_s : 0.0, r->st.pass_s);
+    }
     fprintf(f, "bytes per pass      : %s; read %s in all (%s of embedding rows, %s read ahead unused)\n",
             si_format_size(s->bytes_per_pass, a, sizeof a), si_format_size(r->st.io_bytes_read, b, sizeof b),
             si_format_size(r->st.embd_bytes_read, c, sizeof c), si_format_size(s->bytes_discarded, d, sizeof d));
@@ -512,7 +457,14 @@ static int write_report_json(const char *path, const report *r)
     fprintf(f, "], \"turn_generated\": [");
     for (uint32_t i = 0; i < r->n_turns && i < MAX_TURNS_REPORTED; i++)
         fprintf(f, i ? ", %u" : "%u", r->turn_gen[i]);
-    fprintf(f, "]}\n");
+    fprintf(f, "], \"generated_per_pass\": %.4f, \"tokens_generated_all\": %" PRIu64 ", \"parallel\": %u",
+            s->passes ? (double)r->es.tokens_generated / s->passes : 0.0, r->es.tokens_generated, r->es.n_parallel);
+    if (r->batch.lines)
+        fprintf(f, ", \"requests\": %u, \"request_errors\": %u, \"ttft_mean_s\": %.6f, \"ttft_max_s\": %.6f"
+                   ", \"total_mean_s\": %.6f, \"total_max_s\": %.6f, \"batch_wall_s\": %.6f",
+                r->batch.requests, r->batch.errors, r->batch.ttft_mean_s, r->batch.ttft_max_s, r->batch.total_mean_s,
+                r->batch.total_max_s, r->batch.wall_s);
+    fprintf(f, "}\n");
     return fclose(f);
 }
 

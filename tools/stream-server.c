@@ -19,6 +19,8 @@
 #include "streaminfer/serve.h"
 #include "streaminfer/tokenizer.h"
 
+#include "model_opts.h"
+
 typedef struct cli {
     const char *model, *port_file, *kernels;
     si_server_opts so;
@@ -60,31 +62,15 @@ static void usage(FILE *f)
             "memory and context:\n"
             "  -c, --ctx-size N        KV cells shared by all sequences (default: the model's context,\n"
             "                          capped by the budget)\n"
-            "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
-            "      --kv-type f16|f32   KV cache precision (default f16)\n"
+            "%s"
             "  -b, --batch N           tokens per pass (default: planned from the budget)\n"
             "I/O and compute:\n"
-            "      --io auto|uring|pread  read backend (default auto)\n"
-            "      --io-compat 5.10    use only io_uring features Linux 5.10 has\n"
-            "      --direct auto|on|off   O_DIRECT reads (default auto)\n"
-            "      --queue-depth N     reads in flight (default 8)\n"
-            "      --chunk SIZE        largest single read (default 1M)\n"
-            "      --kernels NAME      kernel set: auto (default), c, or a SIMD set\n"
+            "%s"
             "  -h, --help              this text\n"
             "\n"
             "Sampling defaults when a request omits them: temperature 0.8, top_k 40, top_p 0.95,\n"
-            "min_p 0.05; max_tokens 16 for completions, to the end of the turn for chat.\n");
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
+            "min_p 0.05; max_tokens 16 for completions, to the end of the turn for chat.\n",
+            si_model_opts_help_memory, si_model_opts_help_io);
 }
 
 static bool parse_seconds(const char *s, double *out)
@@ -101,7 +87,7 @@ static bool parse_seconds(const char *s, double *out)
 static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_HOST = 256, O_PORT, O_PORT_FILE, O_KEY, O_PARALLEL, O_QUEUED, O_BODY, O_TIMEOUT, O_KA, O_IDLE, O_MAXCONN,
-           O_NOCACHE, O_BUDGET, O_KV, O_IO, O_COMPAT, O_DIRECT, O_QD, O_CHUNK, O_KERNELS };
+           O_NOCACHE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},          {"ctx-size", required_argument, 0, 'c'},
         {"batch", required_argument, 0, 'b'},          {"help", no_argument, 0, 'h'},
@@ -111,11 +97,7 @@ static int parse_args(int argc, char **argv, cli *c)
         {"max-queued", required_argument, 0, O_QUEUED}, {"max-body", required_argument, 0, O_BODY},
         {"timeout", required_argument, 0, O_TIMEOUT},  {"sse-keepalive", required_argument, 0, O_KA},
         {"idle-timeout", required_argument, 0, O_IDLE}, {"max-connections", required_argument, 0, O_MAXCONN},
-        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"mem-budget", required_argument, 0, O_BUDGET},
-        {"kv-type", required_argument, 0, O_KV},       {"io", required_argument, 0, O_IO},
-        {"io-compat", required_argument, 0, O_COMPAT}, {"direct", required_argument, 0, O_DIRECT},
-        {"queue-depth", required_argument, 0, O_QD},   {"chunk", required_argument, 0, O_CHUNK},
-        {"kernels", required_argument, 0, O_KERNELS},  {0, 0, 0, 0}};
+        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, SI_MODEL_LONG_OPTIONS, {0, 0, 0, 0}};
     c->so.port = 8080;
     c->eo.n_parallel = 4;
     c->eo.max_queued = 64;
@@ -127,12 +109,12 @@ static int parse_args(int argc, char **argv, cli *c)
         switch (o) {
         case 'm': c->model = optarg; break;
         case 'c':
-            if (!parse_long(optarg, 1, INT32_MAX, &v))
+            if (!si_parse_long(optarg, 1, INT32_MAX, &v))
                 goto bad;
             c->lo.n_ctx = (uint32_t)v;
             break;
         case 'b':
-            if (!parse_long(optarg, 1, 65536, &v))
+            if (!si_parse_long(optarg, 1, 65536, &v))
                 goto bad;
             c->lo.n_batch = (uint32_t)v;
             break;
@@ -140,19 +122,19 @@ static int parse_args(int argc, char **argv, cli *c)
         case 'q': c->quiet = true; break;
         case O_HOST: c->so.host = optarg; break;
         case O_PORT:
-            if (!parse_long(optarg, 0, 65535, &v))
+            if (!si_parse_long(optarg, 0, 65535, &v))
                 goto bad;
             c->so.port = (uint16_t)v;
             break;
         case O_PORT_FILE: c->port_file = optarg; break;
         case O_KEY: c->so.api_key = optarg; break;
         case O_PARALLEL:
-            if (!parse_long(optarg, 1, 256, &v))
+            if (!si_parse_long(optarg, 1, 256, &v))
                 goto bad;
             c->eo.n_parallel = (uint32_t)v;
             break;
         case O_QUEUED:
-            if (!parse_long(optarg, 0, 1 << 20, &v))
+            if (!si_parse_long(optarg, 0, 1 << 20, &v))
                 goto bad;
             c->eo.max_queued = (uint32_t)v;
             break;
@@ -172,66 +154,22 @@ static int parse_args(int argc, char **argv, cli *c)
             c->so.keepalive_s = x;
             break;
         case O_IDLE:
-            if (!parse_long(optarg, 1, 86400, &v))
+            if (!si_parse_long(optarg, 1, 86400, &v))
                 goto bad;
             c->so.idle_timeout_s = (unsigned)v;
             break;
         case O_MAXCONN:
-            if (!parse_long(optarg, 1, 65536, &v))
+            if (!si_parse_long(optarg, 1, 65536, &v))
                 goto bad;
             c->so.max_connections = (unsigned)v;
             break;
         case O_NOCACHE: c->eo.no_prompt_cache = true; break;
-        case O_BUDGET:
-            if (si_parse_size(optarg, &sz) != SI_OK || sz == 0)
-                goto bad;
-            c->lo.mem_budget = sz;
-            break;
-        case O_KV:
-            if (strcmp(optarg, "f16") == 0)
-                c->lo.kv_type = SI_KV_F16;
-            else if (strcmp(optarg, "f32") == 0)
-                c->lo.kv_type = SI_KV_F32;
-            else
-                goto bad;
-            break;
-        case O_IO:
-            if (strcmp(optarg, "auto") == 0)
-                c->lo.io.kind = SI_IO_AUTO;
-            else if (strcmp(optarg, "uring") == 0 || strcmp(optarg, "io_uring") == 0)
-                c->lo.io.kind = SI_IO_URING;
-            else if (strcmp(optarg, "pread") == 0)
-                c->lo.io.kind = SI_IO_PREAD;
-            else
-                goto bad;
-            break;
-        case O_COMPAT:
-            if (strcmp(optarg, "5.10") != 0)
-                goto bad;
-            c->lo.io.compat_5_10 = true;
-            break;
-        case O_DIRECT:
-            if (strcmp(optarg, "auto") == 0)
-                c->lo.io.direct = SI_DIRECT_AUTO;
-            else if (strcmp(optarg, "on") == 0)
-                c->lo.io.direct = SI_DIRECT_ON;
-            else if (strcmp(optarg, "off") == 0)
-                c->lo.io.direct = SI_DIRECT_OFF;
-            else
-                goto bad;
-            break;
-        case O_QD:
-            if (!parse_long(optarg, 1, 256, &v))
-                goto bad;
-            c->lo.io.queue_depth = (unsigned)v;
-            break;
-        case O_CHUNK:
-            if (si_parse_size(optarg, &sz) != SI_OK || sz < 4096 || sz > (1u << 30))
-                goto bad;
-            c->lo.chunk_bytes = sz;
-            break;
-        case O_KERNELS: c->kernels = optarg; break;
-        default: usage(stderr); return -1;
+        default:
+            switch (si_model_opt(o, optarg, &c->lo, &c->kernels)) {
+            case 1: break;
+            case -1: goto bad;
+            default: usage(stderr); return -1;
+            }
         }
         continue;
     bad:

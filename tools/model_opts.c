@@ -1,0 +1,89 @@
+#include "model_opts.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streaminfer/plan.h"
+
+const char si_model_opts_help_memory[] =
+    "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
+    "                          (default: cgroup limit or MemAvailable, less a margin)\n"
+    "      --kv-type f16|f32   KV cache precision (default f16)\n";
+
+const char si_model_opts_help_io[] =
+    "      --io auto|uring|pread  read backend (default auto: io_uring, else pread)\n"
+    "      --io-compat 5.10    use only io_uring features Linux 5.10 has (the K230's kernel)\n"
+    "      --direct auto|on|off   O_DIRECT reads (default auto: fall back on EINVAL)\n"
+    "      --queue-depth N     reads in flight (default 8)\n"
+    "      --chunk SIZE        largest single read (default 1M)\n"
+    "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n";
+
+bool si_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The index of arg in names (NULL-terminated), or -1. */
+static int pick(const char *arg, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(arg, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels)
+{
+    uint64_t sz;
+    long v;
+    int i;
+    switch (o) {
+    case SI_MOPT_BUDGET:
+        if (si_parse_size(arg, &sz) != SI_OK || sz == 0)
+            return -1;
+        lo->mem_budget = sz;
+        return 1;
+    case SI_MOPT_KV:
+        if ((i = pick(arg, (const char *const[]){"f16", "f32", NULL})) < 0)
+            return -1;
+        lo->kv_type = i == 0 ? SI_KV_F16 : SI_KV_F32;
+        return 1;
+    case SI_MOPT_IO:
+        if ((i = pick(arg, (const char *const[]){"auto", "uring", "io_uring", "pread", NULL})) < 0)
+            return -1;
+        lo->io.kind = i == 0 ? SI_IO_AUTO : i == 3 ? SI_IO_PREAD : SI_IO_URING;
+        return 1;
+    case SI_MOPT_COMPAT:
+        if (strcmp(arg, "5.10") != 0)
+            return -1;
+        lo->io.compat_5_10 = true;
+        return 1;
+    case SI_MOPT_DIRECT:
+        if ((i = pick(arg, (const char *const[]){"auto", "on", "off", NULL})) < 0)
+            return -1;
+        lo->io.direct = i == 0 ? SI_DIRECT_AUTO : i == 1 ? SI_DIRECT_ON : SI_DIRECT_OFF;
+        return 1;
+    case SI_MOPT_QD:
+        if (!si_parse_long(arg, 1, 256, &v))
+            return -1;
+        lo->io.queue_depth = (unsigned)v;
+        return 1;
+    case SI_MOPT_CHUNK:
+        if (si_parse_size(arg, &sz) != SI_OK || sz < 4096 || sz > (1u << 30))
+            return -1;
+        lo->chunk_bytes = sz;
+        return 1;
+    case SI_MOPT_KERNELS:
+        *kernels = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,36 @@
+/* The command-line options every tool that opens a model shares (stream-infer,
+ * stream-server): memory budget, KV cache type, read backend, O_DIRECT, queue depth,
+ * read size, kernel set. One table, one parser, one help text. */
+#ifndef STREAMINFER_TOOLS_MODEL_OPTS_H
+#define STREAMINFER_TOOLS_MODEL_OPTS_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "streaminfer/llama.h"
+
+/* getopt_long values of the shared options: above any tool's own. */
+enum {
+    SI_MOPT_BUDGET = 0x1000, SI_MOPT_KV, SI_MOPT_IO, SI_MOPT_COMPAT, SI_MOPT_DIRECT, SI_MOPT_QD, SI_MOPT_CHUNK,
+    SI_MOPT_KERNELS
+};
+
+/* To put in a tool's struct option table (before its {0, 0, 0, 0}). */
+#define SI_MODEL_LONG_OPTIONS                                                                                    \
+    {"mem-budget", required_argument, 0, SI_MOPT_BUDGET}, {"kv-type", required_argument, 0, SI_MOPT_KV},       \
+        {"io", required_argument, 0, SI_MOPT_IO}, {"io-compat", required_argument, 0, SI_MOPT_COMPAT},          \
+        {"direct", required_argument, 0, SI_MOPT_DIRECT}, {"queue-depth", required_argument, 0, SI_MOPT_QD},    \
+        {"chunk", required_argument, 0, SI_MOPT_CHUNK}, {"kernels", required_argument, 0, SI_MOPT_KERNELS}
+
+/* Apply option o (a getopt_long result) with its argument. 1: it was a shared option
+ * and is applied; 0: not a shared option; -1: a shared option with an invalid value. */
+int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels);
+
+/* "1234" within [lo, hi]. */
+bool si_parse_long(const char *s, long lo, long hi, long *out);
+
+/* The help lines of the shared options (memory and I/O), each ending in a newline. */
+extern const char si_model_opts_help_memory[];
+extern const char si_model_opts_help_io[];
+
+#endif
