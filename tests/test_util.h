@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define TEST_SKIP 77
 
@@ -125,6 +126,20 @@ static inline void *test_read_file(const char *path, size_t *len)
             *len = n;
     }
     return buf;
+}
+
+/* Write a model with mkmodel (its path is the test's argument) to
+ * $SI_BUILD_ROOT/test-models/NAME.gguf; path gets where. Fails the test when mkmodel
+ * fails. */
+static inline void test_mkmodel(const char *mkmodel, const char *name, const char *args, char *path, size_t len)
+{
+    const char *root = getenv("SI_BUILD_ROOT") ? getenv("SI_BUILD_ROOT") : ".";
+    char dir[4096], cmd[16384];
+    snprintf(dir, sizeof dir, "%s/test-models", root);
+    mkdir(dir, 0755);
+    snprintf(path, len, "%s/%s.gguf", dir, name);
+    snprintf(cmd, sizeof cmd, "'%s' -o '%s' %s 2>/dev/null", mkmodel, path, args);
+    CHECKF(system(cmd) == 0, "mkmodel failed: %s", cmd);
 }
 
 #endif

@@ -71,17 +71,14 @@ int srv_chat_render(const si_chat *chat, const si_tokenizer *tok, const srv_msg 
 enum MHD_Result srv_handle_chat(srv_req *r)
 {
     si_server_model m = {0};
-    int st = srv_state(r->s, &m);
-    if (st != SRV_READY)
-        return srv_error(r, 503, st == SRV_LOADING ? "model_loading" : "shutting_down", NULL,
-                         st == SRV_LOADING ? "the model is still loading: try again shortly"
-                                           : "the server is shutting down");
+    enum MHD_Result ret;
+    if (!srv_ready(r, &m, &ret))
+        return ret;
     srv_params p;
     char msg[512];
     const char *param;
     if (srv_params_parse(&p, r->body, r->len, true, 0, msg, sizeof msg, &param) != 0)
         return srv_error(r, 400, "invalid_request", param, "%s", msg);
-    enum MHD_Result ret;
     if (!m.tok || !m.chat) {
         ret = srv_error(r, 400, "no_chat_format", NULL, "this model cannot chat: %s",
                         !m.tok ? "it has no usable vocabulary"

@@ -21,11 +21,9 @@ const srv_shape srv_completions_shape = {"text_completion", "text_completion", "
 enum MHD_Result srv_handle_completions(srv_req *r)
 {
     si_server_model m = {0};
-    int st = srv_state(r->s, &m);
-    if (st != SRV_READY)
-        return srv_error(r, 503, st == SRV_LOADING ? "model_loading" : "shutting_down", NULL,
-                         st == SRV_LOADING ? "the model is still loading: try again shortly"
-                                           : "the server is shutting down");
+    enum MHD_Result ret;
+    if (!srv_ready(r, &m, &ret))
+        return ret;
     srv_params p;
     char msg[512];
     const char *param;
@@ -34,7 +32,6 @@ enum MHD_Result srv_handle_completions(srv_req *r)
         return srv_error(r, 400, "invalid_request", param, "%s", msg);
     int32_t *ids = p.prompt_ids;
     size_t n = p.n_prompt_ids;
-    enum MHD_Result ret;
     if (p.prompt_text) {
         si_error err = {0};
         ids = NULL;

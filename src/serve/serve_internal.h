@@ -71,6 +71,9 @@ bool srv_fd_hung_up(int fd);
 /* The state under the lock; when READY, *m gets a copy of the attached model. */
 int srv_state(si_server *s, si_server_model *m);
 uint64_t srv_next_seed(si_server *s);
+/* True, with *m filled, when the model is loaded; else false with *ret the 503
+ * response (loading, or shutting down) already queued. */
+bool srv_ready(srv_req *r, si_server_model *m, enum MHD_Result *ret);
 
 /* ---- errors (errors.c) ---- */
 

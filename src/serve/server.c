@@ -118,6 +118,17 @@ int srv_state(si_server *s, si_server_model *m)
     return st;
 }
 
+bool srv_ready(srv_req *r, si_server_model *m, enum MHD_Result *ret)
+{
+    int st = srv_state(r->s, m);
+    if (st == SRV_READY)
+        return true;
+    *ret = srv_error(r, 503, st == SRV_LOADING ? "model_loading" : "shutting_down", NULL,
+                     st == SRV_LOADING ? "the model is still loading: try again shortly"
+                                       : "the server is shutting down");
+    return false;
+}
+
 uint64_t srv_next_seed(si_server *s)
 {
     uint64_t z = __atomic_add_fetch(&s->seed_counter, 0x9E3779B97F4A7C15ull, __ATOMIC_RELAXED);

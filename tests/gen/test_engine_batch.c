@@ -273,16 +273,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MKMODEL\n", argv[0]);
         return 2;
     }
-    const char *root = getenv("SI_BUILD_ROOT") ? getenv("SI_BUILD_ROOT") : ".";
-    char dir[4096], path[4200], cmd[8800];
-    snprintf(dir, sizeof dir, "%s/test-models", root);
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/engine-batch.gguf", dir);
-    snprintf(cmd, sizeof cmd,
-             "'%s' -o '%s' --seed 5 --dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300 "
-             "--type Q4_K --tensor-type output=Q6_K --tensor-type ffn_down=Q8_0 2>/dev/null",
-             argv[1], path);
-    CHECKF(system(cmd) == 0, "mkmodel failed: %s", cmd);
+    char path[4200];
+    test_mkmodel(argv[1], "engine-batch",
+                 "--seed 5 --dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300 --type Q4_K "
+                 "--tensor-type output=Q6_K --tensor-type ffn_down=Q8_0",
+                 path, sizeof path);
     check_model(path, SI_KV_F16);
     check_model(path, SI_KV_F32);
     return 0;

@@ -50,16 +50,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MKMODEL\n", argv[0]);
         return 2;
     }
-    const char *root = getenv("SI_BUILD_ROOT") ? getenv("SI_BUILD_ROOT") : ".";
-    char dir[4096], path[4200], cmd[8800];
-    snprintf(dir, sizeof dir, "%s/test-models", root);
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/engine-recover.gguf", dir);
-    snprintf(cmd, sizeof cmd,
-             "'%s' -o '%s' --seed 9 --dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300 "
-             "--type Q4_K 2>/dev/null",
-             argv[1], path);
-    CHECKF(system(cmd) == 0, "mkmodel failed: %s", cmd);
+    char path[4200];
+    test_mkmodel(argv[1], "engine-recover",
+                 "--seed 9 --dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300 --type Q4_K", path,
+                 sizeof path);
     size_t len;
     uint8_t *whole = test_read_file(path, &len);
     CHECK(whole);
