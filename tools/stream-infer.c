@@ -718,7 +718,7 @@ int main(int argc, char **argv)
         si_error terr = {0};
         if (si_tokenizer_load(&S.tok, si_llama_gguf(S.m), &terr) != SI_OK) {
             S.tok = NULL;
-            if (c.prompt || c.chat || c.batch_file)
+            if (c.prompt || c.chat)
                 rc = si_errorf(&err, terr.code, "cannot tokenize text: %s", terr.msg);
             else if (!c.print_ids && !c.quiet)
                 fprintf(stderr, "stream-infer: note: %s; printing token ids\n", terr.msg);
