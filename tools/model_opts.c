@@ -9,7 +9,8 @@
 const char si_model_opts_help_memory[] =
     "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
     "                          (default: cgroup limit or MemAvailable, less a margin)\n"
-    "      --kv-type f16|f32   KV cache precision (default f16)\n";
+    "      --kv-type f16|f32|q8_0  KV cache precision (default f16; q8_0: 8-bit blocks,\n"
+    "                          about half of f16's memory; needs a head size multiple of 32)\n";
 
 const char si_model_opts_help_io[] =
     "      --io auto|uring|pread  read backend (default auto: io_uring, else pread)\n"
@@ -51,9 +52,9 @@ int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels
         lo->mem_budget = sz;
         return 1;
     case SI_MOPT_KV:
-        if ((i = pick(arg, (const char *const[]){"f16", "f32", NULL})) < 0)
+        if ((i = pick(arg, (const char *const[]){"f16", "f32", "q8_0", NULL})) < 0)
             return -1;
-        lo->kv_type = i == 0 ? SI_KV_F16 : SI_KV_F32;
+        lo->kv_type = i == 0 ? SI_KV_F16 : i == 1 ? SI_KV_F32 : SI_KV_Q8_0;
         return 1;
     case SI_MOPT_IO:
         if ((i = pick(arg, (const char *const[]){"auto", "uring", "io_uring", "pread", NULL})) < 0)

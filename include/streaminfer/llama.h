@@ -21,7 +21,10 @@
 extern "C" {
 #endif
 
-typedef enum si_kv_type { SI_KV_F16 = 0, SI_KV_F32 = 1 } si_kv_type;
+/* KV cache element type. Q8_0: blocks of 32 values and an F16 scale (34 bytes per 32
+ * values), quantized as the Q8_0 activations are; needs a head size that is a multiple
+ * of 32 (a block never spans two heads): other models are refused at open. */
+typedef enum si_kv_type { SI_KV_F16 = 0, SI_KV_F32 = 1, SI_KV_Q8_0 = 2 } si_kv_type;
 
 typedef struct si_llama_opts {
     si_io_opts io;

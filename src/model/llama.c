@@ -6,7 +6,8 @@
  *   q [B][Q]  k, v [B][KV]        att [B][Q] attention output
  *   hb, hb2 [B][F] FFN hidden     qact: x quantized for the weight type's kernel
  *   KV cache: a pool of n_ctx cells (kv.c), each with K and V rows [n_layer][KV] of
- *   F16 or F32, a position and a sequence set; a token attends to its sequences' cells */
+ *   F16, F32 or Q8_0 blocks, a position and a sequence set; a token attends to its
+ *   sequences' cells */
 #include "streaminfer/llama.h"
 
 #include <inttypes.h>
@@ -35,8 +36,8 @@ struct si_llama {
     si_llama_layout lay;
     uint32_t pos;     /* si_llama_eval's next position in sequence 0 */
 
-    si_kv *kv;        /* the KV pool: n_ctx cells of [n_layer][KV] kv_elt-byte values */
-    size_t kv_elt;
+    si_kv *kv;        /* the KV pool: n_ctx cells of [n_layer][KV] values of opts.kv_type */
+    size_t kv_head;   /* bytes of one KV head's values in a row (kv_row_bytes of head_dim) */
     /* the step being evaluated: n tokens */
     uint32_t step_n;
     const uint32_t *step_pos;   /* [n] positions */
@@ -82,18 +83,23 @@ static size_t qact_row_bytes(const si_llama_desc *d)
     return max_sz(best, si_row_size(tt->vec_dot_type, (int64_t)d->output.n_cols));
 }
 
+/* Bytes of n values of a KV cache row (n a multiple of 32 for Q8_0). */
+static size_t kv_row_bytes(si_kv_type t, uint64_t n)
+{
+    return t == SI_KV_F32 ? 4 * n : t == SI_KV_Q8_0 ? si_row_size(SI_TYPE_Q8_0, (int64_t)n) : 2 * n;
+}
+
 static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_llama_opts *o, size_t qact_row,
                               uint64_t align)
 {
     const si_llama_hparams *hp = &d->hp;
     uint64_t D = hp->n_embd, Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
-    size_t kv_elt = o->kv_type == SI_KV_F32 ? 4 : 2;
     memset(r, 0, sizeof *r);
     r->budget = o->mem_budget;
     r->n_ctx = o->n_ctx;
     r->n_ctx_train = hp->n_ctx_train;
     r->n_batch = o->n_batch;
-    r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * KV * kv_elt;
+    r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * kv_row_bytes(o->kv_type, KV);
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
     /* per cell: its position and sequence set; scores, the visible cells' indices, and
      * one KV head's visible rows gathered as floats */
@@ -124,9 +130,9 @@ static int alloc_buffers(si_llama *m, si_error *err)
     const si_llama_hparams *hp = &m->d.hp;
     size_t B = m->plan.n_batch, D = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim;
     size_t KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
-    m->kv_elt = m->opts.kv_type == SI_KV_F32 ? 4 : 2;
-    size_t kv_bytes = (size_t)hp->n_layer * m->plan.n_ctx * KV * m->kv_elt;
-    m->kv = si_kv_new(m->plan.n_ctx, hp->n_layer, KV * m->kv_elt);
+    m->kv_head = kv_row_bytes(m->opts.kv_type, hp->head_dim);
+    size_t kv_bytes = (size_t)hp->n_layer * m->plan.n_ctx * kv_row_bytes(m->opts.kv_type, KV);
+    m->kv = si_kv_new(m->plan.n_ctx, hp->n_layer, kv_row_bytes(m->opts.kv_type, KV));
     m->step_cell = malloc(B * sizeof *m->step_cell);
     m->step_order = malloc(B * sizeof *m->step_order);
     m->vis = malloc(((size_t)m->plan.n_ctx + 1) * sizeof *m->vis);
@@ -243,6 +249,12 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     int rc = si_pack_probe(path) ? open_pack(m, path, err) : si_gguf_open(&m->gguf, path, err);
     if (rc == SI_OK && !m->pack)
         rc = si_llama_desc_from_gguf(&m->d, m->gguf, err);
+    if (rc == SI_OK && opts->kv_type == SI_KV_Q8_0 && m->d.hp.head_dim % SI_QK8_0 != 0)
+        rc = si_errorf(err, SI_EUNSUPPORTED,
+                       "a Q8_0 KV cache (--kv-type q8_0) needs a head size that is a multiple of %d (a block "
+                       "of 32 values must not span two heads); this model's head size is %u: use --kv-type f16 "
+                       "or f32",
+                       SI_QK8_0, m->d.hp.head_dim);
     if (rc == SI_OK)
         rc = si_io_open(&m->io, path, &opts->io, err);
     si_plan_req req;
@@ -346,10 +358,16 @@ static int load_norm(si_llama *m, const si_tensor_ref *t, const si_tensor_views 
 
 /* ---- the layer math ---- */
 
+/* One K or V row into the cache in its type; Q8_0 with the active set's Q8_0 quantizer
+ * (the one the activations use: checked against the reference by checkasm). */
 static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
 {
-    if (m->kv_elt == 4) {
+    if (m->opts.kv_type == SI_KV_F32) {
         memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    if (m->opts.kv_type == SI_KV_Q8_0) {
+        m->K->quantize[SI_TYPE_Q8_0](src, dst, (int64_t)n);
         return;
     }
     uint16_t *h = dst;
@@ -365,7 +383,10 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
  * and for groups of 8 or more tokens with an F16 cache, the head's visible rows are
  * gathered as floats once for the group (exactly: the results are those of attending
  * the F16 rows directly), instead of being converted by the kernel per token and head;
- * with few tokens the kernels' vector conversion costs less than this scalar one. */
+ * with few tokens the kernels' vector conversion costs less than this scalar one. A
+ * Q8_0 cache is always gathered: each head's rows are dequantized exactly (d * q, as
+ * ggml's dequantization) into the float scratch once per group and KV head, and every
+ * query head of the group attends to those floats (the query stays F32). */
 #define SI_WIDEN_KV_MIN_TOKENS 8
 static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t n_toks)
 {
@@ -379,11 +400,12 @@ static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t
     bool in_place = true;
     for (uint32_t i = 1; i < n_vis && in_place; i++)
         in_place = m->vis[i] == m->vis[0] + i;
-    bool f16 = m->kv_elt == 2;
-    bool gather = !in_place || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS);
+    bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
+    bool gather = !in_place || q8 || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS);
+    si_to_float_fn q8_to_float = si_type_get(SI_TYPE_Q8_0)->to_float;
     float scale = 1.0f / sqrtf((float)hd);
     for (uint32_t g = 0; g < hp->n_head_kv; g++) {
-        size_t off = (size_t)g * hd * m->kv_elt;
+        size_t off = (size_t)g * m->kv_head;
         const void *k = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + off;
         const void *v = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + off;
         size_t stride = KV;
@@ -393,7 +415,10 @@ static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t
             for (uint32_t t = 0; t < n_vis; t++) {
                 const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
                 const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
-                if (f16) {
+                if (q8) {
+                    q8_to_float(kr, kf + (size_t)t * hd, hd);
+                    q8_to_float(vr, vf + (size_t)t * hd, hd);
+                } else if (f16) {
                     for (uint32_t i = 0; i < hd; i++) {
                         kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
                         vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);

@@ -100,7 +100,7 @@ static void same_run(const run *a, const run *b, const char *what, uint32_t i)
 
 static void check_model(const char *path, si_kv_type kv_type)
 {
-    const char *kvn = kv_type == SI_KV_F16 ? "f16" : "f32";
+    const char *kvn = kv_type == SI_KV_F16 ? "f16" : kv_type == SI_KV_F32 ? "f32" : "q8_0";
     /* Steps of 16 tokens: the 40- and 70-token prompts take several passes. */
     const spec specs[N_REQ] = {
         {.n_prompt = 5, .n_predict = 12, .temp = 0},
@@ -280,5 +280,6 @@ int main(int argc, char **argv)
                  path, sizeof path);
     check_model(path, SI_KV_F16);
     check_model(path, SI_KV_F32);
+    check_model(path, SI_KV_Q8_0);
     return 0;
 }

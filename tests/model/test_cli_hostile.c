@@ -4,7 +4,8 @@
  *     start and inside each tensor's data;
  *   - random byte corruption of the header and metadata (error or a normal run);
  *   - a memory budget too small (the error names the minimum that would work);
- *   - token ids out of range.
+ *   - token ids out of range;
+ *   - --kv-type q8_0 on a model whose head size (16) is not a multiple of 32.
  * usage: test_cli_hostile MKMODEL STREAM_INFER */
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
     expect_error(model, "--prompt-ids '1 280 3'", "id out of range", "out of range");
     expect_error_rc(model, "--prompt-ids '1 x 3'", "not an id", "not a token id", 2);
     expect_error_rc(model, "--prompt-ids '1' --kv-type f8", "bad option value", "--kv-type", 2);
+    expect_error(model, "--prompt-ids '1 2 3' --kv-type q8_0", "q8_0 KV, head size 16", "head size is 16");
     free(copy);
     free(file);
     si_gguf_close(g);

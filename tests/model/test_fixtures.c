@@ -8,7 +8,10 @@
  *   - free-running greedy output equals the reference up to the first small margin;
  *   - --io uring, --io pread and a weight buffer smaller than a layer give
  *     bit-identical logits, and that run reads passes x bytes_per_pass + embedding
- *     rows (streaming, not caching).
+ *     rows (streaming, not caching);
+ *   - --kv-type q8_0 (whole prompt, and prompt + forced tail) against the default F16
+ *     KV cache's logits within the type's tolerances (an F32 model takes Q8_0's: an
+ *     8-bit cache is beyond F32's summation-order bounds), and against the reference.
  * Under emulation (tools/qemu-rvv.sh) only the logits are checked, split between the
  * two vector lengths CI runs (see emu_split); the rest is the native run's job.
  * usage: test_fixtures STREAM_INFER FOLDER TYPE   (FOLDER: micro-llama3 | tiny-trained) */
@@ -355,6 +358,33 @@ int main(int argc, char **argv)
             EXPECT(rd == passes * bpp + emb, "small budget: read %ld bytes, expected %ld x %ld + %ld", rd, passes,
                    bpp, emb);
             EXPECT(peak > 0 && peak < 700000, "small budget: weight buffer peak %ld is not below one layer", peak);
+        }
+    }
+
+    /* A Q8_0 KV cache against the F16 one (the default run above). Not under emulation:
+     * its only vector kernel is the Q8_0 quantizer, which checkasm covers. */
+    if (batch && !emu) {
+        snprintf(path, sizeof path, "%s/ref/tolerances.txt", dir);
+        tol tq = strcmp(type, "F32") == 0 ? read_tol(path, "Q8_0") : t;
+        snprintf(args, sizeof args, "--kv-type q8_0 --prompt-ids '%s' -n 0 --dump-logits '%s'", all, logits_file);
+        if (run(args, out) == 0) {
+            size_t n_q;
+            float *lq = read_f32(logits_file, &n_q);
+            compare("kv q8_0 vs f16", lq, n_q, batch, (size_t)n_ids, V, &tq);
+            compare("kv q8_0 vs reference", lq, n_q, ref, (size_t)n_ids, V, &tq);
+            free(lq);
+        } else {
+            failures++;
+        }
+        snprintf(args, sizeof args, "--kv-type q8_0 --prompt-ids '%s' --force-ids '%s' --dump-logits '%s'", head,
+                 tail, logits_file);
+        if (run(args, out) == 0) {
+            size_t n_q;
+            float *lq = read_f32(logits_file, &n_q);
+            compare("kv q8_0 forced tail", lq, n_q, batch, (size_t)n_ids, V, &tq);
+            free(lq);
+        } else {
+            failures++;
         }
     }
 
