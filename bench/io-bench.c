@@ -541,7 +541,7 @@ static void run_sched(void)
         die("%s", err.msg);
     /* As the engine does: a third of the ring per extent. */
     uint64_t max_extent = g.ring / 3 / ALIGN * ALIGN;
-    if (si_llama_layout_build(&lay, &d, max_extent, ALIGN, &err) < 0)
+    if (si_llama_layout_build(&lay, &d, max_extent, ALIGN, NULL, &err) < 0)
         die("%s", err.msg);
     uint64_t pass_bytes = 0;
     for (size_t i = 0; i < lay.n_ext; i++)

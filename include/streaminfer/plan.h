@@ -34,6 +34,7 @@ typedef struct si_plan_req {
     bool logits_all_tokens;       /* a step may ask for every token's logits: n_batch rows */
     uint64_t ring_want;           /* ring that holds a whole pass (capped by the caller) */
     uint64_t ring_min;            /* smallest ring that works (a few of the widest rows) */
+    uint64_t pin_max;             /* pinned weights at most: 0 = none, UINT64_MAX = all the plan leaves */
 } si_plan_req;
 
 typedef struct si_plan {
@@ -46,6 +47,15 @@ typedef struct si_plan {
     uint64_t kv_bytes;
     uint64_t act_bytes;
     uint64_t ring_bytes;
+    /* Pins: the budget gives pinned weights what ring, activations and KV cache leave
+     * (at most pin_max); the model chooses within it (si_plan_choose_pins) and fills in
+     * the rest. Pins are sized against the whole KV pool, so they never give way. */
+    uint64_t pin_budget;     /* left for pinned weights */
+    uint64_t pin_bytes;      /* pinned weights held */
+    uint32_t pinned_tensors;
+    char pins[200];          /* which: "ffn_down (all 32 layers), attn_q (layers 0-9)"; "" when none */
+    uint64_t pass_bytes;     /* bytes a pass streams (after the first, which also reads the pins) */
+    uint64_t pass_bytes_unpinned; /* bytes a pass would stream with nothing pinned */
 } si_plan;
 
 /* The step size, the context and the ring for req. Activations are sized for the
@@ -56,6 +66,23 @@ typedef struct si_plan {
  * else 1); else it fails with SI_EBUDGET and a message naming exactly that minimum
  * ("at least 1.2 MiB (1258291 bytes)"). */
 int si_plan_make(const si_plan_req *req, si_plan *plan, si_error *err);
+
+/* A candidate pin: one tensor (kind: which tensor of a layer, or one of the others;
+ * index: its layer), the memory holding it and the bytes it saves each pass. */
+typedef struct si_pin_unit {
+    uint32_t kind;
+    uint32_t index;
+    uint64_t held;
+    uint64_t saved;
+    bool chosen;
+} si_pin_unit;
+
+/* Choose pins within budget, so that the streamed remainder stays in long sequential
+ * reads of whole tensors, the same in every layer: kinds by saving per byte held
+ * (in steps of 1%), the larger first at equal saving; first every kind that fits
+ * whole (all its units), then, with what is left, units of the other kinds in that
+ * order (by index). Sets chosen; returns the bytes held. */
+uint64_t si_plan_choose_pins(si_pin_unit *u, size_t n, uint64_t budget);
 
 /* What this process may really use: the smaller of the cgroup memory limit (v1 or
  * v2, the tightest on the path) and MemAvailable, less a margin for the page cache

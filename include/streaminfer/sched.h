@@ -46,6 +46,9 @@ typedef struct si_extent {
     const si_frame *frames;
     uint32_t n_frames;
     uint64_t image_size;
+    /* Pinned: read (and verified, decoded) in the first pass that uses it into a buffer
+     * of its own, then served from memory by every later pass without a read. */
+    bool pinned;
 } si_extent;
 
 typedef struct si_sched_opts {
@@ -55,7 +58,10 @@ typedef struct si_sched_opts {
 
 typedef struct si_sched_stats {
     uint64_t passes;          /* passes completed */
-    uint64_t bytes_per_pass;  /* bytes one pass reads (aligned extents) */
+    uint64_t bytes_per_pass;  /* bytes one pass streams (aligned extents that are not pinned) */
+    uint64_t bytes_per_pass_unpinned; /* the same with the pinned extents (what the first pass reads) */
+    uint64_t pinned_bytes;    /* memory holding pinned extents (stored bytes and decoded images) */
+    uint64_t pinned_extents;
     uint64_t bytes_read;      /* bytes read by the scheduler so far */
     uint64_t bytes_discarded; /* prefetched for a pass that never ran */
     uint64_t ring_bytes;      /* capacity */
@@ -72,7 +78,16 @@ typedef struct si_sched_stats {
 
 typedef struct si_sched si_sched;
 
-/* The extents array is copied. Fails when an extent (aligned) cannot fit the ring. */
+/* What extent e costs: the bytes a pass reads for it (its range aligned to align,
+ * clipped at file_size) and the memory holding it takes (that range, aligned, and its
+ * decoded image): what a ring region or a pinned buffer of it holds. */
+void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size, uint64_t *read_bytes,
+                          uint64_t *held_bytes);
+/* The alignment the scheduler reads with over io (at least 4 KiB). */
+uint64_t si_sched_alignment(const si_io *io);
+
+/* The extents array is copied. Fails when an extent (aligned) cannot fit the ring.
+ * Pinned extents get their buffers here (stats.pinned_bytes), beside the ring. */
 int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
                     si_error *err);
 void si_sched_free(si_sched *s);

@@ -103,8 +103,35 @@ static int add_group(builder *b, const si_tensor_ref *const *ts, si_tensor_views
     return SI_OK;
 }
 
+typedef int (*group_fn)(builder *b, const si_tensor_ref *const *ts, si_tensor_views *tvs, size_t n,
+                        const char *label, si_error *err);
+typedef int (*slices_fn)(builder *b, const si_tensor_ref *t, si_tensor_views *tv, si_error *err);
+
+/* A group with some tensors pinned (pin[i], NULL: none): each pinned tensor as its own
+ * extents, marked pinned; each run of unpinned tensors between them as a group. */
+static int add_group_pinned(builder *b, group_fn group, slices_fn slices, const si_tensor_ref *const *ts,
+                            si_tensor_views *tvs, size_t n, const bool *pin, const char *label, si_error *err)
+{
+    for (size_t i = 0; i < n;) {
+        if (pin && pin[i]) {
+            size_t first = b->lay->n_ext;
+            SI_TRY(slices(b, ts[i], &tvs[i], err));
+            for (size_t e = first; e < b->lay->n_ext; e++)
+                b->lay->ext[e].pinned = true;
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !(pin && pin[j]))
+            j++;
+        SI_TRY(group(b, ts + i, tvs + i, j - i, label, err));
+        i = j;
+    }
+    return SI_OK;
+}
+
 int si_llama_layout_build(si_llama_layout *lay, const si_llama_desc *d, uint64_t max_extent, uint64_t align,
-                          si_error *err)
+                          const bool *pin, si_error *err)
 {
     memset(lay, 0, sizeof *lay);
     builder b = {.lay = lay, .max_extent = max_extent, .align = align};
@@ -116,12 +143,15 @@ int si_llama_layout_build(si_llama_layout *lay, const si_llama_desc *d, uint64_t
         si_llama_layer_tensors(d, l, ts);
         char label[32];
         snprintf(label, sizeof label, "layer %u", l);
-        rc = add_group(&b, ts, &lay->layer[(size_t)l * SI_LAYER_N_TENSORS], SI_LAYER_N_TENSORS, label, err);
+        rc = add_group_pinned(&b, add_group, add_tensor_slices, ts, &lay->layer[(size_t)l * SI_LAYER_N_TENSORS],
+                              SI_LAYER_N_TENSORS, pin ? pin + si_pin_slot(d, 0, l) : NULL, label, err);
     }
     if (rc == SI_OK) {
         const si_tensor_ref *ts[2] = {&d->output_norm, &d->output};
         si_tensor_views tvs[2] = {{0, 0}, {0, 0}};
-        rc = add_group(&b, ts, tvs, 2, "output_norm+output", err);
+        rc = add_group_pinned(&b, add_group, add_tensor_slices, ts, tvs, 2,
+                              pin ? pin + si_pin_slot(d, SI_PIN_KIND_OUTPUT_NORM, 0) : NULL, "output_norm+output",
+                              err);
         lay->output_norm = tvs[0];
         lay->output = tvs[1];
     }
@@ -268,7 +298,7 @@ static int pack_group(builder *b, const si_tensor_ref *const *ts, si_tensor_view
 }
 
 int si_llama_layout_build_pack(si_llama_layout *lay, const si_llama_desc *d, const si_pack *pack,
-                               uint64_t max_extent, uint64_t align, si_error *err)
+                               uint64_t max_extent, uint64_t align, const bool *pin, si_error *err)
 {
     memset(lay, 0, sizeof *lay);
     builder b = {.lay = lay, .max_extent = max_extent, .align = align, .pack = pack};
@@ -279,12 +309,15 @@ int si_llama_layout_build_pack(si_llama_layout *lay, const si_llama_desc *d, con
         si_llama_layer_tensors(d, l, ts);
         char label[32];
         snprintf(label, sizeof label, "layer %u", l);
-        rc = pack_group(&b, ts, &lay->layer[(size_t)l * SI_LAYER_N_TENSORS], SI_LAYER_N_TENSORS, label, err);
+        rc = add_group_pinned(&b, pack_group, pack_slices, ts, &lay->layer[(size_t)l * SI_LAYER_N_TENSORS],
+                              SI_LAYER_N_TENSORS, pin ? pin + si_pin_slot(d, 0, l) : NULL, label, err);
     }
     if (rc == SI_OK) {
         const si_tensor_ref *ts[2] = {&d->output_norm, &d->output};
         si_tensor_views tvs[2] = {{0, 0}, {0, 0}};
-        rc = pack_group(&b, ts, tvs, 2, "output_norm+output", err);
+        rc = add_group_pinned(&b, pack_group, pack_slices, ts, tvs, 2,
+                              pin ? pin + si_pin_slot(d, SI_PIN_KIND_OUTPUT_NORM, 0) : NULL, "output_norm+output",
+                              err);
         lay->output_norm = tvs[0];
         lay->output = tvs[1];
     }

@@ -29,18 +29,33 @@ typedef struct si_llama_layout {
     size_t n_frames;
 } si_llama_layout;
 
+/* Which tensors are pinned: pin[si_pin_slot(...)] for each layer tensor (compute
+ * order), then the final norm and the classifier; NULL: none. */
+#define SI_PIN_KIND_OUTPUT_NORM SI_LAYER_N_TENSORS
+#define SI_PIN_KIND_OUTPUT (SI_LAYER_N_TENSORS + 1)
+#define SI_PIN_N_KINDS (SI_LAYER_N_TENSORS + 2)
+static inline size_t si_pin_n_slots(const si_llama_desc *d) { return (size_t)d->hp.n_layer * SI_LAYER_N_TENSORS + 2; }
+/* kind: 0..SI_LAYER_N_TENSORS-1 with its layer, or SI_PIN_KIND_OUTPUT_NORM / _OUTPUT. */
+static inline size_t si_pin_slot(const si_llama_desc *d, uint32_t kind, uint32_t layer)
+{
+    return kind < SI_LAYER_N_TENSORS ? (size_t)layer * SI_LAYER_N_TENSORS + kind
+                                     : (size_t)d->hp.n_layer * SI_LAYER_N_TENSORS + (kind - SI_LAYER_N_TENSORS);
+}
+
 /* Extents are at most max_extent bytes once aligned to align: a group of tensors
  * (a layer; the final norm and classifier) that is dense in the file and fits is one
  * extent read as one sequential range; otherwise each tensor is its own extent, in
- * row slices when it is larger. */
+ * row slices when it is larger. A pinned tensor is always its own extents (row slices
+ * as above, marked pinned, so they could stream again), and the unpinned tensors of
+ * its group form groups of the runs between pinned ones. */
 int si_llama_layout_build(si_llama_layout *lay, const si_llama_desc *d, uint64_t max_extent, uint64_t align,
-                          si_error *err);
+                          const bool *pin, si_error *err);
 /* The same over a pack: extents are whole chunks (a group when its chunks fit one
  * extent, else row slices cut at chunk boundaries), each carrying its chunks as
  * frames; compressed ones are decoded into an image the views point into. */
 struct si_pack;
 int si_llama_layout_build_pack(si_llama_layout *lay, const si_llama_desc *d, const struct si_pack *pack,
-                               uint64_t max_extent, uint64_t align, si_error *err);
+                               uint64_t max_extent, uint64_t align, const bool *pin, si_error *err);
 void si_llama_layout_free(si_llama_layout *lay);
 
 #endif

@@ -282,5 +282,75 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
     p->kv_bytes = n_ctx * r->kv_bytes_per_pos;
     p->act_bytes = act_bytes(r, n_batch, p->n_ctx);
     p->ring_bytes = ring;
+    /* Pins get what the rest leaves (never part of the minimum: a plan without pins). */
+    uint64_t used = p->kv_bytes + p->act_bytes + p->ring_bytes;
+    p->pin_budget = p->budget > used ? p->budget - used : 0;
+    if (p->pin_budget > r->pin_max)
+        p->pin_budget = r->pin_max;
     return SI_OK;
+}
+
+#define PIN_MAX_KINDS 64
+
+typedef struct pin_kind {
+    uint32_t kind;
+    uint64_t held, saved;
+    bool whole;
+} pin_kind;
+
+/* Saving per byte held, in steps of 1% (equal steps: the larger kind first). */
+static uint64_t pin_rate(const pin_kind *k) { return k->held ? (uint64_t)((double)k->saved / (double)k->held * 100) : 0; }
+
+static bool pin_before(const pin_kind *a, const pin_kind *b)
+{
+    uint64_t ra = pin_rate(a), rb = pin_rate(b);
+    if (ra != rb)
+        return ra > rb;
+    if (a->held != b->held)
+        return a->held > b->held;
+    return a->kind < b->kind;
+}
+
+uint64_t si_plan_choose_pins(si_pin_unit *u, size_t n, uint64_t budget)
+{
+    pin_kind kinds[PIN_MAX_KINDS];
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        u[i].chosen = false;
+        size_t k = 0;
+        while (k < nk && kinds[k].kind != u[i].kind)
+            k++;
+        if (k == nk) {
+            if (nk == PIN_MAX_KINDS)
+                continue; /* more kinds than a model has: never pinned */
+            kinds[nk++] = (pin_kind){.kind = u[i].kind};
+        }
+        kinds[k].held += u[i].held;
+        kinds[k].saved += u[i].saved;
+    }
+    for (size_t i = 1; i < nk; i++) /* insertion sort: a dozen kinds */
+        for (size_t j = i; j > 0 && pin_before(&kinds[j], &kinds[j - 1]); j--) {
+            pin_kind t = kinds[j];
+            kinds[j] = kinds[j - 1];
+            kinds[j - 1] = t;
+        }
+    uint64_t left = budget, held = 0;
+    for (size_t k = 0; k < nk; k++) /* whole kinds first */
+        if (kinds[k].held <= left) {
+            kinds[k].whole = true;
+            left -= kinds[k].held;
+            for (size_t i = 0; i < n; i++)
+                if (u[i].kind == kinds[k].kind)
+                    u[i].chosen = true;
+        }
+    for (size_t k = 0; k < nk; k++) /* then what is left, tensor by tensor */
+        if (!kinds[k].whole)
+            for (size_t i = 0; i < n; i++)
+                if (u[i].kind == kinds[k].kind && u[i].held <= left) {
+                    u[i].chosen = true;
+                    left -= u[i].held;
+                }
+    for (size_t i = 0; i < n; i++)
+        held += u[i].chosen ? u[i].held : 0;
+    return held;
 }

@@ -4,7 +4,12 @@
  * read cursor can run on into the next pass while the model is still on this one.
  * Each extent occupies one contiguous region of the ring for the time between its
  * allocation (when its first read is issued) and its release; regions are freed in
- * allocation order, so the ring is a queue of regions and never fragments. */
+ * allocation order, so the ring is a queue of regions and never fragments.
+ *
+ * A pinned extent takes no ring space: its slot points at a buffer of its own. The
+ * first pass reads it there like any other extent (in pass order, with the same
+ * prefetch); once acquired (verified, decoded) it is resident, and later passes give
+ * it a slot with nothing to read. */
 #include "streaminfer/sched.h"
 
 #include "streaminfer/clock.h"
@@ -20,11 +25,12 @@
 
 typedef struct slot {
     uint64_t ring_off;  /* region start in the ring */
-    uint64_t ring_len;  /* region length (aligned) */
+    uint64_t ring_len;  /* region length (aligned); 0 for a pinned extent */
+    uint8_t *buf;       /* region start: in the ring, or the pinned extent's buffer */
     uint64_t read_off;  /* aligned file offset the region starts at */
     uint64_t async_len; /* bytes read asynchronously from read_off */
     uint32_t n_chunks, submitted, done;
-    uint64_t image_at;  /* ring offset of the decoded image (frames with image_size) */
+    uint8_t *image;     /* the decoded image (frames with image_size) */
     bool ready;         /* frames verified and decoded */
 } slot;
 
@@ -46,6 +52,9 @@ struct si_sched {
     bool in_pass;
     si_sched_stats st;
     uint8_t *scratch; /* decompressed field-split frame before its fields are joined */
+    uint8_t *pins;    /* buffers of the pinned extents, one block */
+    uint64_t *pin_off; /* [n] offset of a pinned extent's buffer in pins */
+    bool *pin_loaded;  /* [n] resident and verified */
 };
 
 static uint64_t align_down(uint64_t x, uint64_t a) { return x / a * a; }
@@ -62,6 +71,22 @@ static void extent_range(const si_sched *s, const si_extent *e, uint64_t *r0, ui
 
 static slot *slot_of(si_sched *s, uint64_t seq) { return &s->slots[seq % s->n]; }
 
+uint64_t si_sched_alignment(const si_io *io)
+{
+    uint64_t a = si_io_alignment(io);
+    return a < 4096 ? 4096 : a; /* always O_DIRECT-safe, so a fallback changes nothing here */
+}
+
+void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size, uint64_t *read_bytes,
+                          uint64_t *held_bytes)
+{
+    uint64_t r0 = align_down(e->offset, align), r1 = align_up(e->offset + e->size, align);
+    if (r1 > file_size)
+        r1 = file_size;
+    *read_bytes = r1 - r0;
+    *held_bytes = align_up(r1 - r0, align) + align_up(e->image_size, align);
+}
+
 int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
                     si_error *err)
 {
@@ -71,15 +96,15 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
     SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the stream scheduler");
     s->io = io;
     s->n = n_ext;
-    s->align = si_io_alignment(io);
-    if (s->align < 4096)
-        s->align = 4096; /* always O_DIRECT-safe, so a fallback changes nothing here */
+    s->align = si_sched_alignment(io);
     s->chunk = align_up(opts->chunk_bytes ? opts->chunk_bytes : (1u << 20), s->align);
     s->cap = align_down(opts->ring_bytes, s->align);
     s->file_size = si_io_file_size(io);
     s->ext = malloc(n_ext * sizeof *ext);
     s->slots = calloc(n_ext, sizeof *s->slots);
-    if (!s->ext || !s->slots) {
+    s->pin_off = calloc(n_ext, sizeof *s->pin_off);
+    s->pin_loaded = calloc(n_ext, sizeof *s->pin_loaded);
+    if (!s->ext || !s->slots || !s->pin_off || !s->pin_loaded) {
         si_sched_free(s);
         return si_errorf(err, SI_ENOMEM, "out of memory for %zu extents", n_ext);
     }
@@ -111,7 +136,14 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
                              "weight buffer of %" PRIu64 " bytes cannot hold %s (%" PRIu64 " bytes)", cap,
                              e->label, need);
         }
-        s->st.bytes_per_pass += r1 - r0;
+        s->st.bytes_per_pass_unpinned += r1 - r0;
+        if (e->pinned) {
+            s->pin_off[i] = s->st.pinned_bytes;
+            s->st.pinned_bytes += need;
+            s->st.pinned_extents++;
+        } else {
+            s->st.bytes_per_pass += r1 - r0;
+        }
     }
     uint64_t scratch = 0;
     for (size_t i = 0; i < n_ext; i++)
@@ -121,6 +153,11 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
     if (scratch && !(s->scratch = malloc((size_t)scratch))) {
         si_sched_free(s);
         return si_errorf(err, SI_ENOMEM, "out of memory for a %" PRIu64 "-byte decode buffer", scratch);
+    }
+    if (s->st.pinned_bytes && posix_memalign((void **)&s->pins, s->align, s->st.pinned_bytes) != 0) {
+        uint64_t pinned = s->st.pinned_bytes;
+        si_sched_free(s);
+        return si_errorf(err, SI_ENOMEM, "cannot allocate %" PRIu64 " bytes for pinned weights", pinned);
     }
     if (posix_memalign((void **)&s->ring, s->align, s->cap) != 0) {
         uint64_t cap = s->cap;
@@ -138,6 +175,9 @@ void si_sched_free(si_sched *s)
     if (!s)
         return;
     free(s->ring);
+    free(s->pins);
+    free(s->pin_off);
+    free(s->pin_loaded);
     free(s->scratch);
     free(s->slots);
     free(s->ext);
@@ -148,12 +188,15 @@ void si_sched_free(si_sched *s)
  * when the end has too little; false when the oldest live region is in the way. */
 static bool ring_place(si_sched *s, uint64_t len, uint64_t *pos)
 {
-    if (s->live_first == s->alloc_next) {
+    if (s->used == 0) { /* nothing in the ring (pinned extents hold none of it) */
         s->head = 0;
         *pos = 0;
         return len <= s->cap;
     }
-    uint64_t tail = slot_of(s, s->live_first)->ring_off;
+    uint64_t seq = s->live_first;
+    while (slot_of(s, seq)->ring_len == 0) /* the oldest region in the ring */
+        seq++;
+    uint64_t tail = slot_of(s, seq)->ring_off;
     if (s->head > tail) {
         if (s->head + len <= s->cap) {
             *pos = s->head;
@@ -181,28 +224,43 @@ static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
     uint64_t r0, r1;
     extent_range(s, e, &r0, &r1);
     uint64_t stored_len = align_up(r1 - r0, s->align);
-    uint64_t len = stored_len + align_up(e->image_size, s->align), pos;
-    *placed = ring_place(s, len, &pos);
-    if (!*placed)
-        return SI_OK;
+    uint64_t len = stored_len + align_up(e->image_size, s->align), pos = 0;
+    size_t i = (size_t)(seq % s->n);
     slot *sl = slot_of(s, seq);
-    sl->ring_off = pos;
-    sl->ring_len = len;
+    if (e->pinned) {
+        *placed = true;
+        sl->ring_off = 0;
+        sl->ring_len = 0;
+        sl->buf = s->pins + s->pin_off[i];
+    } else {
+        *placed = ring_place(s, len, &pos);
+        if (!*placed)
+            return SI_OK;
+        sl->ring_off = pos;
+        sl->ring_len = len;
+        sl->buf = s->ring + pos;
+        s->head = pos + len;
+        s->used += len;
+        if (s->used > s->st.ring_peak_bytes)
+            s->st.ring_peak_bytes = s->used;
+    }
     sl->read_off = r0;
+    sl->image = sl->buf + stored_len;
+    sl->submitted = sl->done = 0;
+    s->alloc_next++;
+    if (e->pinned && s->pin_loaded[i]) { /* resident: nothing to read or check */
+        sl->async_len = 0;
+        sl->n_chunks = 0;
+        sl->ready = true;
+        return SI_OK;
+    }
     uint64_t async_end = align_down(r1, s->align);
     sl->async_len = async_end > r0 ? async_end - r0 : 0;
     sl->n_chunks = (uint32_t)((sl->async_len + s->chunk - 1) / s->chunk);
-    sl->submitted = sl->done = 0;
-    sl->image_at = pos + stored_len;
     sl->ready = false;
-    s->head = pos + len;
-    s->alloc_next++;
-    s->used += len;
-    if (s->used > s->st.ring_peak_bytes)
-        s->st.ring_peak_bytes = s->used;
     uint64_t tail0 = r0 + sl->async_len;
     if (r1 > tail0) {
-        int rc = si_io_read(s->io, tail0, r1 - tail0, s->ring + pos + sl->async_len, err);
+        int rc = si_io_read(s->io, tail0, r1 - tail0, sl->buf + sl->async_len, err);
         if (rc < 0)
             return wrap_io_error(s, seq, err);
         s->st.bytes_read += r1 - tail0;
@@ -232,7 +290,7 @@ static int pump(si_sched *s, si_error *err)
         uint64_t off = (uint64_t)sl->submitted * s->chunk;
         uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
         double t0 = si_now_s();
-        int rc = si_io_submit(s->io, sl->read_off + off, (size_t)len, s->ring + sl->ring_off + off, s->sub_seq,
+        int rc = si_io_submit(s->io, sl->read_off + off, (size_t)len, sl->buf + off, s->sub_seq,
                               err);
         s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
         if (rc < 0)
@@ -286,7 +344,7 @@ static int finish_frames(si_sched *s, const si_extent *e, slot *sl, si_error *er
 {
     for (uint32_t k = 0; k < e->n_frames; k++) {
         const si_frame *f = &e->frames[k];
-        uint8_t *p = s->ring + sl->ring_off + (f->offset - sl->read_off);
+        uint8_t *p = sl->buf + (f->offset - sl->read_off);
         double t0 = si_now_s();
         uint64_t h = si_xxh3(p, (size_t)f->stored);
         int tries = 0;
@@ -315,7 +373,7 @@ static int finish_frames(si_sched *s, const si_extent *e, slot *sl, si_error *er
         }
         if (e->image_size) {
             t0 = si_now_s();
-            SI_TRY(si_pack_decode_raw(f->codec, f->type, p, f->stored, s->ring + sl->image_at + f->image_off, f->raw,
+            SI_TRY(si_pack_decode_raw(f->codec, f->type, p, f->stored, sl->image + f->image_off, f->raw,
                                       s->scratch, f->tensor ? f->tensor : e->label, err));
             s->st.decode_s += si_now_s() - t0;
             if (f->codec != 0)
@@ -349,8 +407,10 @@ int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
     if (!sl->ready) {
         SI_TRY(finish_frames(s, e, sl, err));
         sl->ready = true;
+        if (e->pinned)
+            s->pin_loaded[i] = true;
     }
-    *data = e->image_size ? s->ring + sl->image_at : s->ring + sl->ring_off + (e->offset - sl->read_off);
+    *data = e->image_size ? sl->image : sl->buf + (e->offset - sl->read_off);
     return SI_OK;
 }
 
@@ -385,6 +445,8 @@ int si_sched_drain(si_sched *s, si_error *err)
     /* Whatever was read ahead for a pass that has not started is dropped. */
     for (uint64_t seq = s->live_first; seq < s->alloc_next; seq++) {
         slot *sl = slot_of(s, seq);
+        if (sl->ring_len == 0 && sl->n_chunks == 0 && sl->ready)
+            continue; /* a resident pinned extent: nothing was read */
         uint64_t r0, r1;
         extent_range(s, &s->ext[seq % s->n], &r0, &r1);
         s->st.bytes_discarded += (uint64_t)sl->submitted * s->chunk < sl->async_len
