@@ -10,7 +10,12 @@ const char si_model_opts_help_memory[] =
     "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
     "                          (default: cgroup limit or MemAvailable, less a margin)\n"
     "      --kv-type f16|f32|q8_0  KV cache precision (default f16; q8_0: 8-bit blocks,\n"
-    "                          about half of f16's memory; needs a head size multiple of 32)\n";
+    "                          about half of f16's memory; needs a head size multiple of 32)\n"
+    "      --pin auto|none|SIZE  weights kept in memory after the first pass, so later passes\n"
+    "                          read only the rest (default auto: what the budget leaves beside\n"
+    "                          buffers, activations and KV cache; SIZE: at most that much)\n"
+    "      --plan              print the memory plan (buffers, KV cache, pins, bytes per pass)\n"
+    "                          and exit without reading the weights\n";
 
 const char si_model_opts_help_io[] =
     "      --io auto|uring|pread  read backend (default auto: io_uring, else pread)\n"
@@ -39,6 +44,8 @@ static int pick(const char *arg, const char *const *names)
             return i;
     return -1;
 }
+
+void si_model_opts_init(si_llama_opts *lo) { lo->pin = SI_PIN_AUTO; }
 
 int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels)
 {
@@ -83,6 +90,21 @@ int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels
         return 1;
     case SI_MOPT_KERNELS:
         *kernels = arg;
+        return 1;
+    case SI_MOPT_PIN:
+        if (strcmp(arg, "auto") == 0) {
+            lo->pin = SI_PIN_AUTO;
+        } else if (strcmp(arg, "none") == 0 || strcmp(arg, "0") == 0) {
+            lo->pin = SI_PIN_NONE;
+        } else {
+            if (si_parse_size(arg, &sz) != SI_OK)
+                return -1;
+            lo->pin = sz ? SI_PIN_SIZE : SI_PIN_NONE;
+            lo->pin_size = sz;
+        }
+        return 1;
+    case SI_MOPT_PLAN:
+        lo->plan_only = true;
         return 1;
     default:
         return 0;

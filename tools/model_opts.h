@@ -12,7 +12,7 @@
 /* getopt_long values of the shared options: above any tool's own. */
 enum {
     SI_MOPT_BUDGET = 0x1000, SI_MOPT_KV, SI_MOPT_IO, SI_MOPT_COMPAT, SI_MOPT_DIRECT, SI_MOPT_QD, SI_MOPT_CHUNK,
-    SI_MOPT_KERNELS
+    SI_MOPT_KERNELS, SI_MOPT_PIN, SI_MOPT_PLAN
 };
 
 /* To put in a tool's struct option table (before its {0, 0, 0, 0}). */
@@ -20,7 +20,11 @@ enum {
     {"mem-budget", required_argument, 0, SI_MOPT_BUDGET}, {"kv-type", required_argument, 0, SI_MOPT_KV},       \
         {"io", required_argument, 0, SI_MOPT_IO}, {"io-compat", required_argument, 0, SI_MOPT_COMPAT},          \
         {"direct", required_argument, 0, SI_MOPT_DIRECT}, {"queue-depth", required_argument, 0, SI_MOPT_QD},    \
-        {"chunk", required_argument, 0, SI_MOPT_CHUNK}, {"kernels", required_argument, 0, SI_MOPT_KERNELS}
+        {"chunk", required_argument, 0, SI_MOPT_CHUNK}, {"kernels", required_argument, 0, SI_MOPT_KERNELS},  \
+        {"pin", required_argument, 0, SI_MOPT_PIN}, {"plan", no_argument, 0, SI_MOPT_PLAN}
+
+/* The defaults the tools share where they differ from the library's (pins: auto). */
+void si_model_opts_init(si_llama_opts *lo);
 
 /* Apply option o (a getopt_long result) with its argument. 1: it was a shared option
  * and is applied; 0: not a shared option; -1: a shared option with an invalid value. */

@@ -20,6 +20,7 @@
 #include "streaminfer/tokenizer.h"
 
 #include "model_opts.h"
+#include "plan_print.h"
 
 typedef struct cli {
     const char *model, *port_file, *kernels;
@@ -86,6 +87,7 @@ static bool parse_seconds(const char *s, double *out)
 
 static int parse_args(int argc, char **argv, cli *c)
 {
+    si_model_opts_init(&c->lo);
     enum { O_HOST = 256, O_PORT, O_PORT_FILE, O_KEY, O_PARALLEL, O_QUEUED, O_BODY, O_TIMEOUT, O_KA, O_IDLE, O_MAXCONN,
            O_NOCACHE };
     static const struct option opts[] = {
@@ -293,6 +295,20 @@ int main(int argc, char **argv)
         return 2;
     const char *base = strrchr(c.model, '/');
     c.so.model_name = base ? base + 1 : c.model;
+    if (c.lo.plan_only) { /* --plan: the plan for --parallel sequences, then exit */
+        si_error perr = {0};
+        si_llama *pm = NULL;
+        c.lo.n_seq_max = c.eo.n_parallel;
+        int prc = si_kernels_select(c.kernels ? c.kernels : "auto", &perr);
+        if (prc == SI_OK)
+            prc = si_llama_open(&pm, c.model, &c.lo, &perr);
+        if (prc == SI_OK)
+            si_print_plan(stdout, c.model, si_llama_plan_of(pm), 0);
+        else
+            fprintf(stderr, "stream-server: error: %s\n", perr.msg);
+        si_llama_close(pm);
+        return prc == SI_OK ? 0 : 1;
+    }
 
     /* SIGINT and SIGTERM are taken by sigwait below: blocked in every thread. */
     sigset_t sigs;

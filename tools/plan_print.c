@@ -1,0 +1,31 @@
+#include "plan_print.h"
+
+#include <inttypes.h>
+
+void si_print_plan(FILE *f, const char *model, const si_plan *p, double device_mbps)
+{
+    char a[32], b[32], c[32];
+    uint64_t total = p->kv_bytes + p->act_bytes + p->ring_bytes + p->pin_bytes;
+    fprintf(f, "plan for %s\n", model);
+    fprintf(f, "memory budget   : %s (%s)\n", si_format_size(p->budget, a, sizeof a), p->budget_source);
+    fprintf(f, "context         : %u positions (%s)\n", p->n_ctx, p->ctx_source);
+    fprintf(f, "step            : %u tokens per pass at most, %u logits rows\n", p->n_batch, p->logits_rows);
+    fprintf(f, "KV cache        : %s\n", si_format_size(p->kv_bytes, a, sizeof a));
+    fprintf(f, "activations     : %s\n", si_format_size(p->act_bytes, a, sizeof a));
+    fprintf(f, "weight buffer   : %s\n", si_format_size(p->ring_bytes, a, sizeof a));
+    if (p->pinned_tensors)
+        fprintf(f, "pinned weights  : %s of %s left for pins, %u tensors: %s\n",
+                si_format_size(p->pin_bytes, a, sizeof a), si_format_size(p->pin_budget, b, sizeof b),
+                p->pinned_tensors, p->pins);
+    else
+        fprintf(f, "pinned weights  : none (%s left for pins)\n", si_format_size(p->pin_budget, a, sizeof a));
+    fprintf(f, "total           : %s of %s\n", si_format_size(total, a, sizeof a),
+            si_format_size(p->budget, b, sizeof b));
+    fprintf(f, "bytes per pass  : %s (%.1f MB) streamed; %s without pins (the first pass reads that)\n",
+            si_format_size(p->pass_bytes, a, sizeof a), (double)p->pass_bytes / 1e6,
+            si_format_size(p->pass_bytes_unpinned, c, sizeof c));
+    if (device_mbps > 0)
+        fprintf(f, "time per pass   : %.1f s at %.1f MB/s (%.1f s without pins)\n",
+                (double)p->pass_bytes / 1e6 / device_mbps, device_mbps,
+                (double)p->pass_bytes_unpinned / 1e6 / device_mbps);
+}
