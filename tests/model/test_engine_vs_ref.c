@@ -166,7 +166,7 @@ int main(int argc, char **argv)
         t.mem_budget = hi;
         si_llama_stats ts;
         bad |= run_engine(path, t, ids, N_PROMPT, N_PROMPT, tiny, &ts) != 0 || same(batch, tiny, n, "tiny budget", cf->name);
-        uint64_t expect = ts.sched.passes * ts.sched.bytes_per_pass + ts.embd_bytes_read + ts.pinned_bytes_read + ts.sched.bytes_discarded;
+        uint64_t expect = ts.sched.passes * ts.sched.bytes_per_pass + ts.embd_bytes_read + ts.open_bytes_read + ts.sched.bytes_discarded;
         printf("%-24s tiny budget %llu: ring %llu (peak %llu), passes %llu, read %llu = %llu x %llu + %llu\n", cf->name,
                (unsigned long long)hi, (unsigned long long)ts.sched.ring_bytes,
                (unsigned long long)ts.sched.ring_peak_bytes, (unsigned long long)ts.sched.passes,

@@ -9,6 +9,8 @@
  *   - --io uring, --io pread and a weight buffer smaller than a layer give
  *     bit-identical logits, and that run reads passes x bytes_per_pass + embedding
  *     rows (streaming, not caching);
+ *   - pinned weights: the default runs (--pin auto) hold the whole model; --pin none
+ *     and a partial pin give bit-identical logits, the partial one streaming the rest;
  *   - --kv-type q8_0 (whole prompt, and prompt + forced tail) against the default F16
  *     KV cache's logits within the type's tolerances (an F32 model takes Q8_0's: an
  *     8-bit cache is beyond F32's summation-order bounds), and against the reference.
@@ -300,6 +302,10 @@ int main(int argc, char **argv)
         batch = read_f32(logits_file, &n_got);
         compare("whole prompt", batch, n_got, ref, (size_t)n_ids, V, &t);
         EXPECT(json_u64(report, "passes") == 1, "a %d-token prompt took %ld passes", n_ids, json_u64(report, "passes"));
+        /* --pin auto (the default) with a roomy budget: every weight pinned. */
+        EXPECT(json_u64(report, "pinned_bytes") > 0 && json_u64(report, "bytes_per_pass") == 0,
+               "--pin auto: %ld bytes pinned, %ld still streamed", json_u64(report, "pinned_bytes"),
+               json_u64(report, "bytes_per_pass"));
         if (trained && n_got == n_ref) {
             double ce = cross_entropy(batch, ids, n_ids, V), ce_ref = cross_entropy(ref, ids, n_ids, V);
             printf("%s/%s cross-entropy %.4f, reference %.4f (|diff| <= %.4g)\n", dir, type, ce, ce_ref, t.ce_abs);
@@ -326,7 +332,7 @@ int main(int argc, char **argv)
 
     /* Same logits, bit for bit, whatever the backend or the size of the weight buffer. */
     const char *variants[] = {"--io uring", "--io pread", "--io pread --direct off", "--io uring --io-compat 5.10",
-                              "--mem-budget 2600K"};
+                              "--mem-budget 2600K --pin none", "--pin none", "--pin 512K"};
     for (size_t v = 0; batch && !emu && v < sizeof variants / sizeof variants[0]; v++) {
         snprintf(args, sizeof args, "%s --prompt-ids '%s' -n 0 --dump-logits '%s' --report-json '%s'", variants[v],
                  all, logits_file, report);
@@ -347,6 +353,18 @@ int main(int argc, char **argv)
         EXPECT(n_v == n_got && memcmp(lv, batch, n_got * sizeof(float)) == 0, "%s: logits differ from the default run",
                variants[v]);
         free(lv);
+        if (strcmp(variants[v], "--pin 512K") == 0) { /* partly pinned: the rest streams */
+            long pinned = json_u64(report, "pinned_bytes"), bpp = json_u64(report, "bytes_per_pass");
+            long unp = json_u64(report, "bytes_per_pass_unpinned");
+            printf("%s/%s --pin 512K: %ld bytes pinned, %ld streamed per pass, %ld without pins\n", dir, type, pinned,
+                   bpp, unp);
+            EXPECT(pinned > 0 && pinned <= 512 * 1024 && bpp > 0 && bpp < unp, "--pin 512K: %ld pinned, %ld of %ld streamed",
+                   pinned, bpp, unp);
+        }
+        if (strcmp(variants[v], "--pin none") == 0)
+            EXPECT(json_u64(report, "pinned_bytes") == 0 &&
+                       json_u64(report, "bytes_per_pass") == json_u64(report, "bytes_per_pass_unpinned"),
+                   "--pin none: %ld bytes pinned", json_u64(report, "pinned_bytes"));
         if (strstr(variants[v], "mem-budget")) {
             long passes = json_u64(report, "passes"), bpp = json_u64(report, "bytes_per_pass");
             long rd = json_u64(report, "bytes_read"), emb = json_u64(report, "embd_bytes_read");
