@@ -1,6 +1,7 @@
 /* Pinned, partly pinned and unpinned runs give bit-identical logits over several
  * passes (the first reads the pins, the later ones serve them from memory): on a
- * compute-order GGUF, a llama.cpp-ordered one with rope_freqs, and a zstd pack. */
+ * compute-order GGUF, a llama.cpp-ordered one with rope_freqs, and a pack (zstd
+ * frames when the build has zstd). */
 #include "pin_test.h"
 
 static int check(const char *path)
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MKMODEL REPACK\n", argv[0]);
         return 2;
     }
-    char a[4200], b[4200], pack[4300], cmd[9000];
+    char a[4200], b[4200], pack[4300], cmd[20000];
     test_mkmodel(argv[1], "pin-compute",
                  "--seed 3 --dim 256 --layers 3 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300 --type Q4_K", a,
                  sizeof a);
@@ -44,7 +45,9 @@ int main(int argc, char **argv)
                  "--tensor-type ffn_down=Q6_K --order sorted --rope-freqs",
                  b, sizeof b);
     snprintf(pack, sizeof pack, "%s.pack", a);
-    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --zstd > /dev/null 2>&1", argv[2], a, pack);
+    /* zstd frames where the build has zstd (the riscv64 build has not): raw chunks then */
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --zstd > /dev/null 2>&1 || '%s' '%s' '%s' > /dev/null 2>&1", argv[2], a,
+             pack, argv[2], a, pack);
     CHECKF(system(cmd) == 0, "repack failed: %s", cmd);
     check(a);
     check(b);
