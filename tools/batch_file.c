@@ -27,6 +27,8 @@ typedef struct item {
     uint32_t n_prompt;
     uint32_t n_predict;
     si_sampler_opts samp;
+    si_draft_mode draft;
+    uint32_t draft_max;
     char **stops;
     size_t n_stops;
     /* what it produced */
@@ -272,7 +274,8 @@ static void on_done(void *ctx, const si_request_result *r)
 /* ---- parsing a line ---- */
 
 static const char *const known_fields[] = {"id", "prompt", "prompt_ids", "n_predict", "temperature", "top_k",
-                                           "top_p", "min_p", "repeat_penalty", "seed", "stop"};
+                                           "top_p", "min_p", "repeat_penalty", "seed", "stop", "draft",
+                                           "draft_max"};
 
 /* Integer field in [lo, hi]; false (with *why) when present and wrong. */
 static bool get_int(json_t *o, const char *key, long long lo, long long hi, long long *v, bool *present,
@@ -389,7 +392,7 @@ static bool parse_json_line(run *R, const si_batch_defaults *d, item *it, const 
                 for (k = 64; k > 0 && ((unsigned char)key[k] & 0xC0) == 0x80; k--)
                     ;
             snprintf(why, why_n, "unknown field \"%.*s\" (fields: id, prompt, prompt_ids, n_predict, temperature, "
-                     "top_k, top_p, min_p, repeat_penalty, seed, stop)", k, key);
+                     "top_k, top_p, min_p, repeat_penalty, seed, stop, draft, draft_max)", k, key);
             goto out;
         }
     }
@@ -407,6 +410,17 @@ static bool parse_json_line(run *R, const si_batch_defaults *d, item *it, const 
         goto out;
     if (present)
         it->samp.seed = (uint64_t)v;
+    if (!get_int(o, "draft_max", 1, SI_DRAFT_MAX_NODES, &v, &present, why, why_n))
+        goto out;
+    if (present)
+        it->draft_max = (uint32_t)v;
+    json_t *dm = json_object_get(o, "draft");
+    if (dm && (!json_is_string(dm) || si_draft_mode_parse(json_string_value(dm)) < 0)) {
+        snprintf(why, why_n, "draft must be \"none\", \"lookup\" or \"auto\"");
+        goto out;
+    }
+    if (dm)
+        it->draft = (si_draft_mode)si_draft_mode_parse(json_string_value(dm));
     if (!get_num(o, "temperature", ok_temp, ">= 0", &it->samp.temp, why, why_n) ||
         !get_num(o, "top_p", ok_top_p, "in (0, 1]", &it->samp.top_p, why, why_n) ||
         !get_num(o, "min_p", ok_min_p, "in [0, 1]", &it->samp.min_p, why, why_n) ||
@@ -504,7 +518,8 @@ static int add_item(run *R, item *it)
 static int submit(run *R, si_engine *e, item *it, int *step_rc, si_error *step_err)
 {
     si_request rq = {.prompt = it->prompt, .n_prompt = it->n_prompt, .n_predict = it->n_predict,
-                     .sampler = it->samp, .on_token = on_token, .on_done = on_done, .ctx = it};
+                     .sampler = it->samp, .draft = it->draft, .draft_max = it->draft_max,
+                     .on_token = on_token, .on_done = on_done, .ctx = it};
     for (;;) {
         si_error se = {0};
         int rc = si_engine_submit(e, &rq, NULL, &se);
@@ -575,6 +590,8 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
         it->id = json_integer(lineno);
         it->samp = d->samp;
         it->n_predict = d->n_predict;
+        it->draft = d->draft;
+        it->draft_max = d->draft_max;
         R.sum.lines++;
         why[0] = 0;
         bool ok = s[0] == '{' ? parse_json_line(&R, d, it, s, (size_t)len, why, sizeof why)

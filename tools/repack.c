@@ -24,6 +24,8 @@
 #include "streaminfer/quant.h"
 #include "streaminfer/types.h"
 
+#include "progress.h"
+
 typedef struct opts {
     const char *in, *out, *vocab;
     si_pack_write_opts w;
@@ -68,7 +70,7 @@ static void usage(FILE *f)
             "  --requant T=TYPE   lossy, only when asked: store tensor T (a name, or a kind such as\n"
             "                     output, ffn_down for every layer) as TYPE (Q4_K, Q8_0, F16, F32);\n"
             "                     quantizers follow ggml's reference algorithms (repeatable)\n"
-            "  --no-progress      no progress bar\n");
+            "  -q, --no-progress  no status line (drawn on stderr only when it is a terminal)\n");
 }
 
 static uint64_t parse_size(const char *s, const char *what)
@@ -91,26 +93,22 @@ static uint64_t parse_size(const char *s, const char *what)
 
 /* ---- progress bar ---- */
 
+/* One status line (tools/progress.c): "repack · 512/3177 MB (16%) · 24.8 MB/s · 108 s left". */
 typedef struct progress {
-    double t0, last;
+    double t0;
+    si_progress bar;
 } progress;
+static si_progress *bar_now; /* erased before repack's own stderr lines during a write */
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
     progress *p = ctx;
-    double t = now_s();
-    if (done < total && t - p->last < 0.1)
-        return;
-    p->last = t;
-    double el = t - p->t0 > 1e-6 ? t - p->t0 : 1e-6, rate = done / 1e6 / el;
-    double eta = done ? el * (double)(total - done) / (double)done : 0;
-    int w = 30, fill = total ? (int)((double)done / (double)total * w) : w;
-    fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %.1f/%.1f MB  %.1f MB/s  ETA %.0fs ", fill,
-            "##############################", w - fill, "", total ? 100.0 * done / total : 100.0, done / 1e6,
-            total / 1e6, rate, eta);
-    if (done >= total)
-        fputc('\n', stderr);
-    fflush(stderr);
+    double el = now_s() - p->t0 > 1e-6 ? now_s() - p->t0 : 1e-6;
+    char left[32] = "";
+    if (done > 0 && done < total)
+        snprintf(left, sizeof left, " \u00b7 %.0f s left", el * (double)(total - done) / (double)done);
+    si_progress_set(&p->bar, false, "repack \u00b7 %.0f/%.0f MB (%.0f%%) \u00b7 %.1f MB/s%s", done / 1e6, total / 1e6,
+                    total ? 100.0 * (double)done / (double)total : 100.0, done / 1e6 / el, left);
 }
 
 /* ---- compute order ---- */
@@ -241,6 +239,7 @@ static int requant_check(const char *name, uint32_t from, uint32_t to, uint64_t 
     const si_type_traits *st = si_type_get(from);
     SI_CHECK(!st || !st->to_float, err, SI_EUNSUPPORTED, "--requant %s: cannot dequantize %s", name,
              si_type_name(from));
+    si_progress_hide(bar_now);
     fprintf(stderr, "repack: requantizing %s from %s to %s (lossy)\n", name, si_type_name(from), si_type_name(to));
     return SI_OK;
 }
@@ -413,7 +412,10 @@ static int do_repack(const opts *o)
     si_pack_writer *w = NULL;
     progress pr = {.t0 = now_s()};
     si_pack_write_opts wo = o->w;
-    if (o->progress && isatty(2)) {
+    si_progress_init(&pr.bar, !o->progress);
+    pr.bar.below = false; /* repack writes nothing to stdout meanwhile: the line in place */
+    bar_now = &pr.bar;
+    if (pr.bar.on) {
         wo.progress = on_progress;
         wo.progress_ctx = &pr;
     }
@@ -438,6 +440,8 @@ static int do_repack(const opts *o)
         rc = gguf ? write_from_gguf(o, w, &err) : write_from_l2c(o, w, &err);
     if (rc == SI_OK)
         rc = si_pack_writer_finish(w, &err);
+    si_progress_end(&pr.bar);
+    bar_now = NULL;
     if (rc == SI_OK) {
         double el = now_s() - pr.t0;
         fprintf(stderr, "repack: wrote %s (%.1f MB of tensors in %.2f s, %.1f MB/s)\n", o->out,
@@ -559,11 +563,11 @@ int main(int argc, char **argv)
         {"min-saving", required_argument, 0, O_MINSAVE}, {"vocab", required_argument, 0, O_VOCAB},
         {"rope-base", required_argument, 0, O_ROPE}, {"q80", required_argument, 0, O_Q80},
         {"info", required_argument, 0, O_INFO},     {"verify", required_argument, 0, O_VERIFY},
-        {"no-progress", no_argument, 0, O_NOPROG},  {"no-fields", no_argument, 0, O_NOFIELDS},
+        {"no-progress", no_argument, 0, O_NOPROG},  {"quiet", no_argument, 0, 'q'},  {"no-fields", no_argument, 0, O_NOFIELDS},
         {"requant", required_argument, 0, O_REQUANT},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
         switch (c) {
         case O_ZSTD:
             o.w.zstd_level = optarg ? atoi(optarg) : 19;
@@ -601,6 +605,7 @@ int main(int argc, char **argv)
             break;
         case O_INFO: info = optarg; break;
         case O_VERIFY: verify = optarg; break;
+        case 'q':
         case O_NOPROG: o.progress = false; break;
         case O_NOFIELDS: o.w.no_fields = true; break;
         case O_REQUANT: {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 
 #include "batch_file.h"
 #include "model_opts.h"
+#include "plan_print.h"
+#include "progress.h"
 
 typedef struct cli {
     const char *model, *prompt, *prompt_ids, *force_ids, *dump_logits, *report_json, *kernels;
@@ -30,6 +33,9 @@ typedef struct cli {
     const char *system;
     const char *batch_file;
     uint32_t parallel; /* 0: 1 for -p and --chat, the engine's default for --batch-file */
+    si_draft_mode draft;
+    uint32_t draft_max;
+    double compute_ratio;
     bool print_ids, special, no_bos, quiet, chat, ordered;
 } cli;
 
@@ -59,6 +65,13 @@ static void usage(FILE *f)
             "      --chat              interactive multi-turn chat (one message per line on stdin;\n"
             "                          Ctrl-C stops an answer, Ctrl-D ends); with -p: one turn\n"
             "      --system TEXT       system message for --chat\n"
+            "guessing ahead (drafts checked in the same pass; output identical):\n"
+            "      --draft none|lookup|auto  guesses from earlier text (prompt lookup): auto (default)\n"
+            "                          guesses as widely as compute stays hidden under the reads;\n"
+            "                          off for --force-ids and --dump-logits\n"
+            "      --draft-max N       most guessed tokens per request and pass (default 8)\n"
+            "      --compute-ratio X   for auto: compute seconds of one token over a pass's read\n"
+            "                          seconds (default: measured from the passes so far)\n"
             "many requests in one pass:\n"
             "      --batch-file FILE   one request per line (a JSON object, or a text prompt with the\n"
             "                          command line's settings); every active request gets its next\n"
@@ -102,7 +115,8 @@ static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_NOBOS,
            O_SPECIAL, O_CHAT, O_SYSTEM,
-           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS, O_BATCHFILE, O_PARALLEL, O_ORDERED };
+           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS, O_BATCHFILE, O_PARALLEL, O_ORDERED,
+           O_DRAFT, O_DRAFTMAX, O_CRATIO };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
@@ -117,9 +131,12 @@ static int parse_args(int argc, char **argv, cli *c)
         {"min-p", required_argument, 0, O_MINP},            {"repeat-penalty", required_argument, 0, O_REPPEN},
         {"repeat-last-n", required_argument, 0, O_REPN},    {"device-mbps", required_argument, 0, O_DEVMBPS},
         {"batch-file", required_argument, 0, O_BATCHFILE},  {"parallel", required_argument, 0, O_PARALLEL},
-        {"ordered", no_argument, 0, O_ORDERED},
+        {"ordered", no_argument, 0, O_ORDERED},            {"draft", required_argument, 0, O_DRAFT},
+        {"draft-max", required_argument, 0, O_DRAFTMAX},    {"compute-ratio", required_argument, 0, O_CRATIO},
         SI_MODEL_LONG_OPTIONS,                              {0, 0, 0, 0}};
     c->n_predict = -2; /* not given */
+    c->draft = SI_DRAFT_AUTO;
+    si_model_opts_init(&c->lo);
     c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
                                 .repeat_last_n = 64, .seed = 0};
     int o, li = -1;
@@ -163,6 +180,25 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_SYSTEM: c->system = optarg; break;
         case O_BATCHFILE: c->batch_file = optarg; break;
         case O_ORDERED: c->ordered = true; break;
+        case O_DRAFT: {
+            int m = si_draft_mode_parse(optarg);
+            if (m < 0)
+                goto bad;
+            c->draft = (si_draft_mode)m;
+            break;
+        }
+        case O_DRAFTMAX:
+            if (!si_parse_long(optarg, 1, SI_DRAFT_MAX_NODES, &v))
+                goto bad;
+            c->draft_max = (uint32_t)v;
+            break;
+        case O_CRATIO: {
+            double x = strtod(optarg, &end);
+            if (end == optarg || *end || !(x > 0 && x < 1e6))
+                goto bad;
+            c->compute_ratio = x;
+            break;
+        }
         case O_PARALLEL:
             if (!si_parse_long(optarg, 1, SI_MAX_SEQ / 2, &v))
                 goto bad;
@@ -257,6 +293,7 @@ typedef struct out_ctx {
     bool tty; /* stdout is a terminal: show control bytes as ^X, never send them raw */
     bool first;
     si_detok *detok;
+    si_progress *bar; /* the pass's status line on stderr: erased around every write to stdout */
 } out_ctx;
 
 static volatile sig_atomic_t interrupted;
@@ -279,9 +316,26 @@ static void put_text(const out_ctx *o, const char *s, size_t n)
     }
 }
 
+/* stdout behind the status line: every write erases it, writes, and draws it again. */
+static ssize_t progress_write(void *cookie, const char *buf, size_t n)
+{
+    si_progress *bar = cookie;
+    si_progress_hide(bar);
+    size_t w = fwrite(buf, 1, n, stdout);
+    fflush(stdout);
+    si_progress_show(bar);
+    return w == n ? (ssize_t)n : -1;
+}
+
+static FILE *progress_stdout(si_progress *bar)
+{
+    return fopencookie(bar, "w", (cookie_io_functions_t){.write = progress_write});
+}
+
 static bool on_token(void *p, int32_t id)
 {
     out_ctx *o = p;
+    si_progress_hide(o->bar);
     if (o->print_ids) {
         printf(o->first ? "%d" : " %d", id);
         o->first = false;
@@ -292,7 +346,45 @@ static bool on_token(void *p, int32_t id)
             put_text(o, s, n);
     }
     fflush(stdout);
+    si_progress_show(o->bar);
     return !interrupted;
+}
+
+/* The status line of a pass, from the model's progress reports: "pass 3 · layer 17/32
+ * · 24.8 MB/s · 61 s left · 2 tokens". The read rate is smoothed over about 2 s of
+ * passes (the time between passes, such as a chat waiting for its next message, is not
+ * counted); the time left is the pass's time so far scaled by the share of its weight
+ * bytes still to come. */
+typedef struct pass_view {
+    si_progress bar;
+    uint64_t pass;
+    double pass_t0, t_prev, mbps;
+    uint64_t b_prev;
+    bool have_rate;
+} pass_view;
+
+static void on_progress(void *ctx, const si_llama_progress *p)
+{
+    pass_view *v = ctx;
+    double now = si_now_s();
+    if (p->pass != v->pass) {
+        v->pass = p->pass;
+        v->pass_t0 = now;
+    } else if (now > v->t_prev && p->bytes_read >= v->b_prev) {
+        double dt = now - v->t_prev, inst = (double)(p->bytes_read - v->b_prev) / dt / 1e6;
+        v->mbps = v->have_rate ? v->mbps + (1 - exp(-dt / 2.0)) * (inst - v->mbps) : inst;
+        v->have_rate = true;
+    }
+    v->t_prev = now;
+    v->b_prev = p->bytes_read;
+    char rate[32] = "", left[32] = "";
+    if (v->have_rate)
+        snprintf(rate, sizeof rate, " \u00b7 %.1f MB/s", v->mbps);
+    if (p->weight_bytes_done > 0 && p->weight_bytes_done < p->weight_bytes)
+        snprintf(left, sizeof left, " \u00b7 %.0f s left",
+                 (now - v->pass_t0) * (double)(p->weight_bytes - p->weight_bytes_done) / (double)p->weight_bytes_done);
+    si_progress_set(&v->bar, false, "pass %" PRIu64 " \u00b7 layer %u/%u%s%s \u00b7 %u token%s", p->pass, p->layer,
+                    p->n_layer, rate, left, p->n_tokens, p->n_tokens == 1 ? "" : "s");
 }
 
 static uint64_t peak_rss_bytes(void)
@@ -355,6 +447,14 @@ static void print_report(FILE *f, const report *r)
     }
     fprintf(f, "passes              : %" PRIu64 " (%.2f tokens evaluated, %.2f generated per pass)\n", s->passes,
             (double)r->st.tokens_evaluated / passes, (double)r->es.tokens_generated / passes);
+    if (r->es.draft_proposed) {
+        const si_engine_stats *e = &r->es;
+        fprintf(f, "drafts              : %.2f guessed, %.2f accepted per pass (%.0f%% of %" PRIu64
+                   " guesses, prompt lookup) in %" PRIu64 " passes; auto width now %u\n",
+                (double)e->draft_proposed / passes, (double)e->draft_accepted / passes,
+                100.0 * (double)e->draft_accepted / (double)e->draft_proposed, e->draft_proposed, e->draft_passes,
+                e->draft_width);
+    }
     if (r->batch.lines) {
         const si_batch_summary *b = &r->batch;
         fprintf(f, "requests            : %u served, %u in error, %u at most at once; %.1f s in all\n", b->requests,
@@ -367,6 +467,12 @@ static void print_report(FILE *f, const report *r)
     fprintf(f, "bytes per pass      : %s; read %s in all (%s of embedding rows, %s read ahead unused)\n",
             si_format_size(s->bytes_per_pass, a, sizeof a), si_format_size(r->st.io_bytes_read, b, sizeof b),
             si_format_size(r->st.embd_bytes_read, c, sizeof c), si_format_size(s->bytes_discarded, d, sizeof d));
+    if (s->pinned_bytes)
+        fprintf(f, "pinned weights      : %s held, %u tensors (%s); %s per pass without pins\n",
+                si_format_size(s->pinned_bytes, a, sizeof a), r->plan->pinned_tensors, r->plan->pins,
+                si_format_size(r->plan->pass_bytes_unpinned, b, sizeof b));
+    else
+        fprintf(f, "pinned weights      : none (%s left for pins)\n", si_format_size(r->plan->pin_budget, a, sizeof a));
     fprintf(f, "read throughput     : %.1f MB/s over %.3f s of passes\n", (double)r->st.io_bytes_read / 1e6 / pass_s,
             r->st.pass_s);
     fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting, %.0f%% computing)\n", s->io_wait_s,
@@ -428,21 +534,26 @@ static int write_report_json(const char *path, const report *r)
     double pass_s = r->st.pass_s > 0 ? r->st.pass_s : 1e-9;
     fprintf(f,
             "{\"passes\": %" PRIu64 ", \"bytes_per_pass\": %" PRIu64 ", \"bytes_read\": %" PRIu64
-            ", \"embd_bytes_read\": %" PRIu64 ", \"pinned_bytes_read\": %" PRIu64 ", \"bytes_discarded\": %" PRIu64 ", \"read_mb_s\": %.3f"
+            ", \"embd_bytes_read\": %" PRIu64 ", \"open_bytes_read\": %" PRIu64 ", \"bytes_discarded\": %" PRIu64 ", \"read_mb_s\": %.3f"
             ", \"prompt_tokens\": %u, \"tokens_generated\": %u, \"tokens_evaluated\": %" PRIu64
             ", \"tokens_per_pass\": %.4f, \"ttft_s\": %.6f, \"prompt_s\": %.6f, \"gen_s\": %.6f"
             ", \"pass_s\": %.6f, \"io_wait_s\": %.6f, \"compute_s\": %.6f, \"peak_rss_bytes\": %" PRIu64
             ", \"weight_buffer_peak_bytes\": %" PRIu64 ", \"weight_buffer_bytes\": %" PRIu64
             ", \"kv_cache_bytes\": %" PRIu64 ", \"n_ctx\": %u, \"n_batch\": %u, \"mem_budget_bytes\": %" PRIu64
             ", \"io_backend\": \"%s\", \"direct_io\": %s",
-            s->passes, s->bytes_per_pass, r->st.io_bytes_read, r->st.embd_bytes_read, r->st.pinned_bytes_read,
+            s->passes, s->bytes_per_pass, r->st.io_bytes_read, r->st.embd_bytes_read, r->st.open_bytes_read,
             s->bytes_discarded,
             (double)r->st.io_bytes_read / 1e6 / pass_s, r->n_prompt, r->gr.n_generated, r->st.tokens_evaluated,
             s->passes ? (double)r->st.tokens_evaluated / s->passes : 0.0, r->gr.ttft_s, r->gr.prompt_s,
             r->gr.gen_s, r->st.pass_s, s->io_wait_s, r->st.compute_s, r->peak_rss, s->ring_peak_bytes,
             s->ring_bytes, r->plan->kv_bytes, r->plan->n_ctx, r->plan->n_batch, r->plan->budget, r->backend,
             r->direct ? "true" : "false");
-    fprintf(f, ", \"activation_bytes\": %" PRIu64 ", \"ctx_source\": ", r->plan->act_bytes);
+    fprintf(f, ", \"activation_bytes\": %" PRIu64 ", \"pinned_bytes\": %" PRIu64 ", \"pinned_tensors\": %u"
+               ", \"pin_budget_bytes\": %" PRIu64 ", \"bytes_per_pass_unpinned\": %" PRIu64 ", \"pins\": ",
+            r->plan->act_bytes, s->pinned_bytes, r->plan->pinned_tensors, r->plan->pin_budget,
+            r->plan->pass_bytes_unpinned);
+    json_string(f, r->plan->pins);
+    fprintf(f, ", \"ctx_source\": ");
     json_string(f, r->plan->ctx_source);
     fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);
     if (s->first_read_at > 0)
@@ -459,6 +570,13 @@ static int write_report_json(const char *path, const report *r)
         fprintf(f, i ? ", %u" : "%u", r->turn_gen[i]);
     fprintf(f, "], \"generated_per_pass\": %.4f, \"tokens_generated_all\": %" PRIu64 ", \"parallel\": %u",
             s->passes ? (double)r->es.tokens_generated / s->passes : 0.0, r->es.tokens_generated, r->es.n_parallel);
+    fprintf(f, ", \"draft_proposed\": %" PRIu64 ", \"draft_accepted\": %" PRIu64 ", \"draft_passes\": %" PRIu64
+               ", \"draft_proposed_per_pass\": %.4f, \"draft_accepted_per_pass\": %.4f, \"draft_width\": %u"
+               ", \"draft_source\": {\"lookup\": {\"proposed\": %" PRIu64 ", \"accepted\": %" PRIu64 "}}",
+            r->es.draft_proposed, r->es.draft_accepted, r->es.draft_passes,
+            s->passes ? (double)r->es.draft_proposed / s->passes : 0.0,
+            s->passes ? (double)r->es.draft_accepted / s->passes : 0.0, r->es.draft_width, r->es.draft_proposed,
+            r->es.draft_accepted);
     if (r->batch.lines)
         fprintf(f, ", \"requests\": %u, \"request_errors\": %u, \"ttft_mean_s\": %.6f, \"ttft_max_s\": %.6f"
                    ", \"total_mean_s\": %.6f, \"total_max_s\": %.6f, \"batch_wall_s\": %.6f",
@@ -479,6 +597,7 @@ typedef struct session {
     uint32_t n_stop;
     double t_start;
     report r;
+    pass_view pv;
 } session;
 
 static bool is_stop_id(const session *S, int32_t id)
@@ -532,9 +651,12 @@ static int run_turn(session *S, turn *t, const int32_t *prompt, uint32_t n_promp
     si_engine_get_stats(S->eng, &before);
     si_request rq = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .force = force,
                      .n_force = n_force, .sampler = S->c->samp, .all_logits = t->dump != NULL,
+                     .draft = S->c->draft, .draft_max = S->c->draft_max,
                      .on_token = turn_token, .on_logits = t->dump ? turn_logits : NULL, .on_done = turn_done, .ctx = t};
     SI_TRY(si_engine_submit(S->eng, &rq, NULL, err));
-    SI_TRY(si_engine_drain(S->eng, err));
+    int drc = si_engine_drain(S->eng, err);
+    si_progress_end(S->oc.bar); /* the turn's passes are over */
+    SI_TRY(drc);
     si_engine_get_stats(S->eng, &after);
     const si_request_result *res = &t->res;
     if (res->finish == SI_FINISH_ERROR)
@@ -565,6 +687,7 @@ static int run_once(session *S, const int32_t *prompt, uint32_t n_prompt, const 
                     FILE *dump, si_error *err)
 {
     cli *c = S->c;
+    si_progress_begin(S->oc.bar); /* before the echo: the status row is reserved where the text starts */
     if (!c->print_ids && S->oc.detok)
         for (uint32_t i = 0; i < n_prompt; i++)
             on_token(&S->oc, prompt[i]); /* echo the prompt as the model sees it */
@@ -708,11 +831,23 @@ int main(int argc, char **argv)
 
     si_error err = {0};
     FILE *dump = NULL;
+    /* The pass's status line: on a terminal, unless -q. */
+    si_progress_init(&S.pv.bar, c.quiet);
+    S.oc.bar = &S.pv.bar;
+    c.lo.progress = on_progress;
+    c.lo.progress_ctx = &S.pv;
     int rc = si_kernels_select(c.kernels ? c.kernels : "auto", &err);
     /* Each sequence sharing a step gets its logits row: the plan counts them. */
     c.lo.n_seq_max = c.batch_file ? (c.parallel ? c.parallel : 4) : 1;
+    bool drafting = c.draft != SI_DRAFT_NONE && !c.force_ids && !c.dump_logits;
+    c.lo.n_draft_max = drafting ? (c.draft_max ? c.draft_max : 8) : 0;
     if (rc == SI_OK)
         rc = si_llama_open(&S.m, c.model, &c.lo, &err);
+    if (rc == SI_OK && c.lo.plan_only) { /* --plan: print it, read nothing, run nothing */
+        si_print_plan(stdout, c.model, si_llama_plan_of(S.m), c.device_mbps);
+        si_llama_close(S.m);
+        return 0;
+    }
     if (rc == SI_OK) {
         /* A model without a usable vocabulary still runs on ids. */
         si_error terr = {0};
@@ -743,7 +878,8 @@ int main(int argc, char **argv)
             rc = si_errorf(&err, SI_ENOMEM, "out of memory");
     }
     if (rc == SI_OK) {
-        si_engine_opts eo = {.n_parallel = c.batch_file ? c.parallel : 1, .eog_ids = S.stop, .n_eog = S.n_stop};
+        si_engine_opts eo = {.n_parallel = c.batch_file ? c.parallel : 1, .eog_ids = S.stop, .n_eog = S.n_stop,
+                             .draft_max = c.draft_max, .compute_ratio = c.compute_ratio};
         rc = si_engine_create(&S.eng, S.m, &eo, &err);
     }
     if (rc == SI_OK) {
@@ -756,11 +892,18 @@ int main(int argc, char **argv)
         } else if (c.batch_file) {
             uint32_t n_predict = c.n_predict == -2 ? 32 : c.n_predict == -1 ? SI_N_PREDICT_ALL : (uint32_t)c.n_predict;
             si_batch_defaults bd = {.samp = c.samp, .n_predict = n_predict, .special = c.special,
+                                    .draft = c.draft, .draft_max = c.draft_max,
                                     .add_bos = !c.no_bos && S.tok && si_tokenizer_add_bos_default(S.tok)};
-            rc = si_run_batch_file(S.eng, S.tok, c.batch_file, &bd, c.ordered, stdout, &S.r.batch, &err);
+            /* Result lines go through a stream that erases the status line around them. */
+            FILE *out = S.pv.bar.below ? progress_stdout(&S.pv.bar) : NULL;
+            rc = si_run_batch_file(S.eng, S.tok, c.batch_file, &bd, c.ordered, out ? out : stdout, &S.r.batch, &err);
+            if (out)
+                fclose(out);
+            si_progress_end(&S.pv.bar);
         }
         else
             rc = run_once(&S, prompt, n_prompt, c.force_ids && n_force ? force : NULL, n_force, dump, &err);
+        si_progress_end(&S.pv.bar);
         int rc2 = si_llama_finish(S.m, rc == SI_OK ? &err : NULL);
         if (rc == SI_OK)
             rc = rc2;

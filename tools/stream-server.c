@@ -59,6 +59,10 @@ static void usage(FILE *f)
             "      --idle-timeout S    close a connection idle for S seconds (default 60)\n"
             "      --max-connections N open connections at once (default 256)\n"
             "      --no-prompt-cache   free a sequence's KV cells as soon as it ends\n"
+            "      --draft none|lookup|auto  guesses checked in the same pass, for requests that do not\n"
+            "                          say (\"draft\" in the body); the output is the same (default auto)\n"
+            "      --draft-max N       most guessed tokens per request and pass (default 8)\n"
+            "      --compute-ratio X   for auto: compute seconds of one token over a pass's read seconds\n"
             "  -q, --quiet             no messages but errors\n"
             "memory and context:\n"
             "  -c, --ctx-size N        KV cells shared by all sequences (default: the model's context,\n"
@@ -89,7 +93,7 @@ static int parse_args(int argc, char **argv, cli *c)
 {
     si_model_opts_init(&c->lo);
     enum { O_HOST = 256, O_PORT, O_PORT_FILE, O_KEY, O_PARALLEL, O_QUEUED, O_BODY, O_TIMEOUT, O_KA, O_IDLE, O_MAXCONN,
-           O_NOCACHE };
+           O_NOCACHE, O_DRAFT, O_DRAFTMAX, O_CRATIO };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},          {"ctx-size", required_argument, 0, 'c'},
         {"batch", required_argument, 0, 'b'},          {"help", no_argument, 0, 'h'},
@@ -99,10 +103,13 @@ static int parse_args(int argc, char **argv, cli *c)
         {"max-queued", required_argument, 0, O_QUEUED}, {"max-body", required_argument, 0, O_BODY},
         {"timeout", required_argument, 0, O_TIMEOUT},  {"sse-keepalive", required_argument, 0, O_KA},
         {"idle-timeout", required_argument, 0, O_IDLE}, {"max-connections", required_argument, 0, O_MAXCONN},
-        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, SI_MODEL_LONG_OPTIONS, {0, 0, 0, 0}};
+        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"draft", required_argument, 0, O_DRAFT},
+        {"draft-max", required_argument, 0, O_DRAFTMAX}, {"compute-ratio", required_argument, 0, O_CRATIO},
+        SI_MODEL_LONG_OPTIONS, {0, 0, 0, 0}};
     c->so.port = 8080;
     c->eo.n_parallel = 4;
     c->eo.max_queued = 64;
+    c->so.draft = SI_DRAFT_AUTO;
     int o, li;
     long v;
     uint64_t sz;
@@ -166,6 +173,26 @@ static int parse_args(int argc, char **argv, cli *c)
             c->so.max_connections = (unsigned)v;
             break;
         case O_NOCACHE: c->eo.no_prompt_cache = true; break;
+        case O_DRAFT: {
+            int m = si_draft_mode_parse(optarg);
+            if (m < 0)
+                goto bad;
+            c->so.draft = (si_draft_mode)m;
+            break;
+        }
+        case O_DRAFTMAX:
+            if (!si_parse_long(optarg, 1, SI_DRAFT_MAX_NODES, &v))
+                goto bad;
+            c->eo.draft_max = (uint32_t)v;
+            break;
+        case O_CRATIO: {
+            char *end;
+            x = strtod(optarg, &end);
+            if (end == optarg || *end || !(x > 0 && x < 1e6))
+                goto bad;
+            c->eo.compute_ratio = x;
+            break;
+        }
         default:
             switch (si_model_opt(o, optarg, &c->lo, &c->kernels)) {
             case 1: break;
@@ -236,6 +263,7 @@ static int load(model_thread *t)
 {
     cli *c = t->c;
     c->lo.n_seq_max = c->eo.n_parallel;
+    c->lo.n_draft_max = c->so.draft != SI_DRAFT_NONE ? (c->eo.draft_max ? c->eo.draft_max : 8) : 0;
     SI_TRY(si_llama_open(&t->m, c->model, &c->lo, &t->err));
     /* A model without a usable vocabulary still serves token-id prompts. */
     si_error terr = {0};
@@ -299,6 +327,7 @@ int main(int argc, char **argv)
         si_error perr = {0};
         si_llama *pm = NULL;
         c.lo.n_seq_max = c.eo.n_parallel;
+        c.lo.n_draft_max = c.so.draft != SI_DRAFT_NONE ? (c.eo.draft_max ? c.eo.draft_max : 8) : 0;
         int prc = si_kernels_select(c.kernels ? c.kernels : "auto", &perr);
         if (prc == SI_OK)
             prc = si_llama_open(&pm, c.model, &c.lo, &perr);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "streaminfer/draft.h"
 #include "streaminfer/error.h"
 #include "streaminfer/llama.h"
 #include "streaminfer/sampler.h"
@@ -70,6 +71,8 @@ typedef struct si_request {
     uint32_t n_force;
     si_sampler_opts sampler;
     double timeout_s;      /* from submit; 0 = none */
+    si_draft_mode draft;   /* guesses verified in the same pass (off for force and all_logits) */
+    uint32_t draft_max;    /* most guessed tokens per pass; 0 = the engine's */
     bool all_logits;       /* on_logits gets the row of every evaluated token (needs
                               si_llama_opts.all_logits), not only the rows sampled from */
     /* Callbacks, on the engine thread. on_token: each produced token but end-of-
@@ -91,6 +94,11 @@ typedef struct si_engine_opts {
     const int32_t *eog_ids;   /* end-of-generation ids (copied) */
     uint32_t n_eog;
     bool no_prompt_cache;     /* free a sequence's cells as soon as it ends */
+    uint32_t draft_max;       /* most guessed tokens per request and pass (0 = 8); logits rows
+                                 for them come from si_llama_opts.n_draft_max */
+    uint32_t draft_branches;  /* most different guesses at once (0 = 4) */
+    double compute_ratio;     /* SI_DRAFT_AUTO: compute seconds of one token in a pass over the
+                                 pass's read seconds; 0 = measured from the passes so far */
 } si_engine_opts;
 
 typedef struct si_engine_stats {
@@ -104,6 +112,10 @@ typedef struct si_engine_stats {
     uint32_t queued;            /* requests waiting for admission */
     uint32_t n_parallel;
     uint32_t n_cells, free_cells;
+    uint64_t draft_proposed;    /* guessed tokens evaluated */
+    uint64_t draft_accepted;    /* of them, the model's own choice (kept) */
+    uint64_t draft_passes;      /* passes that carried guesses */
+    uint32_t draft_width;       /* SI_DRAFT_AUTO's current guesses per request and pass */
 } si_engine_stats;
 
 int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_error *err);

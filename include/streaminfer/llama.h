@@ -26,6 +26,26 @@ extern "C" {
  * of 32 (a block never spans two heads): other models are refused at open. */
 typedef enum si_kv_type { SI_KV_F16 = 0, SI_KV_F32 = 1, SI_KV_Q8_0 = 2 } si_kv_type;
 
+/* Pinned weights: tensors read in the first pass and kept, so later passes stream
+ * only the rest (whole tensors, the same kind in every layer first; see plan.h). */
+typedef enum si_pin_mode {
+    SI_PIN_NONE = 0, /* stream everything every pass */
+    SI_PIN_AUTO,     /* pin what the budget leaves beside ring, activations and KV cache */
+    SI_PIN_SIZE      /* the same, at most pin_size bytes */
+} si_pin_mode;
+
+/* Where a pass is, for a progress display: reported to si_llama_opts.progress when a
+ * pass begins (layer 0), after each layer (layer = layers done) and when the classifier
+ * is done (layer = n_layer, weight_bytes_done = weight_bytes). */
+typedef struct si_llama_progress {
+    uint64_t pass;              /* this pass's number, from 1 */
+    uint32_t layer, n_layer;
+    uint32_t n_tokens;          /* tokens in this pass's step */
+    uint64_t weight_bytes_done; /* bytes of the pass's extents consumed so far */
+    uint64_t weight_bytes;      /* bytes of all of the pass's extents */
+    uint64_t bytes_read;        /* bytes the scheduler has read so far, every pass included */
+} si_llama_progress;
+
 typedef struct si_llama_opts {
     si_io_opts io;
     uint64_t mem_budget;  /* 0 = what the process may really use */
@@ -34,13 +54,21 @@ typedef struct si_llama_opts {
     si_kv_type kv_type;
     bool all_logits;      /* a step may ask for every token's logits (--dump-logits) */
     uint32_t n_seq_max;   /* sequences that may share a step (logits rows planned); 0 = 1 */
+    uint32_t n_draft_max; /* guessed tokens per sequence and step (logits rows planned) */
     uint64_t chunk_bytes; /* largest read; 0 = default */
+    si_pin_mode pin;      /* library default: none (the command-line tools default to auto) */
+    uint64_t pin_size;    /* SI_PIN_SIZE: pinned bytes at most */
+    bool plan_only;       /* only the plan (si_llama_plan_of): no buffers, no reads, no eval */
+    /* Called from the pass loop (the thread evaluating) with where the pass is; it must
+     * not call into the model. NULL: none. The model itself never prints. */
+    void (*progress)(void *ctx, const si_llama_progress *p);
+    void *progress_ctx;
 } si_llama_opts;
 
 typedef struct si_llama_stats {
     si_sched_stats sched;
     uint64_t embd_bytes_read; /* embedding rows read on demand */
-    uint64_t pinned_bytes_read; /* small tensors read once at open (rope_freqs) */
+    uint64_t open_bytes_read; /* small tensors read once at open (rope_freqs) */
     uint64_t io_bytes_read;   /* everything read from the file */
     uint64_t tokens_evaluated;
     double compute_s;         /* time in passes not spent waiting on reads */

@@ -45,6 +45,7 @@ typedef struct si_server_opts {
     unsigned idle_timeout_s;  /* close a connection idle this long; 0 = 60 s */
     unsigned max_connections; /* open connections at once; 0 = 256 */
     const char *model_name;   /* what /v1/models lists and responses echo by default */
+    si_draft_mode draft;      /* guessing for requests that do not say ("draft": ...) */
 } si_server_opts;
 
 /* Bind and start answering (health: loading). Fails with SI_EIO when the address

@@ -17,11 +17,11 @@
 
 typedef struct req req;
 
-typedef enum slot_state { SLOT_FREE = 0, SLOT_CACHED, SLOT_RUNNING } slot_state;
+typedef enum slot_state { SLOT_FREE = 0, SLOT_CACHED, SLOT_RUNNING, SLOT_DRAFT } slot_state;
 
 typedef struct slot {
     slot_state state;
-    req *r;          /* SLOT_RUNNING */
+    req *r;          /* SLOT_RUNNING; SLOT_DRAFT: a branch of r's guesses for one pass */
     int32_t *toks;   /* [n_toks] tokens whose rows are in the pool, at positions 0..n_toks-1 */
     uint32_t n_toks, cap;
     uint64_t used_at; /* pass of last use: the least recently used cached slot goes first */
@@ -41,6 +41,12 @@ struct req {
     double t_submit, t_admit, t_first, t_done;
     uint32_t n_cached;
     req *next;        /* queue link */
+    /* this pass's guesses: a tree below the pending token (batch index root) */
+    si_draft dr;
+    uint32_t dr_root;
+    uint32_t dr_tok[SI_DRAFT_MAX_NODES];    /* batch index of each node */
+    si_seq_set dr_bits[SI_DRAFT_MAX_NODES]; /* the branch sequences through each node */
+    int dr_leaf_seq[SI_DRAFT_MAX_NODES];    /* a branch sequence through each node */
 };
 
 struct si_engine {
@@ -59,6 +65,13 @@ struct si_engine {
     si_seq_set *b_seq;
     bool *b_logits;
     req **b_req;
+    int16_t *b_node;          /* the draft node a token is, or -1 */
+    uint32_t *b_row;          /* its logits row */
+    int32_t *hist;            /* a sequence's tokens, for lookup */
+    uint32_t hist_cap;
+    uint32_t draft_max, draft_branches, draft_width;
+    double compute_ratio;
+    double last_compute_s, last_pass_s; /* the model's totals after the previous pass */
     uint64_t pass_no;
 
     pthread_mutex_t lock;     /* guards everything below */
@@ -75,6 +88,8 @@ const char *si_finish_name(si_finish f) { return f >= 0 && f < SI_FINISH_N_ ? fi
 
 static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static void publish_pool(si_engine *e);
+typedef struct done_list done_list;
+static bool emit(si_engine *e, req *r, int32_t id, done_list *dl);
 
 int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_error *err)
 {
@@ -113,7 +128,14 @@ int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_e
     e->b_seq = malloc(B * sizeof *e->b_seq);
     e->b_logits = malloc(B * sizeof *e->b_logits);
     e->b_req = malloc(B * sizeof *e->b_req);
-    if (rc == SI_OK && (!e->eog || !e->logits || !e->b_id || !e->b_pos || !e->b_seq || !e->b_logits || !e->b_req))
+    e->b_node = malloc(B * sizeof *e->b_node);
+    e->b_row = malloc(B * sizeof *e->b_row);
+    e->draft_max = o->draft_max ? o->draft_max : 8;
+    e->draft_branches = o->draft_branches ? o->draft_branches : 4;
+    e->draft_width = e->draft_max < 4 ? e->draft_max : 4;
+    e->compute_ratio = o->compute_ratio;
+    if (rc == SI_OK && (!e->eog || !e->logits || !e->b_id || !e->b_pos || !e->b_seq || !e->b_logits || !e->b_req ||
+                        !e->b_node || !e->b_row))
         rc = si_errorf(err, SI_ENOMEM, "out of memory for the batch engine");
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
@@ -147,11 +169,11 @@ static void slot_drop(si_engine *e, int s)
 }
 
 /* last_id travels in a field of its own: the produced token not evaluated. */
-typedef struct done_list {
+struct done_list {
     req *items[2 * SI_MAX_SEQ + 2];
     int32_t last[2 * SI_MAX_SEQ + 2];
     uint32_t n;
-} done_list;
+};
 
 /* End a running request: its slot becomes a prompt cache (or is freed). */
 static void retire(si_engine *e, req *r, si_finish f, int32_t last_id, done_list *dl)
@@ -467,6 +489,7 @@ static void push(si_engine *e, uint32_t *n, req *r, int32_t id, uint32_t pos, bo
     e->b_seq[*n] = SI_SEQ(r->seq);
     e->b_logits[*n] = logits;
     e->b_req[*n] = r;
+    e->b_node[*n] = -1;
     (*n)++;
 }
 
@@ -478,6 +501,116 @@ static bool make_room(si_engine *e, uint32_t n)
         if (!evict_one(e, -1))
             return false;
     return true;
+}
+
+/* ---- drafts ---- */
+
+/* Guessed tokens per drafting request this pass: the request's own limit, and for
+ * SI_DRAFT_AUTO the width that keeps compute under the reads. */
+static uint32_t draft_budget(const si_engine *e, const req *r)
+{
+    uint32_t max = r->p.draft_max ? r->p.draft_max : e->draft_max;
+    if (r->p.draft == SI_DRAFT_AUTO)
+        max = min_u32(max, e->draft_width);
+    if (r->p.n_predict != SI_N_PREDICT_ALL) /* never guess past -n */
+        max = min_u32(max, r->p.n_predict > r->n_made + 1 ? r->p.n_predict - r->n_made - 1 : 0);
+    return min_u32(max, SI_DRAFT_MAX_NODES);
+}
+
+static int free_slot(si_engine *e)
+{
+    for (int i = 0; i < SI_MAX_SEQ; i++)
+        if (e->slot[i].state == SLOT_FREE)
+            return i;
+    return -1;
+}
+
+/* The tokens of r's sequence so far, the pending one last, in e->hist. */
+static uint32_t history(si_engine *e, const req *r)
+{
+    const slot *s = &e->slot[r->seq];
+    uint32_t n = s->n_toks + 1;
+    if (n > e->hist_cap) {
+        int32_t *h = realloc(e->hist, (size_t)n * 2 * sizeof *h);
+        if (!h)
+            return 0;
+        e->hist = h;
+        e->hist_cap = n * 2;
+    }
+    memcpy(e->hist, s->toks, s->n_toks * sizeof *e->hist);
+    e->hist[s->n_toks] = r->pending;
+    return n;
+}
+
+/* Guesses last in the step: each drafting request's tree below its pending token.
+ * Each leaf gets a branch sequence that shares the request's cells, so a guessed
+ * token sees its sequence, the pending token and its own ancestors, nothing else. */
+static void gather_drafts(si_engine *e, uint32_t *n)
+{
+    si_kv *kv = si_llama_kv(e->m);
+    uint32_t rows_left = si_llama_max_logits_rows(e->m);
+    for (uint32_t j = 0; j < *n; j++)
+        rows_left -= e->b_logits[j];
+    for (uint32_t i = 0; i < e->n_running; i++) {
+        req *r = e->running[i];
+        if (r->pending < 0 || r->p.draft == SI_DRAFT_NONE || r->p.force || r->p.all_logits)
+            continue;
+        uint32_t room = min_u32(e->n_batch - *n, rows_left);
+        uint32_t cells = si_kv_n_free(kv) > *n ? si_kv_n_free(kv) - *n : 0;
+        uint32_t budget = min_u32(draft_budget(e, r), min_u32(room, cells));
+        uint32_t slots = 0;
+        for (int k = 0; k < SI_MAX_SEQ; k++)
+            slots += e->slot[k].state == SLOT_FREE;
+        uint32_t len = budget && slots ? history(e, r) : 0;
+        if (!len || !si_draft_lookup(e->hist, len, budget, min_u32(e->draft_branches, slots), budget, &r->dr))
+            continue;
+        si_draft *d = &r->dr;
+        bool has_child[SI_DRAFT_MAX_NODES] = {false};
+        for (uint32_t k = 0; k < d->n; k++) {
+            if (d->parent[k] >= 0)
+                has_child[d->parent[k]] = true;
+            r->dr_bits[k] = 0;
+        }
+        si_seq_set all = 0;
+        for (uint32_t k = 0; k < d->n; k++) {
+            if (has_child[k])
+                continue;
+            int t = free_slot(e); /* a leaf: its branch sequence */
+            e->slot[t].state = SLOT_DRAFT;
+            e->slot[t].r = r;
+            si_kv_seq_cp(kv, (uint32_t)r->seq, (uint32_t)t, 0, SI_POS_END);
+            all |= SI_SEQ(t);
+            for (int a = (int)k; a >= 0; a = d->parent[a]) {
+                r->dr_bits[a] |= SI_SEQ(t);
+                r->dr_leaf_seq[a] = t;
+            }
+        }
+        e->b_seq[r->dr_root] |= all;
+        uint32_t pos = e->b_pos[r->dr_root];
+        for (uint32_t k = 0; k < d->n; k++) {
+            r->dr_tok[k] = *n;
+            e->b_id[*n] = d->id[k];
+            e->b_pos[*n] = pos + d->depth[k];
+            e->b_seq[*n] = r->dr_bits[k];
+            e->b_logits[*n] = true;
+            e->b_req[*n] = r;
+            e->b_node[*n] = (int16_t)k;
+            (*n)++;
+        }
+        rows_left -= d->n;
+    }
+}
+
+/* After the pass: the branch sequences are dropped, and with them every rejected
+ * guess's cell (accepted ones were given to their request's sequence). */
+static void drop_branches(si_engine *e)
+{
+    for (int t = 0; t < SI_MAX_SEQ; t++)
+        if (e->slot[t].state == SLOT_DRAFT) {
+            si_kv_seq_rm(si_llama_kv(e->m), (uint32_t)t, 0, SI_POS_END);
+            e->slot[t].state = SLOT_FREE;
+            e->slot[t].r = NULL;
+        }
 }
 
 /* Gather the step: next tokens first, then prompt chunks. When the pool cannot hold
@@ -504,8 +637,11 @@ static uint32_t gather(si_engine *e, done_list *dl)
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->n_running; i++) {
         req *r = e->running[i];
-        if (r->pending >= 0)
+        r->dr.n = 0;
+        if (r->pending >= 0) {
+            r->dr_root = n;
             push(e, &n, r, r->pending, e->slot[r->seq].n_toks, true);
+        }
     }
     for (uint32_t i = 0; i < e->n_running && n < e->n_batch; i++) {
         req *r = e->running[i];
@@ -529,6 +665,7 @@ static uint32_t gather(si_engine *e, done_list *dl)
             push(e, &n, r, r->p.prompt[idx], e->slot[r->seq].n_toks + j, want);
         }
     }
+    gather_drafts(e, &n);
     return n;
 }
 
@@ -542,26 +679,87 @@ static void produce(si_engine *e, req *r, const float *row, done_list *dl)
     if (!r->p.all_logits && r->p.on_logits)
         r->p.on_logits(r->p.ctx, row, e->n_vocab);
     int32_t id = r->p.force ? r->p.force[r->n_made] : si_sampler_sample(r->samp, row);
+    if (emit(e, r, id, dl))
+        r->pending = id;
+}
+
+/* Hand a produced token to r; false when r has ended (end of generation, its caller
+ * stopped it, -n reached). */
+static bool emit(si_engine *e, req *r, int32_t id, done_list *dl)
+{
     if (!r->n_made)
         r->t_first = si_now_s();
     r->n_made++;
     if (!r->p.force && is_eog(e, id)) {
         retire(e, r, SI_FINISH_STOP, id, dl);
-        return;
+        return false;
     }
     pthread_mutex_lock(&e->lock);
     e->st.tokens_generated++;
     pthread_mutex_unlock(&e->lock);
     if (r->p.on_token && !r->p.on_token(r->p.ctx, id)) {
         retire(e, r, SI_FINISH_STOP, id, dl);
-        return;
+        return false;
     }
     bool full = !r->p.force && r->n_made == r->p.n_predict;
     if (full) { /* the last token is not evaluated: the caller may feed it later */
         retire(e, r, SI_FINISH_LENGTH, id, dl);
+        return false;
+    }
+    return true;
+}
+
+/* r's pending token and its guesses were evaluated: walk down the tree while the
+ * model's choice (sampled over the guesses at each step, si_sampler_sample_draft) is
+ * a guess there; the guesses taken join r's sequence, then every token chosen is
+ * handed out, the last one to be evaluated next pass. */
+static void verify(si_engine *e, req *r, uint32_t root_row, done_list *dl)
+{
+    si_kv *kv = si_llama_kv(e->m);
+    const si_draft *d = &r->dr;
+    int32_t chosen[SI_DRAFT_MAX_NODES + 1];
+    uint32_t n_chosen = 0, depth = 0, row = root_row;
+    int node = -1;
+    for (;;) {
+        int32_t cands[SI_DRAFT_MAX_NODES];
+        int kids[SI_DRAFT_MAX_NODES];
+        uint32_t nc = 0;
+        for (uint32_t k = 0; k < d->n; k++)
+            if (d->parent[k] == node)
+                kids[nc] = (int)k, cands[nc++] = d->id[k];
+        const float *lrow = e->logits + (size_t)row * e->n_vocab;
+        if (r->p.on_logits)
+            r->p.on_logits(r->p.ctx, lrow, e->n_vocab);
+        int which;
+        int32_t id = si_sampler_sample_draft(r->samp, lrow, cands, nc, &which);
+        chosen[n_chosen++] = id;
+        if (which < 0 || is_eog(e, id))
+            break;
+        node = kids[which]; /* the guess was right: its row holds the next choice */
+        depth++;
+        si_sampler_accept(r->samp, id);
+        row = e->b_row[r->dr_tok[node]];
+    }
+    slot *s = &e->slot[r->seq];
+    uint32_t pos = s->n_toks; /* the pending token is at pos - 1 */
+    if (slot_reserve(s, s->n_toks + depth + 2) != SI_OK) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        retire(e, r, SI_FINISH_ERROR, -1, dl);
         return;
     }
-    r->pending = id;
+    if (depth) {
+        si_kv_seq_cp(kv, (uint32_t)r->dr_leaf_seq[node], (uint32_t)r->seq, pos, pos + depth);
+        memcpy(s->toks + s->n_toks, chosen, depth * sizeof *chosen);
+        s->n_toks += depth;
+    }
+    pthread_mutex_lock(&e->lock);
+    e->st.draft_proposed += d->n;
+    e->st.draft_accepted += depth;
+    pthread_mutex_unlock(&e->lock);
+    for (uint32_t k = 0; k < n_chosen; k++)
+        if (!emit(e, r, chosen[k], dl))
+            return;
+    r->pending = chosen[n_chosen - 1];
 }
 
 /* Whether another pass will surely follow this one (lets the scheduler read ahead). */
@@ -597,6 +795,42 @@ static void publish_pool(si_engine *e)
 }
 
 static int step(si_engine *e, bool *idle, si_error *err);
+
+/* SI_DRAFT_AUTO: as many guesses as keep a pass's compute under its reads. With a
+ * given ratio r (compute seconds of one token / read seconds of a pass) a pass may
+ * carry 0.8 / r tokens; else the last pass's compute share decides: below half,
+ * guess twice as wide; above 80 %, half as wide. */
+static void tune_drafts(si_engine *e, uint32_t n)
+{
+    si_llama_stats st;
+    si_llama_get_stats(e->m, &st);
+    double dc = st.compute_s - e->last_compute_s, dp = st.pass_s - e->last_pass_s;
+    e->last_compute_s = st.compute_s;
+    e->last_pass_s = st.pass_s;
+    uint32_t drafting = 0, base = 0;
+    for (uint32_t i = 0; i < e->n_running; i++)
+        if (e->running[i]->pending >= 0 && e->running[i]->p.draft == SI_DRAFT_AUTO)
+            drafting++;
+    for (uint32_t j = 0; j < n; j++)
+        base += e->b_node[j] < 0;
+    uint32_t w = e->draft_width;
+    if (e->compute_ratio > 0) {
+        double tokens = 0.8 / e->compute_ratio;
+        w = drafting && tokens > base ? (uint32_t)((tokens - base) / drafting) : 0;
+    } else if (dp > 0) {
+        double share = dc / dp;
+        if (share < 0.5)
+            w = w ? 2 * w : 1;
+        else if (share > 0.8)
+            w /= 2;
+    }
+    w = min_u32(w, e->draft_max);
+    pthread_mutex_lock(&e->lock);
+    e->draft_width = w;
+    e->st.draft_width = w;
+    e->st.draft_passes += n > base;
+    pthread_mutex_unlock(&e->lock);
+}
 
 int si_engine_step(si_engine *e, bool *idle, si_error *err)
 {
@@ -641,13 +875,18 @@ static int step(si_engine *e, bool *idle, si_error *err)
                 retire(e, r, SI_FINISH_ERROR, -1, &dl);
             }
         }
+        drop_branches(e);
         deliver_all(e, &dl);
         return rc;
     }
-    /* Record what went in, then hand out the rows in batch order. */
-    uint32_t row = 0;
+    /* Record what went in, then hand out the rows in batch order (guessed tokens are
+     * the verifier's). */
+    for (uint32_t j = 0, row = 0; j < n; j++)
+        e->b_row[j] = e->b_logits[j] ? row++ : UINT32_MAX;
     for (uint32_t j = 0; j < n; j++) {
         req *r = e->b_req[j];
+        if (e->b_node[j] >= 0)
+            continue;
         slot *s = &e->slot[r->seq];
         s->toks[s->n_toks++] = e->b_id[j];
         s->used_at = e->pass_no;
@@ -659,10 +898,12 @@ static int step(si_engine *e, bool *idle, si_error *err)
             r->pending = -1;
         if (!e->b_logits[j])
             continue;
-        const float *lrow = e->logits + (size_t)row++ * e->n_vocab;
+        const float *lrow = e->logits + (size_t)e->b_row[j] * e->n_vocab;
         if (r->p.all_logits && r->p.on_logits)
             r->p.on_logits(r->p.ctx, lrow, e->n_vocab);
-        if (!was_prompt || r->n_fed == r->p.n_prompt)
+        if (!was_prompt && r->dr.n)
+            verify(e, r, e->b_row[j], &dl);
+        else if (!was_prompt || r->n_fed == r->p.n_prompt)
             produce(e, r, lrow, &dl);
         if (r->seq >= 0 && e->slot[r->seq].state == SLOT_RUNNING &&
             slot_reserve(&e->slot[r->seq], e->slot[r->seq].n_toks + 2) != SI_OK) {
@@ -670,6 +911,8 @@ static int step(si_engine *e, bool *idle, si_error *err)
             retire(e, r, SI_FINISH_ERROR, -1, &dl);
         }
     }
+    drop_branches(e);
+    tune_drafts(e, n);
     deliver_all(e, &dl);
     return SI_OK;
 }
@@ -759,5 +1002,8 @@ void si_engine_free(si_engine *e)
     free(e->b_seq);
     free(e->b_logits);
     free(e->b_req);
+    free(e->b_node);
+    free(e->b_row);
+    free(e->hist);
     free(e);
 }

@@ -102,17 +102,14 @@ static int by_prob_desc(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int32_t si_sampler_sample(si_sampler *s, const float *raw)
+/* The chain's distribution: c[0..*n) the kept tokens, most likely first, with
+ * unnormalized probabilities (temperature > 0 only). */
+static uint32_t chain(si_sampler *s, const float *logits)
 {
-    const float *logits = penalize(s, raw);
-    if (s->o.temp <= 0)
-        return si_argmax(logits, s->n_vocab);
     float mx = logits[si_argmax(logits, s->n_vocab)];
-    double sum = 0;
     for (uint32_t i = 0; i < s->n_vocab; i++) {
         s->c[i].id = (int32_t)i;
         s->c[i].p = expf((logits[i] - mx) / s->o.temp);
-        sum += s->c[i].p;
     }
     qsort(s->c, s->n_vocab, sizeof *s->c, by_prob_desc);
     uint32_t n = s->n_vocab;
@@ -137,7 +134,13 @@ int32_t si_sampler_sample(si_sampler *s, const float *raw)
             keep++;
         n = keep;
     }
-    sum = 0;
+    return n;
+}
+
+/* Draw from c[0..n) by weight (entries of weight 0 are never drawn). */
+static int32_t draw(si_sampler *s, uint32_t n)
+{
+    double sum = 0;
     for (uint32_t i = 0; i < n; i++)
         sum += s->c[i].p;
     double r = uniform01(s) * sum, acc = 0;
@@ -146,5 +149,47 @@ int32_t si_sampler_sample(si_sampler *s, const float *raw)
         if (r < acc)
             return s->c[i].id;
     }
-    return s->c[n - 1].id;
+    for (uint32_t i = n; i-- > 0;) /* rounding: the last one with weight */
+        if (s->c[i].p > 0)
+            return s->c[i].id;
+    return s->c[0].id;
+}
+
+int32_t si_sampler_sample(si_sampler *s, const float *raw)
+{
+    const float *logits = penalize(s, raw);
+    if (s->o.temp <= 0)
+        return si_argmax(logits, s->n_vocab);
+    return draw(s, chain(s, logits));
+}
+
+int32_t si_sampler_sample_draft(si_sampler *s, const float *raw, const int32_t *cands, uint32_t n_cands, int *which)
+{
+    const float *logits = penalize(s, raw);
+    *which = -1;
+    if (s->o.temp <= 0) {
+        int32_t best = si_argmax(logits, s->n_vocab);
+        for (uint32_t k = 0; k < n_cands; k++)
+            if (cands[k] == best)
+                *which = (int)k;
+        return best;
+    }
+    uint32_t n = chain(s, logits);
+    double mass = 0;
+    for (uint32_t i = 0; i < n; i++)
+        mass += s->c[i].p;
+    for (uint32_t k = 0; k < n_cands && mass > 0; k++) {
+        uint32_t i = 0;
+        while (i < n && s->c[i].id != cands[k])
+            i++;
+        if (i == n || s->c[i].p == 0)
+            continue; /* outside the kept set (or rejected already): probability 0 */
+        if (uniform01(s) * mass < s->c[i].p) {
+            *which = (int)k;
+            return cands[k];
+        }
+        mass -= s->c[i].p; /* rejected: the rest is drawn without it */
+        s->c[i].p = 0;
+    }
+    return draw(s, n);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "pins.h"
 #include "streaminfer/clock.h"
 #include "streaminfer/kernels.h"
 #include "streaminfer/pack.h"
@@ -59,7 +60,7 @@ struct si_llama {
     float *inv_freq;  /* [n_rot/2] rope frequency per pair, rope_freqs applied */
 
     uint64_t embd_bytes;
-    uint64_t pinned_bytes;
+    uint64_t open_bytes; /* read at open (rope_freqs) */
     uint64_t tokens;
     double pass_s;
 };
@@ -106,7 +107,8 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + 4 + 8 * (uint64_t)hp->head_dim;
     r->act_fixed_bytes = 4 * ((uint64_t)hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
-    r->logits_rows = o->n_seq_max ? o->n_seq_max : 1; /* a step's last token of each sequence */
+    /* a step's last token of each sequence, and each one's guessed tokens */
+    r->logits_rows = (o->n_seq_max ? o->n_seq_max : 1) * (1 + o->n_draft_max);
     r->logits_all_tokens = o->all_logits;             /* --dump-logits: every token, n_batch rows */
     /* A whole pass when it fits (small models), else the 96 MiB cap; at least three
      * extents of the widest row so one can be computed while the next are read. */
@@ -174,7 +176,7 @@ static int init_rope(si_llama *m, si_error *err)
         uint64_t before = si_io_bytes_read(m->io);
         int rc = m->pack ? si_pack_read_rows(m->pack, m->io, m->pack_rope, 0, 1, f, err)
                          : si_io_read(m->io, m->d.rope_freqs.offset, half * sizeof(float), f, err);
-        m->pinned_bytes = si_io_bytes_read(m->io) - before;
+        m->open_bytes = si_io_bytes_read(m->io) - before;
         for (uint32_t i = 0; rc == SI_OK && i < half; i++) {
             if (!(f[i] > 0 && isfinite(f[i])))
                 rc = si_errorf(err, SI_EFORMAT, "%s: rope_freqs.weight[%u] = %g is not a positive factor",
@@ -265,13 +267,18 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         fill_plan_request(&req, &m->d, opts, m->qact_row, align);
         if (m->pack)
             pack_ring_request(&req, m->pack, align);
+        req.pin_max = opts->pin == SI_PIN_AUTO ? UINT64_MAX : opts->pin == SI_PIN_SIZE ? opts->pin_size : 0;
         rc = si_plan_make(&req, &m->plan, err);
     }
     if (rc == SI_OK) {
         /* A third of the ring per extent: one computing, the next ones loading. */
         uint64_t max_extent = m->plan.ring_bytes / 3 / align * align;
-        rc = m->pack ? si_llama_layout_build_pack(&m->lay, &m->d, m->pack, max_extent, align, err)
-                     : si_llama_layout_build(&m->lay, &m->d, max_extent, align, err);
+        rc = si_llama_pins_layout(&m->lay, &m->d, m->pack, max_extent, si_sched_alignment(m->io),
+                                  si_io_file_size(m->io), &m->plan, err);
+    }
+    if (rc == SI_OK && opts->plan_only) {
+        *out = m;
+        return SI_OK;
     }
     if (rc == SI_OK) {
         si_sched_opts so = {.ring_bytes = m->plan.ring_bytes, .chunk_bytes = opts->chunk_bytes};
@@ -531,6 +538,36 @@ static int layer_forward(si_llama *m, uint32_t l, uint32_t n, si_error *err)
     return SI_OK;
 }
 
+/* Tell opts.progress where the pass is: layers done (n_layer + 1: the classifier too). */
+static void report_progress(const si_llama *m, uint32_t done, uint32_t n_tok)
+{
+    if (!m->opts.progress)
+        return;
+    const si_llama_hparams *hp = &m->d.hp;
+    si_sched_stats ss;
+    si_sched_get_stats(m->sched, &ss);
+    si_llama_progress p = {.pass = ss.passes + 1, .layer = done > hp->n_layer ? hp->n_layer : done,
+                           .n_layer = hp->n_layer, .n_tokens = n_tok, .bytes_read = ss.bytes_read};
+    /* The extents up to the last one of the layers done (all of them after the classifier). */
+    uint64_t last = 0;
+    bool any = false;
+    for (uint32_t l = 0; l < done && l < hp->n_layer; l++) {
+        const si_tensor_views *tv = &m->lay.layer[(size_t)l * SI_LAYER_N_TENSORS];
+        for (int i = 0; i < SI_LAYER_N_TENSORS; i++)
+            for (uint32_t vi = 0; vi < tv[i].n; vi++) {
+                uint32_t e = m->lay.views[tv[i].first + vi].extent;
+                last = any && last > e ? last : e;
+                any = true;
+            }
+    }
+    for (size_t e = 0; e < m->lay.n_ext; e++) {
+        p.weight_bytes += m->lay.ext[e].size;
+        if (done > hp->n_layer || (any && e <= last))
+            p.weight_bytes_done += m->lay.ext[e].size;
+    }
+    m->opts.progress(m->opts.progress_ctx, &p);
+}
+
 /* One pass: the batch's tokens (cells already taken) through every layer, then the
  * classifier for the rows asked for. */
 static int decode_step(si_llama *m, const si_batch *bt, bool another_follows, float *out, si_error *err)
@@ -544,8 +581,11 @@ static int decode_step(si_llama *m, const si_batch *bt, bool another_follows, fl
     m->step_seq = bt->seq;
     SI_TRY(embed(m, bt->id, n, err));
     SI_TRY(si_sched_begin_pass(m->sched, another_follows, err));
-    for (uint32_t l = 0; l < hp->n_layer; l++)
+    report_progress(m, 0, n);
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
         SI_TRY(layer_forward(m, l, n, err));
+        report_progress(m, l + 1, n);
+    }
     SI_TRY(load_norm(m, &m->d.output_norm, &m->lay.output_norm, err));
     uint32_t rows = 0;
     for (uint32_t b = 0; b < n; b++)
@@ -561,6 +601,7 @@ static int decode_step(si_llama *m, const si_batch *bt, bool another_follows, fl
             if (v->release)
                 SI_TRY(si_sched_release(m->sched, v->extent, err));
         }
+    report_progress(m, hp->n_layer + 1, n);
     SI_TRY(si_sched_end_pass(m->sched, err));
     m->tokens += n;
     m->pass_s += si_now_s() - t0;
@@ -626,7 +667,7 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
     memset(st, 0, sizeof *st);
     si_sched_get_stats(m->sched, &st->sched);
     st->embd_bytes_read = m->embd_bytes;
-    st->pinned_bytes_read = m->pinned_bytes;
+    st->open_bytes_read = m->open_bytes;
     st->io_bytes_read = si_io_bytes_read(m->io);
     st->tokens_evaluated = m->tokens;
     st->pass_s = m->pass_s;

@@ -125,7 +125,7 @@ enum MHD_Result srv_generate(srv_req *r, srv_params *p, const int32_t *prompt, u
     g->keepalive_s = s->o.keepalive_s;
     char msg[768];
     const char *code = NULL;
-    unsigned status = srv_job_submit(g->job, prompt, n_prompt, n_predict, &p->samp, msg, sizeof msg, &code);
+    unsigned status = srv_job_submit(g->job, prompt, n_prompt, n_predict, p, msg, sizeof msg, &code);
     if (status) {
         srv_gen_free(g);
         return srv_respond_json(r, status, srv_error_json(status, code, NULL, msg));

@@ -191,10 +191,11 @@ static void on_done(void *ctx, const si_request_result *r)
 /* ---- HTTP side ---- */
 
 unsigned srv_job_submit(srv_job *j, const int32_t *prompt, uint32_t n_prompt, uint32_t n_predict,
-                        const si_sampler_opts *samp, char *msg, size_t msg_size, const char **code)
+                        const srv_params *p, char *msg, size_t msg_size, const char **code)
 {
     si_server *s = j->s;
-    si_request rq = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .sampler = *samp,
+    si_request rq = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .sampler = p->samp,
+                     .draft = p->draft >= 0 ? (si_draft_mode)p->draft : s->o.draft, .draft_max = p->draft_max,
                      .timeout_s = s->o.timeout_s, .on_token = on_token, .on_done = on_done, .ctx = j};
     si_error err = {0};
     unsigned status = 0;

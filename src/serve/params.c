@@ -298,6 +298,18 @@ static int parse_object(ctx *c, srv_params *p, json_t *o, bool chat, uint32_t n_
     }
     if (parse_stop(c, p, o) != 0)
         return -1;
+    /* streaminfer's own: guesses checked in the same pass (the output is the same) */
+    p->draft = -1;
+    json_t *dm = field(o, "draft");
+    if (dm && (!json_is_string(dm) || si_draft_mode_parse(json_string_value(dm)) < 0))
+        return fail(c, "draft", "'draft' must be \"none\", \"lookup\" or \"auto\"");
+    if (dm)
+        p->draft = si_draft_mode_parse(json_string_value(dm));
+    json_int_t dmax;
+    if ((rc = get_int(c, o, "draft_max", 1, SI_DRAFT_MAX_NODES, &dmax)) < 0)
+        return -1;
+    if (rc)
+        p->draft_max = (uint32_t)dmax;
     if (get_bool(c, o, "stream", &p->stream) < 0 || get_bool(c, o, "return_token_ids", &p->return_token_ids) < 0)
         return -1;
     json_t *so = field(o, "stream_options");

@@ -101,6 +101,8 @@ typedef struct srv_params {
     uint32_t max_tokens;
     si_sampler_opts samp;
     bool seed_set;
+    int draft;              /* si_draft_mode, or -1: the server's */
+    uint32_t draft_max;     /* 0: the engine's */
     char **stop;
     size_t *stop_len;
     unsigned n_stop;
@@ -151,7 +153,7 @@ srv_job *srv_job_new(si_server *s, srv_params *p, const si_tokenizer *tok);
 /* Submit (a reference goes to the engine until on_done). 0, or the HTTP status of the
  * refusal (429 queue full, 400 never fits, 503 loading or stopping) with msg filled. */
 unsigned srv_job_submit(srv_job *j, const int32_t *prompt, uint32_t n_prompt, uint32_t n_predict,
-                        const si_sampler_opts *samp, char *msg, size_t msg_size, const char **code);
+                        const srv_params *p, char *msg, size_t msg_size, const char **code);
 /* Wait until news (pieces when want_pieces), done, the deadline (si_now_s() clock)
  * or the peer at fd hangs up. */
 int srv_job_wait(srv_job *j, int fd, double deadline, bool want_pieces);
