@@ -1,6 +1,7 @@
 #include "model_opts.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,53 @@ const char si_model_opts_help_io[] =
     "      --queue-depth N     reads in flight (default 8)\n"
     "      --chunk SIZE        largest single read (default 1M)\n"
     "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n";
+
+const char si_draft_opts_help[] =
+    "      --draft none|lookup|auto  guesses from earlier text (prompt lookup), checked in the same\n"
+    "                          pass; the output is the same. auto (default) guesses as widely as\n"
+    "                          compute stays hidden under the reads\n"
+    "      --draft-max N       most guessed tokens per request and pass (default 8)\n"
+    "      --compute-ratio X   for auto: compute seconds of one token over a pass's read seconds\n"
+    "                          (default: measured from the passes so far)\n";
+
+void si_draft_opts_init(si_draft_opts *d) { *d = (si_draft_opts){.mode = SI_DRAFT_AUTO}; }
+
+int si_draft_opt(int o, const char *arg, si_draft_opts *d)
+{
+    long v;
+    char *end;
+    switch (o) {
+    case SI_MOPT_DRAFT: {
+        int m = si_draft_mode_parse(arg);
+        if (m < 0)
+            return -1;
+        d->mode = (si_draft_mode)m;
+        return 1;
+    }
+    case SI_MOPT_DRAFT_MAX:
+        if (!si_parse_long(arg, 1, SI_DRAFT_MAX_NODES, &v))
+            return -1;
+        d->max = (uint32_t)v;
+        return 1;
+    case SI_MOPT_CRATIO: {
+        double x = strtod(arg, &end);
+        if (end == arg || *end || !(x > 0 && x < 1e6))
+            return -1;
+        d->compute_ratio = x;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+void si_opt_invalid(const char *prog, const struct option *opts, int long_index, int o, const char *arg)
+{
+    if (long_index >= 0)
+        fprintf(stderr, "%s: error: invalid value '%s' for --%s (see --help)\n", prog, arg, opts[long_index].name);
+    else
+        fprintf(stderr, "%s: error: invalid value '%s' for -%c (see --help)\n", prog, arg, o);
+}
 
 bool si_parse_long(const char *s, long lo, long hi, long *out)
 {

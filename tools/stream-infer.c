@@ -33,9 +33,7 @@ typedef struct cli {
     const char *system;
     const char *batch_file;
     uint32_t parallel; /* 0: 1 for -p and --chat, the engine's default for --batch-file */
-    si_draft_mode draft;
-    uint32_t draft_max;
-    double compute_ratio;
+    si_draft_opts draft;
     bool print_ids, special, no_bos, quiet, chat, ordered;
 } cli;
 
@@ -65,13 +63,8 @@ static void usage(FILE *f)
             "      --chat              interactive multi-turn chat (one message per line on stdin;\n"
             "                          Ctrl-C stops an answer, Ctrl-D ends); with -p: one turn\n"
             "      --system TEXT       system message for --chat\n"
-            "guessing ahead (drafts checked in the same pass; output identical):\n"
-            "      --draft none|lookup|auto  guesses from earlier text (prompt lookup): auto (default)\n"
-            "                          guesses as widely as compute stays hidden under the reads;\n"
-            "                          off for --force-ids and --dump-logits\n"
-            "      --draft-max N       most guessed tokens per request and pass (default 8)\n"
-            "      --compute-ratio X   for auto: compute seconds of one token over a pass's read\n"
-            "                          seconds (default: measured from the passes so far)\n"
+            "guessing ahead (off with --force-ids and --dump-logits):\n"
+            "%s"
             "many requests in one pass:\n"
             "      --batch-file FILE   one request per line (a JSON object, or a text prompt with the\n"
             "                          command line's settings); every active request gets its next\n"
@@ -96,7 +89,7 @@ static void usage(FILE *f)
             "I/O and compute:\n"
             "%s"
             "  -h, --help              this text\n",
-            si_model_opts_help_memory, si_model_opts_help_io);
+            si_draft_opts_help, si_model_opts_help_memory, si_model_opts_help_io);
 }
 
 static int parse_ids(const char *s, int32_t **out, uint32_t *n, const char *what)
@@ -115,8 +108,7 @@ static int parse_args(int argc, char **argv, cli *c)
 {
     enum { O_PROMPT_IDS = 256, O_FORCE, O_DUMP, O_REPORT, O_PRINT_IDS, O_TEMP, O_TOPK, O_TOPP, O_NOBOS,
            O_SPECIAL, O_CHAT, O_SYSTEM,
-           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS, O_BATCHFILE, O_PARALLEL, O_ORDERED,
-           O_DRAFT, O_DRAFTMAX, O_CRATIO };
+           O_MINP, O_REPPEN, O_REPN, O_DEVMBPS, O_BATCHFILE, O_PARALLEL, O_ORDERED };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
@@ -131,11 +123,10 @@ static int parse_args(int argc, char **argv, cli *c)
         {"min-p", required_argument, 0, O_MINP},            {"repeat-penalty", required_argument, 0, O_REPPEN},
         {"repeat-last-n", required_argument, 0, O_REPN},    {"device-mbps", required_argument, 0, O_DEVMBPS},
         {"batch-file", required_argument, 0, O_BATCHFILE},  {"parallel", required_argument, 0, O_PARALLEL},
-        {"ordered", no_argument, 0, O_ORDERED},            {"draft", required_argument, 0, O_DRAFT},
-        {"draft-max", required_argument, 0, O_DRAFTMAX},    {"compute-ratio", required_argument, 0, O_CRATIO},
+        {"ordered", no_argument, 0, O_ORDERED},             SI_DRAFT_LONG_OPTIONS,
         SI_MODEL_LONG_OPTIONS,                              {0, 0, 0, 0}};
     c->n_predict = -2; /* not given */
-    c->draft = SI_DRAFT_AUTO;
+    si_draft_opts_init(&c->draft);
     si_model_opts_init(&c->lo);
     c->samp = (si_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
                                 .repeat_last_n = 64, .seed = 0};
@@ -180,25 +171,6 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_SYSTEM: c->system = optarg; break;
         case O_BATCHFILE: c->batch_file = optarg; break;
         case O_ORDERED: c->ordered = true; break;
-        case O_DRAFT: {
-            int m = si_draft_mode_parse(optarg);
-            if (m < 0)
-                goto bad;
-            c->draft = (si_draft_mode)m;
-            break;
-        }
-        case O_DRAFTMAX:
-            if (!si_parse_long(optarg, 1, SI_DRAFT_MAX_NODES, &v))
-                goto bad;
-            c->draft_max = (uint32_t)v;
-            break;
-        case O_CRATIO: {
-            double x = strtod(optarg, &end);
-            if (end == optarg || *end || !(x > 0 && x < 1e6))
-                goto bad;
-            c->compute_ratio = x;
-            break;
-        }
         case O_PARALLEL:
             if (!si_parse_long(optarg, 1, SI_MAX_SEQ / 2, &v))
                 goto bad;
@@ -241,19 +213,21 @@ static int parse_args(int argc, char **argv, cli *c)
             c->device_mbps = x;
             break;
         }
-        default:
-            switch (si_model_opt(o, optarg, &c->lo, &c->kernels)) {
-            case 1: break;
-            case -1: goto bad;
-            default: usage(stderr); return -1;
+        default: {
+            int r = si_model_opt(o, optarg, &c->lo, &c->kernels);
+            if (r == 0)
+                r = si_draft_opt(o, optarg, &c->draft);
+            if (r < 0)
+                goto bad;
+            if (r == 0) {
+                usage(stderr);
+                return -1;
             }
+        }
         }
         continue;
     bad:
-        if (li >= 0)
-            fprintf(stderr, "stream-infer: error: invalid value '%s' for --%s (see --help)\n", optarg, opts[li].name);
-        else
-            fprintf(stderr, "stream-infer: error: invalid value '%s' for -%c (see --help)\n", optarg, o);
+        si_opt_invalid("stream-infer", opts, li, o, optarg);
         return -1;
     }
     if (optind < argc) {
@@ -651,7 +625,7 @@ static int run_turn(session *S, turn *t, const int32_t *prompt, uint32_t n_promp
     si_engine_get_stats(S->eng, &before);
     si_request rq = {.prompt = prompt, .n_prompt = n_prompt, .n_predict = n_predict, .force = force,
                      .n_force = n_force, .sampler = S->c->samp, .all_logits = t->dump != NULL,
-                     .draft = S->c->draft, .draft_max = S->c->draft_max,
+                     .draft = S->c->draft.mode, .draft_max = S->c->draft.max,
                      .on_token = turn_token, .on_logits = t->dump ? turn_logits : NULL, .on_done = turn_done, .ctx = t};
     SI_TRY(si_engine_submit(S->eng, &rq, NULL, err));
     int drc = si_engine_drain(S->eng, err);
@@ -839,8 +813,8 @@ int main(int argc, char **argv)
     int rc = si_kernels_select(c.kernels ? c.kernels : "auto", &err);
     /* Each sequence sharing a step gets its logits row: the plan counts them. */
     c.lo.n_seq_max = c.batch_file ? (c.parallel ? c.parallel : 4) : 1;
-    bool drafting = c.draft != SI_DRAFT_NONE && !c.force_ids && !c.dump_logits;
-    c.lo.n_draft_max = drafting ? (c.draft_max ? c.draft_max : 8) : 0;
+    bool drafting = c.draft.mode != SI_DRAFT_NONE && !c.force_ids && !c.dump_logits;
+    c.lo.n_draft_max = drafting ? (c.draft.max ? c.draft.max : 8) : 0;
     if (rc == SI_OK)
         rc = si_llama_open(&S.m, c.model, &c.lo, &err);
     if (rc == SI_OK && c.lo.plan_only) { /* --plan: print it, read nothing, run nothing */
@@ -879,7 +853,7 @@ int main(int argc, char **argv)
     }
     if (rc == SI_OK) {
         si_engine_opts eo = {.n_parallel = c.batch_file ? c.parallel : 1, .eog_ids = S.stop, .n_eog = S.n_stop,
-                             .draft_max = c.draft_max, .compute_ratio = c.compute_ratio};
+                             .draft_max = c.draft.max, .compute_ratio = c.draft.compute_ratio};
         rc = si_engine_create(&S.eng, S.m, &eo, &err);
     }
     if (rc == SI_OK) {
@@ -892,7 +866,7 @@ int main(int argc, char **argv)
         } else if (c.batch_file) {
             uint32_t n_predict = c.n_predict == -2 ? 32 : c.n_predict == -1 ? SI_N_PREDICT_ALL : (uint32_t)c.n_predict;
             si_batch_defaults bd = {.samp = c.samp, .n_predict = n_predict, .special = c.special,
-                                    .draft = c.draft, .draft_max = c.draft_max,
+                                    .draft = c.draft.mode, .draft_max = c.draft.max,
                                     .add_bos = !c.no_bos && S.tok && si_tokenizer_add_bos_default(S.tok)};
             /* Result lines go through a stream that erases the status line around them. */
             FILE *out = S.pv.bar.below ? progress_stdout(&S.pv.bar) : NULL;

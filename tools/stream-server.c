@@ -27,6 +27,7 @@ typedef struct cli {
     si_server_opts so;
     si_llama_opts lo;
     si_engine_opts eo;
+    si_draft_opts draft; /* requests that say nothing; --draft-max, --compute-ratio */
     bool no_prompt_cache, quiet;
 } cli;
 
@@ -59,10 +60,8 @@ static void usage(FILE *f)
             "      --idle-timeout S    close a connection idle for S seconds (default 60)\n"
             "      --max-connections N open connections at once (default 256)\n"
             "      --no-prompt-cache   free a sequence's KV cells as soon as it ends\n"
-            "      --draft none|lookup|auto  guesses checked in the same pass, for requests that do not\n"
-            "                          say (\"draft\" in the body); the output is the same (default auto)\n"
-            "      --draft-max N       most guessed tokens per request and pass (default 8)\n"
-            "      --compute-ratio X   for auto: compute seconds of one token over a pass's read seconds\n"
+            "guessing ahead (for requests whose body has no \"draft\"):\n"
+            "%s"
             "  -q, --quiet             no messages but errors\n"
             "memory and context:\n"
             "  -c, --ctx-size N        KV cells shared by all sequences (default: the model's context,\n"
@@ -75,7 +74,7 @@ static void usage(FILE *f)
             "\n"
             "Sampling defaults when a request omits them: temperature 0.8, top_k 40, top_p 0.95,\n"
             "min_p 0.05; max_tokens 16 for completions, to the end of the turn for chat.\n",
-            si_model_opts_help_memory, si_model_opts_help_io);
+            si_draft_opts_help, si_model_opts_help_memory, si_model_opts_help_io);
 }
 
 static bool parse_seconds(const char *s, double *out)
@@ -93,7 +92,7 @@ static int parse_args(int argc, char **argv, cli *c)
 {
     si_model_opts_init(&c->lo);
     enum { O_HOST = 256, O_PORT, O_PORT_FILE, O_KEY, O_PARALLEL, O_QUEUED, O_BODY, O_TIMEOUT, O_KA, O_IDLE, O_MAXCONN,
-           O_NOCACHE, O_DRAFT, O_DRAFTMAX, O_CRATIO };
+           O_NOCACHE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},          {"ctx-size", required_argument, 0, 'c'},
         {"batch", required_argument, 0, 'b'},          {"help", no_argument, 0, 'h'},
@@ -103,13 +102,12 @@ static int parse_args(int argc, char **argv, cli *c)
         {"max-queued", required_argument, 0, O_QUEUED}, {"max-body", required_argument, 0, O_BODY},
         {"timeout", required_argument, 0, O_TIMEOUT},  {"sse-keepalive", required_argument, 0, O_KA},
         {"idle-timeout", required_argument, 0, O_IDLE}, {"max-connections", required_argument, 0, O_MAXCONN},
-        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, {"draft", required_argument, 0, O_DRAFT},
-        {"draft-max", required_argument, 0, O_DRAFTMAX}, {"compute-ratio", required_argument, 0, O_CRATIO},
+        {"no-prompt-cache", no_argument, 0, O_NOCACHE}, SI_DRAFT_LONG_OPTIONS,
         SI_MODEL_LONG_OPTIONS, {0, 0, 0, 0}};
     c->so.port = 8080;
     c->eo.n_parallel = 4;
     c->eo.max_queued = 64;
-    c->so.draft = SI_DRAFT_AUTO;
+    si_draft_opts_init(&c->draft);
     int o, li;
     long v;
     uint64_t sz;
@@ -173,39 +171,21 @@ static int parse_args(int argc, char **argv, cli *c)
             c->so.max_connections = (unsigned)v;
             break;
         case O_NOCACHE: c->eo.no_prompt_cache = true; break;
-        case O_DRAFT: {
-            int m = si_draft_mode_parse(optarg);
-            if (m < 0)
+        default: {
+            int r = si_model_opt(o, optarg, &c->lo, &c->kernels);
+            if (r == 0)
+                r = si_draft_opt(o, optarg, &c->draft);
+            if (r < 0)
                 goto bad;
-            c->so.draft = (si_draft_mode)m;
-            break;
-        }
-        case O_DRAFTMAX:
-            if (!si_parse_long(optarg, 1, SI_DRAFT_MAX_NODES, &v))
-                goto bad;
-            c->eo.draft_max = (uint32_t)v;
-            break;
-        case O_CRATIO: {
-            char *end;
-            x = strtod(optarg, &end);
-            if (end == optarg || *end || !(x > 0 && x < 1e6))
-                goto bad;
-            c->eo.compute_ratio = x;
-            break;
-        }
-        default:
-            switch (si_model_opt(o, optarg, &c->lo, &c->kernels)) {
-            case 1: break;
-            case -1: goto bad;
-            default: usage(stderr); return -1;
+            if (r == 0) {
+                usage(stderr);
+                return -1;
             }
+        }
         }
         continue;
     bad:
-        if (li >= 0)
-            fprintf(stderr, "stream-server: error: invalid value '%s' for --%s (see --help)\n", optarg, opts[li].name);
-        else
-            fprintf(stderr, "stream-server: error: invalid value '%s' for -%c (see --help)\n", optarg, o);
+        si_opt_invalid("stream-server", opts, li, o, optarg);
         return -1;
     }
     if (optind < argc) {
@@ -221,6 +201,9 @@ static int parse_args(int argc, char **argv, cli *c)
         if (k && *k)
             c->so.api_key = k;
     }
+    c->so.draft = c->draft.mode;
+    c->eo.draft_max = c->draft.max;
+    c->eo.compute_ratio = c->draft.compute_ratio;
     return 0;
 }
 
