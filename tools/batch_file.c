@@ -499,6 +499,36 @@ out:
     return ok;
 }
 
+/* One line as si_run_batch_file reads it (after its line ending and byte order mark
+ * are removed), parsed without a model: 1 a request, 0 blank, -1 an error (why). */
+int si_batch_parse_line(const si_tokenizer *tok, const si_batch_defaults *d, const char *s, size_t len, char *why,
+                        size_t why_n)
+{
+    bool blank = true;
+    for (size_t i = 0; i < len && blank; i++)
+        blank = s[i] == ' ' || s[i] == '\t';
+    if (blank)
+        return 0;
+    run R = {.tok = tok};
+    item *it = calloc(1, sizeof *it);
+    if (!it) {
+        snprintf(why, why_n, "out of memory");
+        return -1;
+    }
+    it->R = &R;
+    it->line = 1;
+    it->id = json_integer(1);
+    it->samp = d->samp;
+    it->n_predict = d->n_predict;
+    it->draft = d->draft;
+    it->draft_max = d->draft_max;
+    why[0] = 0;
+    bool ok = s[0] == '{' ? parse_json_line(&R, d, it, s, len, why, why_n)
+                         : tokenize_prompt(&R, d, it, s, len, why, why_n) == 0;
+    item_free(it);
+    return ok ? 1 : -1;
+}
+
 /* ---- running ---- */
 
 static int add_item(run *R, item *it)
@@ -661,6 +691,14 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
     if (sum)
         *sum = (si_batch_summary){0};
     return si_errorf(err, SI_EUNSUPPORTED, "--batch-file %s: this build has no JSON support (jansson)", path);
+}
+
+int si_batch_parse_line(const si_tokenizer *tok, const si_batch_defaults *d, const char *s, size_t len, char *why,
+                        size_t why_n)
+{
+    (void)tok, (void)d, (void)s, (void)len;
+    snprintf(why, why_n, "this build has no JSON support (jansson)");
+    return -1;
 }
 
 #endif

@@ -61,4 +61,9 @@ typedef struct si_batch_summary {
 int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, const si_batch_defaults *d,
                       bool ordered, FILE *out, si_batch_summary *sum, si_error *err);
 
+/* One line of the file, parsed as si_run_batch_file parses it, without running it (for
+ * tests and the fuzzer): 1 a request, 0 a blank line, -1 an error (*why says which). */
+int si_batch_parse_line(const si_tokenizer *tok, const si_batch_defaults *d, const char *line, size_t len,
+                        char *why, size_t why_n);
+
 #endif
