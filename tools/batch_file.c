@@ -416,7 +416,7 @@ static bool parse_json_line(run *R, const si_batch_defaults *d, item *it, const 
         it->draft_max = (uint32_t)v;
     json_t *dm = json_object_get(o, "draft");
     if (dm && (!json_is_string(dm) || si_draft_mode_parse(json_string_value(dm)) < 0)) {
-        snprintf(why, why_n, "draft must be \"none\", \"lookup\" or \"auto\"");
+        snprintf(why, why_n, "draft must be \"none\", \"lookup\", \"lookahead\" or \"auto\"");
         goto out;
     }
     if (dm)

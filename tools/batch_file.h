@@ -4,7 +4,7 @@
  *   id (string or number), prompt (string) or prompt_ids (array of ids), n_predict
  *   (-1: until end of generation or the context), temperature, top_k, top_p, min_p,
  *   repeat_penalty, seed, stop (string or array of strings), draft ("none", "lookup",
- *   "auto"), draft_max;
+ *   "lookahead", "auto"), draft_max;
  * any other non-empty line is a text prompt with the defaults (the command line's
  * settings). Unknown fields, wrong types and values out of range make that line an
  * error: it gets an error object {"id", "line", "error"} and the other lines run.
@@ -37,7 +37,7 @@ typedef struct si_batch_defaults {
     uint32_t n_predict;   /* SI_N_PREDICT_ALL: until end of generation or the context */
     bool add_bos;         /* prepend BOS to text prompts (prompt_ids are fed as given) */
     bool special;         /* parse special tokens (<|eot_id|>...) in text prompts */
-    si_draft_mode draft;  /* guessing (JSON: "draft": "none"|"lookup"|"auto") */
+    si_draft_mode draft;  /* guessing (JSON: "draft": "none"|"lookup"|"lookahead"|"auto") */
     uint32_t draft_max;   /* 0 = the engine's (JSON: "draft_max") */
 } si_batch_defaults;
 

@@ -27,9 +27,11 @@ const char si_model_opts_help_io[] =
     "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n";
 
 const char si_draft_opts_help[] =
-    "      --draft none|lookup|auto  guesses from earlier text (prompt lookup), checked in the same\n"
-    "                          pass; the output is the same. auto (default) guesses as widely as\n"
-    "                          compute stays hidden under the reads\n"
+    "      --draft none|lookup|lookahead|auto  guesses checked in the same pass; the output is\n"
+    "                          the same. lookup: what followed the last tokens earlier in the\n"
+    "                          text; lookahead: n-grams the model writes from a window of guesses\n"
+    "                          it refines pass after pass (Jacobi); auto (default): both, lookup\n"
+    "                          first, as widely as compute stays hidden under the reads\n"
     "      --draft-max N       most guessed tokens per request and pass (default 8)\n"
     "      --compute-ratio X   for auto: compute seconds of one token over a pass's read seconds\n"
     "                          (default: measured from the passes so far)\n";

@@ -112,10 +112,15 @@ typedef struct si_engine_stats {
     uint32_t queued;            /* requests waiting for admission */
     uint32_t n_parallel;
     uint32_t n_cells, free_cells;
-    uint64_t draft_proposed;    /* guessed tokens evaluated */
+    uint64_t draft_proposed;    /* guessed tokens verified (the lookahead window apart) */
     uint64_t draft_accepted;    /* of them, the model's own choice (kept) */
     uint64_t draft_passes;      /* passes that carried guesses */
     uint32_t draft_width;       /* SI_DRAFT_AUTO's current guesses per request and pass */
+    /* by source (si_draft_source; a guess both propose counts for lookup, which adds first) */
+    uint64_t draft_src_proposed[SI_DRAFT_SRC_N_];
+    uint64_t draft_src_accepted[SI_DRAFT_SRC_N_];
+    uint64_t lookahead_window;  /* lookahead window tokens evaluated (they feed its pool, are
+                                   never kept, and count against the same width) */
 } si_engine_stats;
 
 int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_error *err);

@@ -17,6 +17,8 @@
 
 typedef struct req req;
 
+#define NODE_WINDOW (-2) /* b_node of a lookahead window token */
+
 typedef enum slot_state { SLOT_FREE = 0, SLOT_CACHED, SLOT_RUNNING, SLOT_DRAFT } slot_state;
 
 typedef struct slot {
@@ -44,6 +46,8 @@ struct req {
     /* this pass's guesses: a tree below the pending token (batch index root) */
     si_draft dr;
     uint32_t dr_root;
+    si_lookahead *la;                       /* lookahead's window and pool, once it drafts */
+    uint32_t la_tok0, la_n;                 /* this pass's window: batch index, tokens */
     uint32_t dr_tok[SI_DRAFT_MAX_NODES];    /* batch index of each node */
     si_seq_set dr_bits[SI_DRAFT_MAX_NODES]; /* the branch sequences through each node */
     int dr_leaf_seq[SI_DRAFT_MAX_NODES];    /* a branch sequence through each node */
@@ -65,7 +69,7 @@ struct si_engine {
     si_seq_set *b_seq;
     bool *b_logits;
     req **b_req;
-    int16_t *b_node;          /* the draft node a token is, or -1 */
+    int16_t *b_node;          /* the draft node a token is, -1 (none) or NODE_WINDOW */
     uint32_t *b_row;          /* its logits row */
     int32_t *hist;            /* a sequence's tokens, for lookup */
     uint32_t hist_cap;
@@ -153,6 +157,7 @@ static void req_free(req *r)
     if (!r)
         return;
     si_sampler_free(r->samp);
+    free(r->la);
     free((void *)r->p.prompt);
     free((void *)r->p.force);
     free(r);
@@ -542,9 +547,33 @@ static uint32_t history(si_engine *e, const req *r)
     return n;
 }
 
-/* Guesses last in the step: each drafting request's tree below its pending token.
- * Each leaf gets a branch sequence that shares the request's cells, so a guessed
- * token sees its sequence, the pending token and its own ancestors, nothing else. */
+/* The least of a budget of b guesses the lookahead window gets (it also gets what the
+ * tree leaves unused): half for SI_DRAFT_LOOKAHEAD; for SI_DRAFT_AUTO, where lookup
+ * goes first, a quarter. */
+static uint32_t window_share(si_draft_mode m, uint32_t b)
+{
+    if (m == SI_DRAFT_LOOKAHEAD)
+        return b >= 2 ? min_u32(b / 2, SI_LOOKAHEAD_WINDOW_MAX) : 0;
+    if (m == SI_DRAFT_AUTO)
+        return b >= 4 ? min_u32(b / 4, SI_LOOKAHEAD_WINDOW_MAX) : 0;
+    return 0;
+}
+
+/* A slot as a branch sequence of r for this pass, sharing r's cells. */
+static int take_branch(si_engine *e, req *r)
+{
+    int t = free_slot(e);
+    e->slot[t].state = SLOT_DRAFT;
+    e->slot[t].r = r;
+    si_kv_seq_cp(si_llama_kv(e->m), (uint32_t)r->seq, (uint32_t)t, 0, SI_POS_END);
+    return t;
+}
+
+/* Guesses last in the step: each drafting request's tree below its pending token,
+ * then its lookahead window. Each leaf of the tree gets a branch sequence that shares
+ * the request's cells, so a guessed token sees its sequence, the pending token and its
+ * own ancestors, nothing else; the window is one more branch, a chain after the
+ * pending token. */
 static void gather_drafts(si_engine *e, uint32_t *n)
 {
     si_kv *kv = si_llama_kv(e->m);
@@ -562,10 +591,28 @@ static void gather_drafts(si_engine *e, uint32_t *n)
         for (int k = 0; k < SI_MAX_SEQ; k++)
             slots += e->slot[k].state == SLOT_FREE;
         uint32_t len = budget && slots ? history(e, r) : 0;
-        if (!len || !si_draft_lookup(e->hist, len, budget, min_u32(e->draft_branches, slots), budget, &r->dr))
+        if (!len)
             continue;
+        uint32_t win = window_share(r->p.draft, budget);
+        if (win && !r->la && !(r->la = calloc(1, sizeof *r->la)))
+            win = 0;
+        uint32_t nodes = budget - win, branches = min_u32(e->draft_branches, slots - (win > 0));
         si_draft *d = &r->dr;
+        d->n = 0;
+        if (r->p.draft != SI_DRAFT_LOOKAHEAD && nodes && branches)
+            si_draft_lookup(e->hist, len, nodes, branches, nodes, d);
         bool has_child[SI_DRAFT_MAX_NODES] = {false};
+        uint32_t leaves = 0;
+        for (uint32_t k = 0; k < d->n; k++)
+            if (d->parent[k] >= 0)
+                has_child[d->parent[k]] = true;
+        for (uint32_t k = 0; k < d->n; k++)
+            leaves += !has_child[k];
+        if (win && nodes > d->n && branches > leaves)
+            si_lookahead_draft(r->la, r->pending, nodes - d->n, branches - leaves, nodes, d);
+        if (win) /* the window also gets what the tree leaves */
+            win = min_u32(budget - d->n, SI_LOOKAHEAD_WINDOW_MAX);
+        memset(has_child, 0, sizeof has_child);
         for (uint32_t k = 0; k < d->n; k++) {
             if (d->parent[k] >= 0)
                 has_child[d->parent[k]] = true;
@@ -575,17 +622,13 @@ static void gather_drafts(si_engine *e, uint32_t *n)
         for (uint32_t k = 0; k < d->n; k++) {
             if (has_child[k])
                 continue;
-            int t = free_slot(e); /* a leaf: its branch sequence */
-            e->slot[t].state = SLOT_DRAFT;
-            e->slot[t].r = r;
-            si_kv_seq_cp(kv, (uint32_t)r->seq, (uint32_t)t, 0, SI_POS_END);
+            int t = take_branch(e, r); /* a leaf: its branch sequence */
             all |= SI_SEQ(t);
             for (int a = (int)k; a >= 0; a = d->parent[a]) {
                 r->dr_bits[a] |= SI_SEQ(t);
                 r->dr_leaf_seq[a] = t;
             }
         }
-        e->b_seq[r->dr_root] |= all;
         uint32_t pos = e->b_pos[r->dr_root];
         for (uint32_t k = 0; k < d->n; k++) {
             r->dr_tok[k] = *n;
@@ -598,6 +641,25 @@ static void gather_drafts(si_engine *e, uint32_t *n)
             (*n)++;
         }
         rows_left -= d->n;
+        if (win) { /* the window: a chain of guesses in a branch of its own */
+            int32_t w[SI_LOOKAHEAD_WINDOW_MAX];
+            win = si_lookahead_window(r->la, e->hist, len, win, w);
+            int t = take_branch(e, r);
+            all |= SI_SEQ(t);
+            r->la_tok0 = *n;
+            r->la_n = win;
+            for (uint32_t k = 0; k < win; k++) {
+                e->b_id[*n] = w[k];
+                e->b_pos[*n] = pos + 1 + k;
+                e->b_seq[*n] = SI_SEQ(t);
+                e->b_logits[*n] = true;
+                e->b_req[*n] = r;
+                e->b_node[*n] = NODE_WINDOW;
+                (*n)++;
+            }
+            rows_left -= win;
+        }
+        e->b_seq[r->dr_root] |= all;
     }
 }
 
@@ -638,6 +700,7 @@ static uint32_t gather(si_engine *e, done_list *dl)
     for (uint32_t i = 0; i < e->n_running; i++) {
         req *r = e->running[i];
         r->dr.n = 0;
+        r->la_n = 0;
         if (r->pending >= 0) {
             r->dr_root = n;
             push(e, &n, r, r->pending, e->slot[r->seq].n_toks, true);
@@ -755,11 +818,28 @@ static void verify(si_engine *e, req *r, uint32_t root_row, done_list *dl)
     pthread_mutex_lock(&e->lock);
     e->st.draft_proposed += d->n;
     e->st.draft_accepted += depth;
+    for (uint32_t k = 0; k < d->n; k++)
+        e->st.draft_src_proposed[d->src[k]]++;
+    for (int a = depth ? node : -1; a >= 0; a = d->parent[a])
+        e->st.draft_src_accepted[d->src[a]]++;
     pthread_mutex_unlock(&e->lock);
     for (uint32_t k = 0; k < n_chosen; k++)
         if (!emit(e, r, chosen[k], dl))
             return;
     r->pending = chosen[n_chosen - 1];
+}
+
+/* r's lookahead window was evaluated: the model's argmax after each of its tokens
+ * feeds the pool and is the next pass's guess one position further on. */
+static void advance_window(si_engine *e, req *r)
+{
+    int32_t out[SI_LOOKAHEAD_WINDOW_MAX];
+    for (uint32_t k = 0; k < r->la_n; k++)
+        out[k] = si_argmax(e->logits + (size_t)e->b_row[r->la_tok0 + k] * e->n_vocab, e->n_vocab);
+    si_lookahead_update(r->la, out, r->la_n);
+    pthread_mutex_lock(&e->lock);
+    e->st.lookahead_window += r->la_n;
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* Whether another pass will surely follow this one (lets the scheduler read ahead). */
@@ -812,7 +892,7 @@ static void tune_drafts(si_engine *e, uint32_t n)
         if (e->running[i]->pending >= 0 && e->running[i]->p.draft == SI_DRAFT_AUTO)
             drafting++;
     for (uint32_t j = 0; j < n; j++)
-        base += e->b_node[j] < 0;
+        base += e->b_node[j] == -1;
     uint32_t w = e->draft_width;
     if (e->compute_ratio > 0) {
         double tokens = 0.8 / e->compute_ratio;
@@ -885,7 +965,7 @@ static int step(si_engine *e, bool *idle, si_error *err)
         e->b_row[j] = e->b_logits[j] ? row++ : UINT32_MAX;
     for (uint32_t j = 0; j < n; j++) {
         req *r = e->b_req[j];
-        if (e->b_node[j] >= 0)
+        if (e->b_node[j] != -1)
             continue;
         slot *s = &e->slot[r->seq];
         s->toks[s->n_toks++] = e->b_id[j];
@@ -901,6 +981,8 @@ static int step(si_engine *e, bool *idle, si_error *err)
         const float *lrow = e->logits + (size_t)e->b_row[j] * e->n_vocab;
         if (r->p.all_logits && r->p.on_logits)
             r->p.on_logits(r->p.ctx, lrow, e->n_vocab);
+        if (!was_prompt && r->la_n)
+            advance_window(e, r);
         if (!was_prompt && r->dr.n)
             verify(e, r, e->b_row[j], &dl);
         else if (!was_prompt || r->n_fed == r->p.n_prompt)

@@ -302,7 +302,7 @@ static int parse_object(ctx *c, srv_params *p, json_t *o, bool chat, uint32_t n_
     p->draft = -1;
     json_t *dm = field(o, "draft");
     if (dm && (!json_is_string(dm) || si_draft_mode_parse(json_string_value(dm)) < 0))
-        return fail(c, "draft", "'draft' must be \"none\", \"lookup\" or \"auto\"");
+        return fail(c, "draft", "'draft' must be \"none\", \"lookup\", \"lookahead\" or \"auto\"");
     if (dm)
         p->draft = si_draft_mode_parse(json_string_value(dm));
     json_int_t dmax;

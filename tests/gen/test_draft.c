@@ -48,7 +48,80 @@ static void check_lookup(void)
     const int32_t u[] = {1, 2, 3, 4, 5};
     CHECK_EQ_INT(si_draft_lookup(u, 5, 4, 4, 16, &d), 0);
     CHECK_EQ_INT(si_draft_lookup(u, 1, 4, 4, 16, &d), 0);
-    CHECK(si_draft_mode_parse("auto") == SI_DRAFT_AUTO && si_draft_mode_parse("lookahead") == -1);
+    CHECK(si_draft_mode_parse("auto") == SI_DRAFT_AUTO && si_draft_mode_parse("lookahead") == SI_DRAFT_LOOKAHEAD);
+    CHECK(si_draft_mode_parse("jacobi") == -1 && strcmp(si_draft_mode_name(SI_DRAFT_LOOKAHEAD), "lookahead") == 0);
+    CHECK(d.src[0] == SI_DRAFT_SRC_LOOKUP);
+}
+
+/* Lookahead: a "model" that writes 10 11 12 13 10 11 ... (the next of t is t+1 from 10
+ * to 13, then 10 again), played by hand. The window's guesses move one position on per
+ * pass and carry their lineage, the pool gets the diagonal n-grams and their suffixes,
+ * and the pool's candidates for a token are its n-grams, extended along the pool. */
+static int32_t next_of(int32_t t) { return t >= 10 && t < 13 ? t + 1 : 10; }
+
+static void check_lookahead(void)
+{
+    static si_lookahead la; /* zeroed: empty window and pool */
+    int32_t hist[64] = {1, 2, 3, 10}, w[4], out[4];
+    uint32_t n = 4;
+    /* first pass: no guesses yet, fillers from the history (after 10: nothing; a token of it) */
+    CHECK_EQ_INT(si_lookahead_window(&la, hist, n, 4, w), 4);
+    for (int k = 0; k < 4; k++)
+        out[k] = next_of(w[k]);
+    si_lookahead_update(&la, out, 4);
+    CHECK(la.n_pool >= 3); /* (10 11) (2 10) (3 10): fillers repeat 10 */
+    /* the model's choice after each guess is the guess one position further on */
+    for (int pass = 0; pass < 6; pass++) {
+        hist[n] = next_of(hist[n - 1]);
+        n++;
+        int32_t prev[4];
+        memcpy(prev, out, sizeof prev);
+        CHECK_EQ_INT(si_lookahead_window(&la, hist, n, 4, w), 4);
+        for (int k = 0; k < 4; k++)
+            CHECK(w[k] == prev[k]); /* one token made per pass: the window starts where the last one's guesses do */
+        for (int k = 0; k < 4; k++)
+            out[k] = next_of(w[k]);
+        si_lookahead_update(&la, out, 4);
+    }
+    /* two guesses accepted beside the token made: the window moves on by two more */
+    for (int k = 0; k < 3; k++, n++)
+        hist[n] = next_of(hist[n - 1]);
+    CHECK_EQ_INT(si_lookahead_window(&la, hist, n, 4, w), 4);
+    CHECK(w[0] == out[2] && w[1] == out[3] && la.n_cur_lin[0] == 2 && la.n_cur_lin[2] == 0);
+    CHECK(w[2] == next_of(w[1])); /* a filler from the pool */
+    for (int k = 0; k < 4; k++)
+        out[k] = next_of(w[k]);
+    si_lookahead_update(&la, out, 4);
+    /* every guess now carries two earlier ones: the pool holds the 4-grams of the loop */
+    const si_ngram *g = si_lookahead_find(&la, 11);
+    CHECK(g && g->len == 4 && g->tok[1] == 12 && g->tok[2] == 13 && g->tok[3] == 10);
+    si_draft d = {.n = 0};
+    CHECK_EQ_INT(si_lookahead_draft(&la, 11, 6, 4, 16, &d), 6); /* 12 13 10, then on: 11 12 13 */
+    const int32_t want[] = {12, 13, 10, 11, 12, 13};
+    for (int k = 0; k < 6; k++)
+        CHECK(d.id[k] == want[k] && d.depth[k] == k + 1 && d.src[k] == SI_DRAFT_SRC_LOOKAHEAD);
+    /* beside other guesses: shared prefixes stay one path and keep their source */
+    const int32_t h2[] = {11, 12, 7, 11};
+    CHECK_EQ_INT(si_draft_lookup(h2, 4, 2, 4, 16, &d), 2); /* 12 7 */
+    CHECK_EQ_INT(si_lookahead_draft(&la, 11, 3, 4, 16, &d), 2); /* 13 10 below the shared 12 */
+    CHECK(d.n == 4 && d.src[0] == SI_DRAFT_SRC_LOOKUP && d.parent[2] == 0 && d.src[2] == SI_DRAFT_SRC_LOOKAHEAD);
+    /* limits: nodes, branches; an unknown token has no candidates */
+    d.n = 0;
+    CHECK_EQ_INT(si_lookahead_draft(&la, 11, 8, 4, 2, &d), 2);
+    d.n = 0;
+    CHECK_EQ_INT(si_lookahead_draft(&la, 99, 8, 4, 16, &d), 0);
+    /* a full pool forgets its oldest n-grams, not its newest */
+    static si_lookahead big;
+    int32_t hb[2] = {5, 6};
+    for (int32_t t = 0; t < 3 * SI_LOOKAHEAD_POOL; t++) {
+        big.base = 0, big.n_win = 0; /* fresh fillers each time */
+        si_lookahead_window(&big, hb, 2, 1, w);
+        int32_t o = 1000 + t;
+        big.cur[0] = 2000 + t; /* a distinct key per pass */
+        si_lookahead_update(&big, &o, 1);
+    }
+    CHECK_EQ_INT(big.n_pool, SI_LOOKAHEAD_POOL);
+    CHECK(si_lookahead_find(&big, 2000 + 3 * SI_LOOKAHEAD_POOL - 1) && !si_lookahead_find(&big, 2000));
 }
 
 /* The chain's distribution, computed here from its definition. */
@@ -138,6 +211,7 @@ static int32_t biased(test_rng *rng, const double *p, const int32_t *cands, int 
 int main(void)
 {
     check_lookup();
+    check_lookahead();
     const float logits[V] = {2.0f, 1.6f, 1.1f, 0.9f, 0.4f, 0.2f, -0.3f, -0.8f, -1.5f, -2.5f, 1.3f, -0.1f};
     const int32_t recent[] = {1, 10};
     si_sampler_opts o = {.temp = 0.9f, .top_k = 9, .top_p = 0.97f, .min_p = 0.02f, .repeat_penalty = 1.4f,

@@ -1,10 +1,12 @@
 /* Drafting changes nothing but the number of passes: with prompt-lookup guesses,
- * alone and batched, every row a request samples from is bit-identical to its run
- * without guesses (so the KV cache after a rejected guess gives the next step the
+ * lookahead guesses (and their window, evaluated beside them and dropped) and both
+ * (auto), alone and batched, every row a request samples from is bit-identical to its
+ * run without guesses (so the KV cache after a rejected guess gives the next step the
  * same logits), greedy tokens are the same, -n is never overshot, and seeded sampling
  * repeats itself in each mode. Guesses must really be accepted for this to mean
- * anything: the prompts repeat themselves, and the test requires accepted guesses and
- * fewer passes. */
+ * anything: the prompts repeat themselves, a random model loops (so the lookahead
+ * window's n-grams come true), and the test requires accepted guesses of each source
+ * and fewer passes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +79,8 @@ static void run_all(const char *path, si_draft_mode mode, bool batched, run *out
     CHECKF(si_llama_open(&m, path, &o, &err) == SI_OK, "%s", err.msg);
     uint32_t V = si_llama_hparams_of(m)->n_vocab;
     si_engine *e;
-    si_engine_opts eo = {.n_parallel = N_REQ, .no_prompt_cache = true, .draft_max = 8};
+    /* auto as wide as --draft-max: a compute ratio as small as the K230's */
+    si_engine_opts eo = {.n_parallel = N_REQ, .no_prompt_cache = true, .draft_max = 8, .compute_ratio = 0.01};
     CHECKF(si_engine_create(&e, m, &eo, &err) == SI_OK, "%s", err.msg);
     int32_t ids[N_REQ][32];
     uint32_t n[N_REQ];
@@ -134,11 +137,16 @@ int main(int argc, char **argv)
     test_mkmodel(argv[1], "engine-draft",
                  "--seed 21 --dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300 --type Q8_0",
                  path, sizeof path);
-    run plain[N_REQ], alone[N_REQ], batched[N_REQ], again[N_REQ];
-    si_engine_stats s0, s1, s2, s3;
+    run plain[N_REQ], alone[N_REQ], batched[N_REQ], again[N_REQ], la_alone[N_REQ], la_batched[N_REQ],
+        au_alone[N_REQ], au_batched[N_REQ];
+    si_engine_stats s0, s1, s2, s3, s4, s5, s6, s7;
     run_all(path, SI_DRAFT_NONE, false, plain, &s0);
     run_all(path, SI_DRAFT_LOOKUP, false, alone, &s1);
     run_all(path, SI_DRAFT_LOOKUP, true, batched, &s2);
+    run_all(path, SI_DRAFT_LOOKAHEAD, false, la_alone, &s4);
+    run_all(path, SI_DRAFT_LOOKAHEAD, true, la_batched, &s5);
+    run_all(path, SI_DRAFT_AUTO, false, au_alone, &s6);
+    run_all(path, SI_DRAFT_AUTO, true, au_batched, &s7);
     /* greedy: the same tokens and rows; sampled: the law is the same but the random
      * numbers differ, so compare the sampled request with itself across runs */
     for (uint32_t i = 0; i < N_REQ; i++)
@@ -148,6 +156,40 @@ int main(int argc, char **argv)
         }
     same(alone, plain, "lookup alone");
     same(batched, alone, "lookup batched");
+    /* the sampled request draws its own random numbers in each mode */
+    for (uint32_t i = 0; i < N_REQ; i++)
+        if (specs[i].temp > 0) {
+            plain[i].n_toks = la_alone[i].n_toks;
+            memcpy(plain[i].toks, la_alone[i].toks, sizeof plain[i].toks);
+            au_alone[i].n_toks = la_alone[i].n_toks;
+            memcpy(au_alone[i].toks, la_alone[i].toks, sizeof au_alone[i].toks);
+        }
+    same(la_alone, plain, "lookahead alone");
+    same(la_batched, la_alone, "lookahead batched");
+    same(au_alone, plain, "auto alone");
+    for (uint32_t i = 0; i < N_REQ; i++)
+        if (specs[i].temp > 0) {
+            au_alone[i].n_toks = au_batched[i].n_toks;
+            memcpy(au_alone[i].toks, au_batched[i].toks, sizeof au_alone[i].toks);
+        }
+    same(au_batched, au_alone, "auto batched");
+    const int LA = SI_DRAFT_SRC_LOOKAHEAD, LU = SI_DRAFT_SRC_LOOKUP;
+    CHECKF(s4.lookahead_window > 0 && s5.lookahead_window > 0 && s1.lookahead_window == 0,
+           "lookahead windows: %lu, %lu (lookup: %lu)", (unsigned long)s4.lookahead_window,
+           (unsigned long)s5.lookahead_window, (unsigned long)s1.lookahead_window);
+    CHECKF(s4.draft_src_accepted[LA] > 0 && s5.draft_src_accepted[LA] > 0 && s4.draft_src_proposed[LU] == 0,
+           "no lookahead guess was accepted (%lu, %lu of %lu)", (unsigned long)s4.draft_src_accepted[LA],
+           (unsigned long)s5.draft_src_accepted[LA], (unsigned long)s4.draft_src_proposed[LA]);
+    CHECKF(s4.passes < s0.passes, "lookahead saved no pass: %lu vs %lu", (unsigned long)s4.passes,
+           (unsigned long)s0.passes);
+    CHECKF(s1.draft_src_accepted[LU] == s1.draft_accepted && s1.draft_src_proposed[LA] == 0,
+           "lookup alone: sources %lu + %lu accepted of %lu", (unsigned long)s1.draft_src_accepted[LU],
+           (unsigned long)s1.draft_src_accepted[LA], (unsigned long)s1.draft_accepted);
+    CHECKF(s7.draft_src_accepted[LU] + s7.draft_src_accepted[LA] == s7.draft_accepted &&
+               s7.draft_src_proposed[LU] + s7.draft_src_proposed[LA] == s7.draft_proposed,
+           "auto: the sources do not add up");
+    CHECKF(s7.draft_src_accepted[LU] > 0 && s7.lookahead_window > 0, "auto: lookup accepted %lu, window %lu",
+           (unsigned long)s7.draft_src_accepted[LU], (unsigned long)s7.lookahead_window);
     CHECKF(s1.draft_accepted > 0 && s2.draft_accepted > 0, "no guess was accepted (%lu, %lu of %lu)",
            (unsigned long)s1.draft_accepted, (unsigned long)s2.draft_accepted, (unsigned long)s1.draft_proposed);
     CHECKF(s1.passes < s0.passes, "guesses saved no pass: %lu vs %lu", (unsigned long)s1.passes,
@@ -158,6 +200,14 @@ int main(int argc, char **argv)
     printf("passes: %lu without guesses, %lu alone with lookup, %lu batched (%lu of %lu guesses accepted)\n",
            (unsigned long)s0.passes, (unsigned long)s1.passes, (unsigned long)s2.passes,
            (unsigned long)s2.draft_accepted, (unsigned long)s2.draft_proposed);
+    printf("lookahead: %lu passes alone, %lu batched (%lu of %lu guesses accepted, %lu window tokens)\n",
+           (unsigned long)s4.passes, (unsigned long)s5.passes, (unsigned long)s5.draft_src_accepted[LA],
+           (unsigned long)s5.draft_src_proposed[LA], (unsigned long)s5.lookahead_window);
+    printf("auto: %lu passes alone, %lu batched (lookup %lu of %lu, lookahead %lu of %lu accepted)\n",
+           (unsigned long)s6.passes, (unsigned long)s7.passes, (unsigned long)s7.draft_src_accepted[LU],
+           (unsigned long)s7.draft_src_proposed[LU], (unsigned long)s7.draft_src_accepted[LA],
+           (unsigned long)s7.draft_src_proposed[LA]);
     free_runs(plain), free_runs(alone), free_runs(batched), free_runs(again);
+    free_runs(la_alone), free_runs(la_batched), free_runs(au_alone), free_runs(au_batched);
     return 0;
 }
