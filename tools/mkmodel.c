@@ -23,6 +23,8 @@
 #include "src/kernels/blocks.h"
 #include "streaminfer/gguf.h"
 
+#include "si_config.h"
+
 #define CHUNK_BYTES (8u << 20)
 #define MAX_TENSORS_PER_LAYER 9
 
@@ -122,7 +124,8 @@ static void usage(FILE *f)
         "                           with a Llama 3 vocabulary GGUF)\n"
         "      --dry-run            print the tensor list and the tensor data bytes; write\n"
         "                           nothing (-o not needed)\n"
-        "  -h, --help               this text\n\n"
+        "  -h, --help               this text\n"
+        "      --version            print the version and exit\n\n"
         "Norms are always F32. A tensor's row length must be a multiple of its type's block\n"
         "size (32 for Q4_0/Q8_0..., 256 for the K-quants).\n");
 }
@@ -242,7 +245,7 @@ static void parse_args(opts *o, int argc, char **argv)
     enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KVH, O_HD, O_FF, O_VOCABN, O_CTX, O_ROPE, O_EPS,
            O_TYPE, O_TT, O_TIED, O_RF, O_SEED, O_VOCAB, O_FAV, O_ORDER, O_PRESET, O_DRY };
     static const struct option lo[] = {
-        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
         {"dim", required_argument, 0, O_DIM}, {"layers", required_argument, 0, O_LAYERS},
         {"heads", required_argument, 0, O_HEADS}, {"kv-heads", required_argument, 0, O_KVH},
         {"head-dim", required_argument, 0, O_HD}, {"ff", required_argument, 0, O_FF},
@@ -275,6 +278,7 @@ static void parse_args(opts *o, int argc, char **argv)
         switch (c) {
         case 'o': o->out = a; break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("mkmodel (streaminfer) %s\n", SI_VERSION); exit(0);
         case O_DIM: o->dim = (uint32_t)parse_u64("--dim", a, M); break;
         case O_LAYERS: o->layers = (uint32_t)parse_u64("--layers", a, 4096); break;
         case O_HEADS: o->heads = (uint32_t)parse_u64("--heads", a, 4096); break;

@@ -70,7 +70,9 @@ static void usage(FILE *f)
             "  --requant T=TYPE   lossy, only when asked: store tensor T (a name, or a kind such as\n"
             "                     output, ffn_down for every layer) as TYPE (Q4_K, Q8_0, F16, F32);\n"
             "                     quantizers follow ggml's reference algorithms (repeatable)\n"
-            "  -q, --no-progress  no status line (drawn on stderr only when it is a terminal)\n");
+            "  -q, --no-progress  no status line (drawn on stderr only when it is a terminal)\n"
+            "  -h, --help         this text\n"
+            "      --version      print the version and exit\n");
 }
 
 static uint64_t parse_size(const char *s, const char *what)
@@ -564,7 +566,7 @@ int main(int argc, char **argv)
         {"rope-base", required_argument, 0, O_ROPE}, {"q80", required_argument, 0, O_Q80},
         {"info", required_argument, 0, O_INFO},     {"verify", required_argument, 0, O_VERIFY},
         {"no-progress", no_argument, 0, O_NOPROG},  {"quiet", no_argument, 0, 'q'},  {"no-fields", no_argument, 0, O_NOFIELDS},
-        {"requant", required_argument, 0, O_REQUANT},  {"help", no_argument, 0, 'h'},
+        {"requant", required_argument, 0, O_REQUANT},  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
@@ -623,6 +625,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'h': usage(stdout); return 0;
+        case 'V': printf("repack (streaminfer) %s\n", SI_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

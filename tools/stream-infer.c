@@ -23,6 +23,7 @@
 #include "model_opts.h"
 #include "plan_print.h"
 #include "progress.h"
+#include "si_config.h"
 
 typedef struct cli {
     const char *model, *prompt, *prompt_ids, *force_ids, *dump_logits, *report_json, *kernels;
@@ -88,7 +89,8 @@ static void usage(FILE *f)
             "  -b, --batch N           tokens per pass (default: planned from the budget)\n"
             "I/O and compute:\n"
             "%s"
-            "  -h, --help              this text\n",
+            "  -h, --help              this text\n"
+            "      --version           print the version and exit\n",
             si_draft_opts_help, si_model_opts_help_memory, si_model_opts_help_io);
 }
 
@@ -114,6 +116,7 @@ static int parse_args(int argc, char **argv, cli *c)
         {"n-predict", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
         {"ctx-size", required_argument, 0, 'c'}, {"batch", required_argument, 0, 'b'},
         {"help", no_argument, 0, 'h'},           {"quiet", no_argument, 0, 'q'},
+        {"version", no_argument, 0, 'V'},
         {"prompt-ids", required_argument, 0, O_PROMPT_IDS}, {"force-ids", required_argument, 0, O_FORCE},
         {"dump-logits", required_argument, 0, O_DUMP},      {"report-json", required_argument, 0, O_REPORT},
         {"print-ids", no_argument, 0, O_PRINT_IDS},         {"temp", required_argument, 0, O_TEMP},
@@ -159,6 +162,7 @@ static int parse_args(int argc, char **argv, cli *c)
             c->lo.n_batch = (uint32_t)v;
             break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("stream-infer (streaminfer) %s\n", SI_VERSION); exit(0);
         case 'q': c->quiet = true; break;
         case O_PROMPT_IDS: c->prompt_ids = optarg; break;
         case O_FORCE: c->force_ids = optarg; break;

@@ -21,6 +21,7 @@
 
 #include "model_opts.h"
 #include "plan_print.h"
+#include "si_config.h"
 
 typedef struct cli {
     const char *model, *port_file, *kernels;
@@ -71,6 +72,7 @@ static void usage(FILE *f)
             "I/O and compute:\n"
             "%s"
             "  -h, --help              this text\n"
+            "      --version           print the version and exit\n"
             "\n"
             "Sampling defaults when a request omits them: temperature 0.8, top_k 40, top_p 0.95,\n"
             "min_p 0.05; max_tokens 16 for completions, to the end of the turn for chat.\n",
@@ -95,7 +97,7 @@ static int parse_args(int argc, char **argv, cli *c)
            O_NOCACHE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},          {"ctx-size", required_argument, 0, 'c'},
-        {"batch", required_argument, 0, 'b'},          {"help", no_argument, 0, 'h'},
+        {"batch", required_argument, 0, 'b'},          {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
         {"quiet", no_argument, 0, 'q'},                {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},        {"port-file", required_argument, 0, O_PORT_FILE},
         {"api-key", required_argument, 0, O_KEY},      {"parallel", required_argument, 0, O_PARALLEL},
@@ -126,6 +128,7 @@ static int parse_args(int argc, char **argv, cli *c)
             c->lo.n_batch = (uint32_t)v;
             break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("stream-server (streaminfer) %s\n", SI_VERSION); exit(0);
         case 'q': c->quiet = true; break;
         case O_HOST: c->so.host = optarg; break;
         case O_PORT:

@@ -12,6 +12,8 @@
 #include "streaminfer/gguf.h"
 #include "streaminfer/tokenizer.h"
 
+#include "si_config.h"
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -32,7 +34,8 @@ static void usage(FILE *f)
             "                     SEP is not a case.\n"
             "      --decode       the input is token ids (decimal, whitespace-separated):\n"
             "                     print the text they stand for\n"
-            "  -h, --help         this help\n");
+            "  -h, --help         this help\n"
+            "      --version      print the version and exit\n");
 }
 
 static int die(const char *fmt, const char *arg)
@@ -152,6 +155,9 @@ int main(int argc, char **argv)
         bool has_val = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("tokenize (streaminfer) %s\n", SI_VERSION);
             return 0;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
             model = argv[++i];
