@@ -5,9 +5,12 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,6 +305,28 @@ static void *model_main(void *p)
     return NULL;
 }
 
+/* Readiness for systemd (Type=notify, data/stream-server.service): MSG ("READY=1") as
+ * one datagram to $NOTIFY_SOCKET, sd_notify(3)'s protocol without libsystemd. Nothing
+ * happens without the variable. */
+static void notify_systemd(const char *msg)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = path ? strlen(path) : 0;
+    if (len < 2 || (path[0] != '/' && path[0] != '@') || len >= sizeof sa.sun_path)
+        return;
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@') /* an abstract socket */
+        sa.sun_path[0] = 0;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        fprintf(stderr, "stream-server: note: NOTIFY_SOCKET: %s\n", strerror(errno));
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -383,6 +408,7 @@ int main(int argc, char **argv)
                               .chat_error = t.have_chat ? NULL : t.chat_error, .n_ctx = si_llama_plan_of(t.m)->n_ctx,
                               .n_vocab = si_llama_hparams_of(t.m)->n_vocab};
         si_server_attach(srv, &sm);
+        notify_systemd("READY=1"); /* the model is open and the engine runs */
         if (!c.quiet)
             fprintf(stderr, "stream-server: ready: %s, context %u, %u parallel sequences, %s%s\n", c.so.model_name,
                     sm.n_ctx, st.n_parallel, t.have_chat ? "chat format " : "no chat",
@@ -391,6 +417,7 @@ int main(int argc, char **argv)
             ;
         if (!c.quiet)
             fprintf(stderr, "stream-server: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        notify_systemd("STOPPING=1");
     }
     /* Shutdown: refuse new work, stop the engine (cancelling what runs), free it and
      * the model on their thread, let every connection finish, free the rest. */
