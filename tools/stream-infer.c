@@ -425,13 +425,23 @@ static void print_report(FILE *f, const report *r)
     }
     fprintf(f, "passes              : %" PRIu64 " (%.2f tokens evaluated, %.2f generated per pass)\n", s->passes,
             (double)r->st.tokens_evaluated / passes, (double)r->es.tokens_generated / passes);
-    if (r->es.draft_proposed) {
+    if (r->es.draft_proposed || r->es.lookahead_window) {
         const si_engine_stats *e = &r->es;
+        const uint64_t *sp = e->draft_src_proposed, *sa = e->draft_src_accepted;
         fprintf(f, "drafts              : %.2f guessed, %.2f accepted per pass (%.0f%% of %" PRIu64
-                   " guesses, prompt lookup) in %" PRIu64 " passes; auto width now %u\n",
+                   " guesses) in %" PRIu64 " passes; auto width now %u\n",
                 (double)e->draft_proposed / passes, (double)e->draft_accepted / passes,
-                100.0 * (double)e->draft_accepted / (double)e->draft_proposed, e->draft_proposed, e->draft_passes,
-                e->draft_width);
+                e->draft_proposed ? 100.0 * (double)e->draft_accepted / (double)e->draft_proposed : 0.0,
+                e->draft_proposed, e->draft_passes, e->draft_width);
+        fprintf(f, "drafts by source    : lookup %" PRIu64 " guessed, %" PRIu64 " accepted (%.0f%%); lookahead %" PRIu64
+                   " guessed, %" PRIu64 " accepted (%.0f%%), window %.2f tokens per pass\n",
+                sp[SI_DRAFT_SRC_LOOKUP], sa[SI_DRAFT_SRC_LOOKUP],
+                sp[SI_DRAFT_SRC_LOOKUP] ? 100.0 * (double)sa[SI_DRAFT_SRC_LOOKUP] / (double)sp[SI_DRAFT_SRC_LOOKUP] : 0.0,
+                sp[SI_DRAFT_SRC_LOOKAHEAD], sa[SI_DRAFT_SRC_LOOKAHEAD],
+                sp[SI_DRAFT_SRC_LOOKAHEAD]
+                    ? 100.0 * (double)sa[SI_DRAFT_SRC_LOOKAHEAD] / (double)sp[SI_DRAFT_SRC_LOOKAHEAD]
+                    : 0.0,
+                (double)e->lookahead_window / passes);
     }
     if (r->batch.lines) {
         const si_batch_summary *b = &r->batch;
@@ -550,11 +560,15 @@ static int write_report_json(const char *path, const report *r)
             s->passes ? (double)r->es.tokens_generated / s->passes : 0.0, r->es.tokens_generated, r->es.n_parallel);
     fprintf(f, ", \"draft_proposed\": %" PRIu64 ", \"draft_accepted\": %" PRIu64 ", \"draft_passes\": %" PRIu64
                ", \"draft_proposed_per_pass\": %.4f, \"draft_accepted_per_pass\": %.4f, \"draft_width\": %u"
-               ", \"draft_source\": {\"lookup\": {\"proposed\": %" PRIu64 ", \"accepted\": %" PRIu64 "}}",
+               ", \"draft_window\": %" PRIu64 ", \"draft_source\": {\"lookup\": {\"proposed\": %" PRIu64
+               ", \"accepted\": %" PRIu64 "}, \"lookahead\": {\"proposed\": %" PRIu64 ", \"accepted\": %" PRIu64
+               ", \"window\": %" PRIu64 "}}",
             r->es.draft_proposed, r->es.draft_accepted, r->es.draft_passes,
             s->passes ? (double)r->es.draft_proposed / s->passes : 0.0,
-            s->passes ? (double)r->es.draft_accepted / s->passes : 0.0, r->es.draft_width, r->es.draft_proposed,
-            r->es.draft_accepted);
+            s->passes ? (double)r->es.draft_accepted / s->passes : 0.0, r->es.draft_width, r->es.lookahead_window,
+            r->es.draft_src_proposed[SI_DRAFT_SRC_LOOKUP], r->es.draft_src_accepted[SI_DRAFT_SRC_LOOKUP],
+            r->es.draft_src_proposed[SI_DRAFT_SRC_LOOKAHEAD], r->es.draft_src_accepted[SI_DRAFT_SRC_LOOKAHEAD],
+            r->es.lookahead_window);
     if (r->batch.lines)
         fprintf(f, ", \"requests\": %u, \"request_errors\": %u, \"ttft_mean_s\": %.6f, \"ttft_max_s\": %.6f"
                    ", \"total_mean_s\": %.6f, \"total_max_s\": %.6f, \"batch_wall_s\": %.6f",

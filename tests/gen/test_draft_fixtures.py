@@ -1,8 +1,9 @@
-"""Drafting on every fixture model: greedy ids are identical with --draft none, lookup
-and auto (with the C908's compute ratio fed in), alone (-p/--prompt-ids) and batched
-(--batch-file with a second request beside the first); and on the trained fixture
-(tiny-trained Q4_K_M, 200 greedy tokens from its fixture prompt) --draft auto gives at
-least 1.5 tokens generated per pass. Prints what each mode achieves.
+"""Drafting on every fixture model: greedy ids are identical with --draft none, lookup,
+lookahead and auto (with the C908's compute ratio fed in), alone (-p/--prompt-ids) and
+batched (--batch-file with a second request beside the first); and on the trained
+fixture (tiny-trained Q4_K_M, 200 greedy tokens from its fixture prompt, and its 64
+reference steps) --draft auto gives at least 1.5 tokens generated per pass over the 200,
+and lookahead alone has guesses accepted. Prints what each mode achieves, by source.
 
 usage: test_draft_fixtures.py STREAM_INFER REPACK
 Exit codes follow meson: 0 pass, 77 skip (with a message), anything else fail."""
@@ -16,7 +17,8 @@ SKIP = 77
 # The K230's compute ratio for the 8B Q2_K model: one token's compute in a pass (2.6 s
 # by bench/pass-insn.sh's optimistic cycle model) over the pass's reads at 25 MB/s (120 s).
 C908_RATIO = "0.022"
-MODES = [["--draft", "none"], ["--draft", "lookup"], ["--draft", "auto", "--compute-ratio", C908_RATIO]]
+MODES = [["--draft", "none"], ["--draft", "lookup"], ["--draft", "lookahead"],
+         ["--draft", "auto", "--compute-ratio", C908_RATIO]]
 
 
 def fail(msg):
@@ -92,11 +94,20 @@ def main():
             run([si, "-m", path, "--prompt-ids", " ".join(trained_prompt), "-n", str(n), "--temp", "0",
                  "--print-ids", "-q", "--pin", "none", "--report-json", rj] + mode, f"trained {mode}")
             r = json.load(open(rj))
+            lu, la = r["draft_source"]["lookup"], r["draft_source"]["lookahead"]
             print(f"tiny-trained Q4_K_M, {n} tokens, {' '.join(mode):40s}: {r['passes']} passes, "
                   f"{r['generated_per_pass']:.2f} generated per pass, {r['draft_proposed_per_pass']:.2f} guessed "
-                  f"and {r['draft_accepted_per_pass']:.2f} accepted per pass")
+                  f"and {r['draft_accepted_per_pass']:.2f} accepted per pass; lookup {lu['accepted']} of "
+                  f"{lu['proposed']}, lookahead {la['accepted']} of {la['proposed']} "
+                  f"(window {la['window'] / r['passes']:.2f} per pass)")
+            if lu["accepted"] + la["accepted"] != r["draft_accepted"]:
+                fail(f"{' '.join(mode)}: accepted by source {lu['accepted']} + {la['accepted']} != "
+                     f"{r['draft_accepted']}")
             if n == 200 and mode[1] == "auto" and r["generated_per_pass"] < 1.5:
                 fail(f"--draft auto gives {r['generated_per_pass']:.2f} generated per pass (>= 1.5 wanted)")
+            if n == 200 and mode[1] == "lookahead" and (not la["accepted"] or lu["proposed"]):
+                fail(f"--draft lookahead: {la['accepted']} lookahead guesses accepted, {lu['proposed']} lookup "
+                     "guesses proposed")
     return 0
 
 
