@@ -227,7 +227,24 @@ int si_io_pread_full(si_io *io, uint64_t offset, size_t len, void *dst, size_t *
             n = -1;
             errno = EINVAL;
         } else {
+#if SI_FAULT_INJECTION
+            si_fi_kind fk = si_io_fi_next();
+            if (fk == SI_FI_EIO || fk == SI_FI_EAGAIN) {
+                n = -1;
+                errno = fk == SI_FI_EIO ? EIO : EAGAIN;
+                goto injected;
+            }
+            if (fk == SI_FI_SHORT) /* O_DIRECT: a short read stays aligned */
+                piece = !io->direct ? (piece + 1) / 2 : piece >= 2 * io->align ? piece / 2 / io->align * io->align : piece;
+            if (fk == SI_FI_LATE)
+                si_io_fi_set_late();
+#endif
             n = pread(io->fd, (char *)dst + done, piece, (off_t)(offset + done));
+#if SI_FAULT_INJECTION
+            if (fk == SI_FI_FLIP && n > 0)
+                ((unsigned char *)dst)[done + (size_t)n / 2] ^= 0x10;
+        injected:;
+#endif
         }
         if (n < 0) {
             int e = errno;

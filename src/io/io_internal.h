@@ -104,4 +104,33 @@ void si_io_test_force_readv(bool on);
  * returned EINVAL. */
 bool si_io_fault_read_einval(si_io *io);
 
+/* Compile-time fault injection (-Dfault_injection=true, src/io/fault.c; absent from
+ * release builds). Arm a fault for reads at..at+times-1, counting every read the
+ * backends issue to the kernel from now on (each pread call; each io_uring read,
+ * resubmissions included). EIO fails the read; SHORT returns half of it (the backend
+ * reads the rest); EAGAIN fails it with EAGAIN (the backend retries); LATE completes
+ * it after a later read (io_uring: its completion is held back until another arrives;
+ * pread: the queue hands out the next one first); FLIP flips one bit of its data. */
+#include "si_config.h"
+#if SI_FAULT_INJECTION
+typedef enum si_fi_kind {
+    SI_FI_NONE = 0,
+    SI_FI_EIO,
+    SI_FI_SHORT,
+    SI_FI_EAGAIN,
+    SI_FI_LATE,
+    SI_FI_FLIP,
+} si_fi_kind;
+void si_io_fi_arm(si_fi_kind kind, uint64_t at, unsigned times);
+/* io_uring setup fails (SI_IO_AUTO then falls back to pread). */
+void si_io_fi_setup_fail(bool on);
+uint64_t si_io_fi_reads(void);  /* reads counted since arming */
+unsigned si_io_fi_fired(void);  /* faults acted out since arming */
+/* For the backends. */
+si_fi_kind si_io_fi_next(void);
+bool si_io_fi_setup_should_fail(void);
+void si_io_fi_set_late(void);
+bool si_io_fi_take_late(void);
+#endif
+
 #endif

@@ -13,6 +13,7 @@ typedef struct done_read {
     size_t len;
     size_t got;
     int errnum; /* 0, an errno, or SI_IO_EOF */
+    bool late;  /* fault injection: hand out the next completion first */
 } done_read;
 
 typedef struct pread_be {
@@ -30,6 +31,10 @@ static int pread_submit(si_io *io, uint64_t offset, size_t len, void *dst, uint6
     d->offset = offset;
     d->len = len;
     d->errnum = si_io_pread_full(io, offset, len, dst, &d->got);
+    d->late = false;
+#if SI_FAULT_INJECTION
+    d->late = si_io_fi_take_late();
+#endif
     be->count++;
     return SI_OK;
 }
@@ -39,6 +44,13 @@ static int pread_reap(si_io *io, bool wait, uint64_t *tag, bool *consumed, si_er
     pread_be *be = io->backend;
     if (be->count == 0)
         return 0;
+    if (be->q[be->head].late && be->count > 1) {
+        /* fault injection: the head completes after the one behind it */
+        done_read *a = &be->q[be->head], *b = &be->q[(be->head + 1) % io->depth], t = *a;
+        *a = *b;
+        *b = t;
+        b->late = false;
+    }
     done_read d = be->q[be->head];
     be->head = (be->head + 1) % io->depth;
     be->count--;

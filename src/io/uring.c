@@ -33,6 +33,7 @@ typedef struct slot {
     unsigned gen;     /* io->fd_gen when last issued */
     bool used;
     bool fake_einval; /* test fault injection: this NOP stands for a refused read */
+    int fi;           /* -Dfault_injection: the si_fi_kind of the read in flight */
     struct iovec iov; /* IORING_OP_READV needs it alive until completion */
 } slot;
 
@@ -40,6 +41,8 @@ typedef struct uring_be {
     struct io_uring ring;
     bool use_readv; /* kernel without IORING_OP_READ (before 5.6) */
     slot *slots;    /* io->depth of them */
+    slot *late;     /* fault injection: a completion held back (its result in late_res) */
+    int late_res;
 } uring_be;
 
 /* ---- setup -------------------------------------------------------------------- */
@@ -122,6 +125,16 @@ static int issue(si_io *io, uring_be *be, slot *s)
     uint64_t pos = s->offset + s->done;
     s->gen = io->fd_gen;
     s->fake_einval = si_io_fault_read_einval(io);
+    s->fi = 0;
+#if SI_FAULT_INJECTION
+    if (!s->fake_einval)
+        s->fi = (int)si_io_fi_next();
+    if (s->fi == SI_FI_SHORT) /* O_DIRECT: a short read stays aligned */
+        piece = !io->direct ? (piece + 1) / 2 : piece >= 2 * io->align ? piece / 2 / io->align * io->align : piece;
+    if (s->fi == SI_FI_EIO || s->fi == SI_FI_EAGAIN) {
+        io_uring_prep_nop(sqe); /* on_cqe makes it the error */
+    } else
+#endif
     if (s->fake_einval) {
         io_uring_prep_nop(sqe);
     } else if (be->use_readv) {
@@ -205,6 +218,13 @@ static int on_cqe(si_io *io, uring_be *be, slot *s, int res, uint64_t *tag, si_e
         s->fake_einval = false;
         res = -EINVAL;
     }
+#if SI_FAULT_INJECTION
+    if (s->fi == SI_FI_EIO || s->fi == SI_FI_EAGAIN)
+        res = s->fi == SI_FI_EIO ? -EIO : -EAGAIN;
+    if (s->fi == SI_FI_FLIP && res > 0)
+        ((unsigned char *)s->dst)[s->done + (size_t)res / 2] ^= 0x10;
+    s->fi = 0;
+#endif
     if (res == -EAGAIN || res == -EINTR)
         return reissue(io, be, s, tag, err);
     if (res < 0) {
@@ -233,6 +253,24 @@ static int uring_reap(si_io *io, bool wait, uint64_t *tag, bool *consumed, si_er
 {
     uring_be *be = io->backend;
     for (;;) {
+#if SI_FAULT_INJECTION
+        /* A held-back completion is delivered when no other read is in flight. */
+        if (be->late) {
+            unsigned others = 0;
+            for (unsigned i = 0; i < io->depth; i++)
+                others += be->slots[i].used && &be->slots[i] != be->late;
+            if (others == 0) {
+                slot *s = be->late;
+                be->late = NULL;
+                int rc = on_cqe(io, be, s, be->late_res, tag, err);
+                if (rc != 0) {
+                    *consumed = rc < 0;
+                    return rc;
+                }
+                continue;
+            }
+        }
+#endif
         struct io_uring_cqe *cqe = NULL;
         int rc = wait ? io_uring_wait_cqe(&be->ring, &cqe) : io_uring_peek_cqe(&be->ring, &cqe);
         if (rc == -EINTR)
@@ -247,6 +285,13 @@ static int uring_reap(si_io *io, bool wait, uint64_t *tag, bool *consumed, si_er
         io_uring_cqe_seen(&be->ring, cqe);
         if (!s)
             continue; /* NOP left by a failed submit */
+#if SI_FAULT_INJECTION
+        if (s->fi == SI_FI_LATE && !be->late) {
+            s->fi = 0;
+            be->late = s, be->late_res = res; /* delivered after the next completion */
+            continue;
+        }
+#endif
         rc = on_cqe(io, be, s, res, tag, err);
         if (rc != 0) {
             *consumed = rc < 0;
@@ -283,6 +328,10 @@ static void uring_close(si_io *io)
     uring_be *be = io->backend;
     if (!be)
         return;
+    if (be->late) { /* its completion was already taken from the ring */
+        be->late->used = false;
+        be->late = NULL;
+    }
     drain(io, be);
     io_uring_queue_exit(&be->ring);
     free(be->slots);
@@ -306,7 +355,11 @@ int si_io_uring_attach(si_io *io, bool compat_5_10, si_error *err)
         return si_errorf(err, SI_ENOMEM, "out of memory for the io_uring queue");
     }
     unsigned flags = 0;
+#if SI_FAULT_INJECTION
+    int rc = si_io_fi_setup_should_fail() ? -ENOSYS : setup_ring(be, io->depth, compat_5_10, &flags);
+#else
     int rc = setup_ring(be, io->depth, compat_5_10, &flags);
+#endif
     if (rc < 0) {
         free(be);
         free(slots);

@@ -177,6 +177,8 @@ static int init_rope(si_llama *m, si_error *err)
         int rc = m->pack ? si_pack_read_rows(m->pack, m->io, m->pack_rope, 0, 1, f, err)
                          : si_io_read(m->io, m->d.rope_freqs.offset, half * sizeof(float), f, err);
         m->open_bytes = si_io_bytes_read(m->io) - before;
+        if (rc < 0)
+            rc = si_error_prefix(err, "reading %s", m->d.rope_freqs.name);
         for (uint32_t i = 0; rc == SI_OK && i < half; i++) {
             if (!(f[i] > 0 && isfinite(f[i])))
                 rc = si_errorf(err, SI_EFORMAT, "%s: rope_freqs.weight[%u] = %g is not a positive factor",
@@ -490,10 +492,11 @@ static int embed(si_llama *m, const int32_t *ids, uint32_t n, si_error *err)
         /* Counted from the I/O layer: under O_DIRECT a row costs whole blocks. */
         uint64_t before = si_io_bytes_read(m->io);
         /* In a pack the row's chunk is read and verified (and decoded) whole. */
-        if (m->pack)
-            SI_TRY(si_pack_read_rows(m->pack, m->io, m->pack_embd, (uint64_t)ids[b], 1, m->row_buf, err));
-        else
-            SI_TRY(si_io_read(m->io, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes, m->row_buf, err));
+        int rc = m->pack ? si_pack_read_rows(m->pack, m->io, m->pack_embd, (uint64_t)ids[b], 1, m->row_buf, err)
+                         : si_io_read(m->io, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes, m->row_buf,
+                                      err);
+        if (rc < 0) /* the I/O layer names file, offset and length; say which tensor */
+            return si_error_prefix(err, "reading %s row %d (token %d)", e->name, ids[b], ids[b]);
         m->embd_bytes += si_io_bytes_read(m->io) - before;
         tt->to_float(m->row_buf, m->x + (size_t)b * m->d.hp.n_embd, (int64_t)e->n_cols);
     }
