@@ -5,9 +5,11 @@
 # examples on models (an mkmodel model, its pack, and the tiny-trained fixture when
 # $SI_FIXTURES has it) and compare their output with the installed stream-infer's.
 #
-#   install-examples.sh MESON      (SI_SOURCE_ROOT, SI_BUILD_ROOT, SI_FIXTURES: the test env)
+#   install-examples.sh MESON [CFLAGS]   (SI_SOURCE_ROOT, SI_BUILD_ROOT, SI_FIXTURES: the
+#                                         test env; CFLAGS: a sanitized build's -fsanitize=)
 set -eu
 meson=$1
+extra=${2:-}
 src=$SI_SOURCE_ROOT build=$SI_BUILD_ROOT
 for p in cc pkg-config; do
     command -v "$p" >/dev/null || { echo "skip: no $p on PATH"; exit 77; }
@@ -40,7 +42,7 @@ for h in "$incdir"/*.h; do
 done
 
 for ex in generate batch stream_pack; do
-    cc -std=c11 -O2 -Wall -Wextra -Werror -o "$tmp/$ex" "$src/examples/$ex.c" $cflags $libs
+    cc -std=c11 -O2 -Wall -Wextra -Werror $extra -o "$tmp/$ex" "$src/examples/$ex.c" $cflags $libs
 done
 export LD_LIBRARY_PATH="$libdir"
 ldd "$tmp/generate" | grep -q "$libdir/libstreaminfer.so.0" ||
