@@ -6,7 +6,11 @@
 # generated per pass against W (gnuplot).
 #
 #   bench/draft-width.sh [--model M.gguf --prompt-ids "IDS"] [-n 200] [--widths "1 2 4 8 16"]
-#                        [--modes "lookup"] [--plot FILE.png]
+#                        [--modes "lookup"] [--compute-ratio X] [--plot FILE.png]
+#
+# --compute-ratio X goes to the auto runs (without it auto measures this machine's
+# ratio: on a PC with the model in the page cache a pass is all compute, so auto
+# hardly guesses; the K230's ratio for the 8B is about 0.022 at 25 MB/s).
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -14,7 +18,7 @@ BUILD=${BUILD:-$root/build}
 FX=${SI_FIXTURES:-$root/../shared/fixtures}
 MODEL=$FX/tiny-trained/Q4_K_M.gguf
 IDS=
-N=200 WIDTHS="1 2 3 4 6 8 12 16" MODES="lookup" PLOT=
+N=200 WIDTHS="1 2 3 4 6 8 12 16" MODES="lookup" PLOT= RATIO=
 while [ $# -gt 0 ]; do
     case $1 in
     --model) MODEL=${2:?}; shift 2 ;;
@@ -23,7 +27,8 @@ while [ $# -gt 0 ]; do
     --widths) WIDTHS=${2:?}; shift 2 ;;
     --modes) MODES=${2:?}; shift 2 ;;
     --plot) PLOT=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --compute-ratio) RATIO=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "draft-width.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -34,7 +39,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 run() { # mode width -> "passes gen/pass proposed/pass accepted/pass"
     "$BUILD/tools/stream-infer" -m "$MODEL" --prompt-ids "$IDS" -n "$N" --temp 0 --print-ids -q --pin none \
-        --draft "$1" ${2:+--draft-max "$2"} --report-json "$tmp/r.json" > "$tmp/ids-$1-${2:-0}" ||
+        --draft "$1" ${2:+--draft-max "$2"} ${RATIO:+$([ "$1" = auto ] && echo --compute-ratio "$RATIO")} --report-json "$tmp/r.json" > "$tmp/ids-$1-${2:-0}" ||
         { echo "draft-width.sh: stream-infer failed" >&2; exit 1; }
     python3 -c "import json; r = json.load(open('$tmp/r.json')); print(r['passes'], '%.3f' % r['generated_per_pass'],
 '%.2f' % r['draft_proposed_per_pass'], '%.2f' % r['draft_accepted_per_pass'])"
@@ -57,7 +62,11 @@ done
 if [ -n "$PLOT" ]; then
     if command -v gnuplot >/dev/null; then
         cmd="plot"
-        for m in $MODES; do cmd+=" '$tmp/plot-$m.dat' using 1:2 with linespoints pointtype 7 title '--draft $m',"; done
+        for m in $MODES; do
+            t="--draft $m"
+            [ "$m" = auto ] && [ -n "$RATIO" ] && t+=" --compute-ratio $RATIO"
+            cmd+=" '$tmp/plot-$m.dat' using 1:2 with linespoints pointtype 7 title '$t',"
+        done
         gnuplot <<GP
 set terminal pngcairo size 900,600 noenhanced
 set output '$PLOT'
