@@ -442,6 +442,12 @@ static void print_report(FILE *f, const report *r)
                     ? 100.0 * (double)sa[SI_DRAFT_SRC_LOOKAHEAD] / (double)sp[SI_DRAFT_SRC_LOOKAHEAD]
                     : 0.0,
                 (double)e->lookahead_window / passes);
+        /* Compute is not timed per token: the guesses' share of it is their share of
+         * the tokens evaluated (the classifier row each costs included). */
+        double guessed = (double)(e->draft_proposed + e->lookahead_window);
+        double share = r->st.tokens_evaluated ? guessed / (double)r->st.tokens_evaluated : 0;
+        fprintf(f, "drafts' compute     : %.3f s per pass (their %.0f%% share of the tokens evaluated)\n",
+                share * r->st.compute_s / (double)passes, 100.0 * share);
     }
     if (r->batch.lines) {
         const si_batch_summary *b = &r->batch;
@@ -569,6 +575,12 @@ static int write_report_json(const char *path, const report *r)
             r->es.draft_src_proposed[SI_DRAFT_SRC_LOOKUP], r->es.draft_src_accepted[SI_DRAFT_SRC_LOOKUP],
             r->es.draft_src_proposed[SI_DRAFT_SRC_LOOKAHEAD], r->es.draft_src_accepted[SI_DRAFT_SRC_LOOKAHEAD],
             r->es.lookahead_window);
+    {
+        double guessed = (double)(r->es.draft_proposed + r->es.lookahead_window);
+        double share = r->st.tokens_evaluated ? guessed / (double)r->st.tokens_evaluated : 0;
+        fprintf(f, ", \"draft_compute_s_per_pass\": %.6f",
+                s->passes ? share * r->st.compute_s / (double)s->passes : 0.0);
+    }
     if (r->batch.lines)
         fprintf(f, ", \"requests\": %u, \"request_errors\": %u, \"ttft_mean_s\": %.6f, \"ttft_max_s\": %.6f"
                    ", \"total_mean_s\": %.6f, \"total_max_s\": %.6f, \"batch_wall_s\": %.6f",
