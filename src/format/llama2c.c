@@ -129,7 +129,7 @@ int si_l2c_open(si_l2c **out, const char *path, si_l2c_q80_mode mode, si_error *
             memcpy(p, h, sizeof p);
             c->version = 0;
             c->shared = p[5] > 0;
-            if (p[5] < 0)
+            if (p[5] < 0 && p[5] != INT32_MIN) /* INT32_MIN stays negative: refused below */
                 p[5] = -p[5];
             off = 28;
         }
