@@ -5,7 +5,7 @@ fixture (tiny-trained Q4_K_M, 200 greedy tokens from its fixture prompt, and its
 reference steps) --draft auto gives at least 1.5 tokens generated per pass over the 200,
 and lookahead alone has guesses accepted. Prints what each mode achieves, by source.
 
-usage: test_draft_fixtures.py STREAM_INFER REPACK
+usage: test_draft_fixtures.py STREAM_INFER REPACK [--emulated]
 Exit codes follow meson: 0 pass, 77 skip (with a message), anything else fail."""
 import json
 import os
@@ -41,7 +41,7 @@ def main():
     if not fx or not os.path.isdir(fx):
         print(f"SKIP: no fixtures at '{fx}' (../shared/fixtures)", file=sys.stderr)
         sys.exit(SKIP)
-    emulated = os.environ.get("SI_EMULATED")
+    emulated = os.environ.get("SI_EMULATED") or ("qemu-user (a cross build)" if "--emulated" in sys.argv[3:] else None)
     n_gen = 16 if emulated else 64
     tmp = tempfile.mkdtemp(prefix="si-draft-")
     # (model, prompt ids)
