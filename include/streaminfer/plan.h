@@ -22,8 +22,9 @@ typedef struct si_plan_req {
                                      step (see n_batch) and the smallest ring still fit */
     uint32_t n_ctx_train;
     uint32_t n_batch;             /* tokens per step; 0 = the largest power of two <= 256 whose
-                                     activations (without the context's) fit in 1/8 of the
-                                     budget, halved while the smallest context does not fit */
+                                     activations (without the context's, with logits_rows_step
+                                     rows) fit in 1/8 of the budget, halved while the smallest
+                                     context does not fit */
     uint64_t kv_bytes_per_pos;    /* K and V of all layers for one position */
     uint64_t act_bytes_per_token; /* activations of one token of a step */
     uint64_t act_bytes_per_pos;   /* activations per context position (attention scores) */
@@ -31,6 +32,9 @@ typedef struct si_plan_req {
     uint64_t logits_row_bytes;    /* one row of logits */
     uint32_t logits_rows;         /* logits rows one step may ask for (e.g. one per sequence
                                      sharing a step); 0 = 1; never more than n_batch */
+    uint32_t logits_rows_step;    /* of those, the rows the step-size rule counts (one per
+                                     sequence: guessed tokens' rows stay in the budget but do
+                                     not halve the step); 0 = logits_rows */
     bool logits_all_tokens;       /* a step may ask for every token's logits: n_batch rows */
     uint64_t ring_want;           /* ring that holds a whole pass (capped by the caller) */
     uint64_t ring_min;            /* smallest ring that works (a few of the widest rows) */

@@ -109,6 +109,7 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
     /* a step's last token of each sequence, and each one's guessed tokens */
     r->logits_rows = (o->n_seq_max ? o->n_seq_max : 1) * (1 + o->n_draft_max);
+    r->logits_rows_step = o->n_seq_max ? o->n_seq_max : 1;
     r->logits_all_tokens = o->all_logits;             /* --dump-logits: every token, n_batch rows */
     /* A whole pass when it fits (small models), else the 96 MiB cap; at least three
      * extents of the widest row so one can be computed while the next are read. */

@@ -156,6 +156,18 @@ static uint64_t act_step_bytes(const si_plan_req *r, uint32_t n_batch)
            (uint64_t)logits_rows(r, n_batch) * r->logits_row_bytes;
 }
 
+/* The same, as the step-size rule counts it: one logits row per sequence, not the
+ * guessed tokens' rows. With 8 sequences drafting 8 tokens each an 8B model's 72 rows
+ * take 37 MB; counted here they halved the step at 448 MiB, and 8 prompts took two
+ * passes instead of one. They stay in need_bytes, so the budget still holds them. */
+static uint64_t act_step_sizing_bytes(const si_plan_req *r, uint32_t n_batch)
+{
+    uint32_t rows = logits_rows(r, n_batch);
+    if (!r->logits_all_tokens && r->logits_rows_step && r->logits_rows_step < rows)
+        rows = r->logits_rows_step;
+    return r->act_fixed_bytes + (uint64_t)n_batch * r->act_bytes_per_token + (uint64_t)rows * r->logits_row_bytes;
+}
+
 static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx)
 {
     return act_step_bytes(r, n_batch) + (uint64_t)n_ctx * r->act_bytes_per_pos;
@@ -211,12 +223,13 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
     uint32_t ctx_min = r->n_ctx ? r->n_ctx : (ctx_train < 64 ? ctx_train : 64);
 
     /* Step size, independent of the context: up to 256 tokens (or as asked) while the
-     * step's own activations stay within 1/8 of the budget; then halved while even the
+     * step's own activations (one logits row per sequence) stay within 1/8 of the
+     * budget; then halved while even the
      * smallest context with the smallest ring does not fit. */
     uint32_t n_batch = r->n_batch;
     if (!n_batch) {
         n_batch = 256;
-        while (n_batch > 1 && act_step_bytes(r, n_batch) > p->budget / 8)
+        while (n_batch > 1 && act_step_sizing_bytes(r, n_batch) > p->budget / 8)
             n_batch /= 2;
         while (n_batch > 1 && need_bytes(r, n_batch, ctx_min) > p->budget)
             n_batch /= 2;

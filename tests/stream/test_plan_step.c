@@ -76,5 +76,29 @@ int main(void)
     p = plan_ok(&r, "8B -c most at 448 MiB");
     CHECKF(p.n_batch < 256, "-c %u at 448 MiB keeps a %u-token step", most, p.n_batch);
     printf("-c %u: n_batch %u\n", most, p.n_batch);
+
+    /* 8 sequences drafting 8 tokens each: their 72 logits rows (37 MB for the 8B) are
+     * held in the budget but do not shrink the step below that of 8 rows, one per
+     * sequence; and the step's activations (without the context's) are exactly 64
+     * rows larger. */
+    r = plan_req_for(&plan_shapes[4], 448ull << 20);
+    r.logits_rows = 8;
+    si_plan p8 = plan_ok(&r, "8B, 8 sequences, no drafts");
+    r.logits_rows = 8 * (1 + 8);
+    r.logits_rows_step = 8;
+    si_plan p72 = plan_ok(&r, "8B, 8 sequences drafting 8");
+    printf("8B at 448 MiB, 8 sequences: n_batch %u without drafts, %u drafting 8\n", p8.n_batch, p72.n_batch);
+    CHECK_EQ_INT(p72.n_batch, p8.n_batch);
+    CHECK_EQ_INT(p72.logits_rows, 72);
+    uint64_t step8 = p8.act_bytes - (uint64_t)p8.n_ctx * r.act_bytes_per_pos;
+    uint64_t step72 = p72.act_bytes - (uint64_t)p72.n_ctx * r.act_bytes_per_pos;
+    CHECKF(step72 - step8 == 64 * r.logits_row_bytes,
+           "step activations %" PRIu64 " and %" PRIu64 " differ by other than 64 logits rows", step72, step8);
+    CHECKF(p8.n_batch >= 128, "8 sequences at 448 MiB: a step of only %u tokens", p8.n_batch);
+    /* Counted by the rule (logits_rows_step unset), the same rows halve the step: the
+     * rule above is what keeps it. */
+    r.logits_rows_step = 0;
+    si_plan pall = plan_ok(&r, "8B, 72 rows all counted");
+    CHECKF(pall.n_batch < p8.n_batch, "72 rows counted: n_batch %u, not below %u", pall.n_batch, p8.n_batch);
     return 0;
 }
