@@ -25,11 +25,32 @@ typedef uint64_t si_seq_set;
 
 typedef struct si_kv si_kv;
 
-/* Cell bookkeeping (the rows themselves live beside it: si_kv_k_row / si_kv_v_row). */
+/* Cell bookkeeping (the rows themselves live beside it: si_kv_k_row / si_kv_v_row).
+ * si_kv_new allocates every row at once; si_kv_new_blocks none: the rows come in blocks
+ * of block_cells cells, allocated by si_kv_grow and freed by si_kv_shrink, and
+ * si_kv_alloc takes cells of allocated blocks only. */
 si_kv *si_kv_new(uint32_t n_cells, uint32_t n_layer, size_t row_bytes);
+si_kv *si_kv_new_blocks(uint32_t n_cells, uint32_t n_layer, size_t row_bytes, uint32_t block_cells);
 void si_kv_free(si_kv *kv);
 
+uint32_t si_kv_block_cells(const si_kv *kv); /* cells per block (the last may have fewer) */
+uint32_t si_kv_n_blocks(const si_kv *kv);
+uint32_t si_kv_n_blocks_allocated(const si_kv *kv);
+/* Bytes of block b's rows (K and V of every layer), and of the blocks allocated. */
+uint64_t si_kv_block_bytes(const si_kv *kv, uint32_t b);
+uint64_t si_kv_allocated_bytes(const si_kv *kv);
+/* The block si_kv_grow would allocate (the lowest one not allocated); -1 when none. */
+int64_t si_kv_next_block(const si_kv *kv);
+/* Allocate that block: 0, or -1 when every block is allocated or memory is short. */
+int si_kv_grow(si_kv *kv);
+/* Free allocated blocks that hold no used cell, highest first, while at least
+ * keep_ready free cells stay in allocated blocks; returns how many were freed. */
+uint32_t si_kv_shrink(si_kv *kv, uint32_t keep_ready);
+/* Free cells in allocated blocks: what si_kv_alloc can take without si_kv_grow. */
+uint32_t si_kv_n_free_ready(const si_kv *kv);
+
 uint32_t si_kv_n_cells(const si_kv *kv);
+/* Free cells, whether their block is allocated or not: what the pool can still take. */
 uint32_t si_kv_n_free(const si_kv *kv);
 /* Cells whose sequence set intersects seqs. */
 uint32_t si_kv_n_used_by(const si_kv *kv, si_seq_set seqs);
@@ -49,7 +70,8 @@ void si_kv_clear(si_kv *kv);
 
 /* ---- used by the forward pass ---- */
 
-/* Take a free cell for a token at pos in seqs; -1 when the pool is full. */
+/* Take a free cell (of an allocated block) for a token at pos in seqs; -1 when there
+ * is none. */
 int64_t si_kv_alloc(si_kv *kv, uint32_t pos, si_seq_set seqs);
 /* Give back a cell taken by si_kv_alloc (a step that failed). */
 void si_kv_release(si_kv *kv, uint32_t cell);

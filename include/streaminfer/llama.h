@@ -76,6 +76,15 @@ typedef struct si_llama_stats {
     double verify_s;          /* packs: checksumming extents (part of compute_s) */
     double decode_s;          /* packs: decompressing zstd chunks (part of compute_s) */
     uint64_t checksum_rereads; /* packs: chunks read again after a checksum mismatch */
+    /* Memory: ring + activations + KV blocks + pins, which the plan's budget bounds. */
+    uint64_t held_bytes;      /* now */
+    uint64_t held_peak_bytes; /* the most at any moment so far */
+    uint64_t kv_bytes;        /* KV blocks allocated now */
+    uint64_t kv_peak_bytes;
+    uint32_t pins_held;       /* pinned tensors now (sched.pinned_bytes: their memory) */
+    uint32_t pins_planned;    /* pinned tensors at open */
+    uint64_t pins_released;   /* pinned tensors that gave way to KV blocks, so far */
+    uint64_t pins_restored;   /* and that were pinned again when blocks were freed */
 } si_llama_stats;
 
 typedef struct si_llama si_llama;

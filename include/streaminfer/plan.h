@@ -26,6 +26,9 @@ typedef struct si_plan_req {
                                      rows) fit in 1/8 of the budget, halved while the smallest
                                      context does not fit */
     uint64_t kv_bytes_per_pos;    /* K and V of all layers for one position */
+    uint32_t kv_block_cells;      /* the KV rows come in blocks of this many cells as they are
+                                     used (0: all at once); pins are sized beside the blocks of
+                                     one full step and give way when more are needed */
     uint64_t act_bytes_per_token; /* activations of one token of a step */
     uint64_t act_bytes_per_pos;   /* activations per context position (attention scores) */
     uint64_t act_fixed_bytes;     /* activations independent of batch and context */
@@ -48,7 +51,9 @@ typedef struct si_plan {
     char ctx_source[160];    /* how n_ctx was chosen */
     uint32_t n_batch;
     uint32_t logits_rows;    /* logits rows one step may ask for, as planned */
-    uint64_t kv_bytes;
+    uint64_t kv_bytes;       /* the whole pool: n_ctx cells (the most it may ever hold) */
+    uint64_t kv_start_bytes; /* the blocks of one full step: what pins are sized beside */
+    uint32_t kv_block_cells;
     uint64_t act_bytes;
     uint64_t ring_bytes;
     /* Pins: the budget gives pinned weights what ring, activations and KV cache leave
@@ -79,6 +84,7 @@ typedef struct si_pin_unit {
     uint64_t held;
     uint64_t saved;
     bool chosen;
+    uint32_t rank; /* when chosen: its place in the choice (0 first); pins give way from the last */
 } si_pin_unit;
 
 /* Choose pins within budget, so that the streamed remainder stays in long sequential

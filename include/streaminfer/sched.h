@@ -86,8 +86,9 @@ void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size
 /* The alignment the scheduler reads with over io (at least 4 KiB). */
 uint64_t si_sched_alignment(const si_io *io);
 
-/* The extents array is copied. Fails when an extent (aligned) cannot fit the ring.
- * Pinned extents get their buffers here (stats.pinned_bytes), beside the ring. */
+/* The extents array is copied. Fails when an extent (aligned) cannot fit the ring,
+ * pinned ones included (so that they can stream again when unpinned). Pinned extents
+ * get their buffers here (stats.pinned_bytes), one each, beside the ring. */
 int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
                     si_error *err);
 void si_sched_free(si_sched *s);
@@ -114,6 +115,12 @@ int si_sched_end_pass(si_sched *s, si_error *err);
 void si_sched_abort_pass(si_sched *s);
 /* Wait for reads still in flight (prefetch for a pass that will not run). */
 int si_sched_drain(si_sched *s, si_error *err);
+
+/* Between passes: pin extent i (a buffer of its own is allocated; the next pass reads
+ * it there and later passes do not) or unpin it (its buffer is freed and it streams
+ * through the ring again). Whatever was read ahead for the next pass is dropped
+ * (counted as discarded). SI_ENOMEM when the buffer cannot be had. */
+int si_sched_set_pinned(si_sched *s, size_t i, bool pinned, si_error *err);
 
 void si_sched_get_stats(const si_sched *s, si_sched_stats *st);
 

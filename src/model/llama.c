@@ -35,6 +35,8 @@ struct si_llama {
     si_io *io;
     si_sched *sched;
     si_llama_layout lay;
+    si_pins pins;     /* pinned tensors in the plan's order; a prefix of them is held */
+    uint64_t held_peak, kv_peak;
     uint32_t pos;     /* si_llama_eval's next position in sequence 0 */
 
     si_kv *kv;        /* the KV pool: n_ctx cells of [n_layer][KV] values of opts.kv_type */
@@ -66,6 +68,12 @@ struct si_llama {
 };
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+static void note_held(si_llama *m);
+
+/* The KV rows come in blocks of this many cells (8 MiB for Llama 3 8B with an F16
+ * cache): small enough that a short chat holds little more than it uses, large
+ * enough that pins give way a few times per thousand tokens, not every step. */
+#define SI_KV_BLOCK_CELLS 64
 
 /* Bytes of the widest activation row any weight of the model needs. */
 static size_t qact_row_bytes(const si_llama_desc *d)
@@ -101,6 +109,7 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->n_ctx_train = hp->n_ctx_train;
     r->n_batch = o->n_batch;
     r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * kv_row_bytes(o->kv_type, KV);
+    r->kv_block_cells = SI_KV_BLOCK_CELLS;
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
     /* per cell: its position and sequence set; scores, the visible cells' indices, and
      * one KV head's visible rows gathered as floats */
@@ -135,7 +144,8 @@ static int alloc_buffers(si_llama *m, si_error *err)
     size_t KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     m->kv_head = kv_row_bytes(m->opts.kv_type, hp->head_dim);
     size_t kv_bytes = (size_t)hp->n_layer * m->plan.n_ctx * kv_row_bytes(m->opts.kv_type, KV);
-    m->kv = si_kv_new(m->plan.n_ctx, hp->n_layer, kv_row_bytes(m->opts.kv_type, KV));
+    /* no rows yet: blocks come as cells are taken (kv_make_room) */
+    m->kv = si_kv_new_blocks(m->plan.n_ctx, hp->n_layer, kv_row_bytes(m->opts.kv_type, KV), m->plan.kv_block_cells);
     m->step_cell = malloc(B * sizeof *m->step_cell);
     m->step_order = malloc(B * sizeof *m->step_order);
     m->vis = malloc(((size_t)m->plan.n_ctx + 1) * sizeof *m->vis);
@@ -227,6 +237,39 @@ static int open_pack(si_llama *m, const char *path, si_error *err)
     return SI_OK;
 }
 
+/* The I/O layer's buffer for an unaligned read of n bytes (O_DIRECT): the aligned span,
+ * in a buffer of 64 KiB doubled until it holds it (src/io/io.c, ensure_bounce). */
+static uint64_t bounce_bytes(uint64_t n, uint64_t align)
+{
+    uint64_t span = (n + align - 1) / align * align + align, cap = 64 * 1024;
+    while (cap < span)
+        cap *= 2;
+    return cap;
+}
+
+/* Memory the on-demand reads of a step hold (embedding rows; rope_freqs at open): the
+ * I/O layer's bounce buffer and, in a pack, the row's whole chunk stored and decoded
+ * (kept by the pack for the next read) and a field-split chunk's scratch. The plan
+ * counts it with the activations. */
+static uint64_t on_demand_bytes(const si_llama *m, uint64_t align)
+{
+    if (!m->pack)
+        return bounce_bytes(m->d.token_embd.row_bytes > m->d.rope_freqs.size ? m->d.token_embd.row_bytes
+                                                                                  : m->d.rope_freqs.size,
+                            align);
+    uint64_t most = 0;
+    const si_pack_tensor *ts[2] = {m->pack_embd, m->pack_rope};
+    for (int i = 0; i < 2; i++)
+        for (uint32_t c = 0; ts[i] && c < ts[i]->n_chunks; c++) {
+            const si_pack_chunk *k = si_pack_chunk_at(m->pack, ts[i]->first_chunk + c);
+            uint64_t need = bounce_bytes(k->stored, align) + k->stored +
+                            (k->codec != SI_PACK_CODEC_RAW ? k->raw : 0) +
+                            (k->codec == SI_PACK_CODEC_ZSTD_FIELDS ? k->raw : 0);
+            most = need > most ? need : most;
+        }
+    return most;
+}
+
 /* Ring sizing for a pack: a compressed extent holds its stored bytes and its decoded
  * image, and the smallest extent is one chunk, not one row. */
 static void pack_ring_request(si_plan_req *r, const si_pack *p, uint64_t align)
@@ -270,6 +313,7 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         fill_plan_request(&req, &m->d, opts, m->qact_row, align);
         if (m->pack)
             pack_ring_request(&req, m->pack, align);
+        req.act_fixed_bytes += on_demand_bytes(m, align);
         req.pin_max = opts->pin == SI_PIN_AUTO ? UINT64_MAX : opts->pin == SI_PIN_SIZE ? opts->pin_size : 0;
         rc = si_plan_make(&req, &m->plan, err);
     }
@@ -277,7 +321,7 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         /* A third of the ring per extent: one computing, the next ones loading. */
         uint64_t max_extent = m->plan.ring_bytes / 3 / align * align;
         rc = si_llama_pins_layout(&m->lay, &m->d, m->pack, max_extent, si_sched_alignment(m->io),
-                                  si_io_file_size(m->io), &m->plan, err);
+                                  si_io_file_size(m->io), &m->plan, &m->pins, err);
     }
     if (rc == SI_OK && opts->plan_only) {
         *out = m;
@@ -291,6 +335,8 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         rc = alloc_buffers(m, err);
     if (rc == SI_OK)
         rc = init_rope(m, err);
+    if (rc == SI_OK)
+        note_held(m);
     if (rc < 0) {
         si_llama_close(m);
         return rc;
@@ -304,6 +350,7 @@ void si_llama_close(si_llama *m)
     if (!m)
         return;
     si_sched_free(m->sched);
+    si_pins_free(&m->pins);
     si_llama_layout_free(&m->lay);
     si_io_close(m->io);
     si_llama_desc_free(&m->d);
@@ -407,7 +454,9 @@ static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t
     for (uint32_t i = 0; i < n_toks; i++)
         pmax = m->step_pos[toks[i]] > pmax ? m->step_pos[toks[i]] : pmax;
     uint32_t n_vis = si_kv_visible(m->kv, m->step_seq[toks[0]], pmax, m->vis);
-    bool in_place = true;
+    /* side by side: consecutive cells of one block (the rows of a layer are adjacent there) */
+    uint32_t bc = si_kv_block_cells(m->kv);
+    bool in_place = n_vis == 0 || m->vis[0] / bc == m->vis[n_vis - 1] / bc;
     for (uint32_t i = 1; i < n_vis && in_place; i++)
         in_place = m->vis[i] == m->vis[0] + i;
     bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
@@ -614,6 +663,62 @@ static int decode_step(si_llama *m, const si_batch *bt, bool another_follows, fl
 
 uint32_t si_llama_max_logits_rows(const si_llama *m) { return m->plan.logits_rows ? m->plan.logits_rows : 1; }
 
+/* ---- the budget at every moment: ring + activations + KV blocks + pins ---- */
+
+static uint64_t held_bytes(const si_llama *m)
+{
+    si_sched_stats ss;
+    si_sched_get_stats(m->sched, &ss);
+    return m->plan.ring_bytes + m->plan.act_bytes + si_kv_allocated_bytes(m->kv) + ss.pinned_bytes;
+}
+
+static void note_held(si_llama *m)
+{
+    uint64_t h = held_bytes(m), kv = si_kv_allocated_bytes(m->kv);
+    m->held_peak = h > m->held_peak ? h : m->held_peak;
+    m->kv_peak = kv > m->kv_peak ? kv : m->kv_peak;
+}
+
+/* Between steps, before one of n tokens: KV blocks no cell uses go back (keeping a
+ * block's worth of free cells beyond the step, so that a step that ends a sequence
+ * and one that starts another do not free and take the same block), then released
+ * pins return, in the plan's order, while they fit with a block to spare. */
+static int kv_give_back(si_llama *m, uint32_t n, si_error *err)
+{
+    uint32_t bc = si_kv_block_cells(m->kv);
+    si_kv_shrink(m->kv, n + bc);
+    if (m->pins.n_pinned == m->pins.n)
+        return SI_OK;
+    uint64_t spare = si_kv_block_bytes(m->kv, 0), held = held_bytes(m);
+    if (held + spare < m->plan.budget)
+        SI_TRY(si_pins_restore(&m->pins, m->sched, &m->lay, m->plan.budget - held - spare, err));
+    return SI_OK;
+}
+
+/* Free cells for n tokens: KV blocks are allocated one at a time, and when one does not
+ * fit in the budget beside what is held, pins give way (least saving first) until it
+ * does. With every pin gone the whole pool fits (the plan checked it). */
+static int kv_make_room(si_llama *m, uint32_t n, si_error *err)
+{
+    while (si_kv_n_free_ready(m->kv) < n) {
+        int64_t b = si_kv_next_block(m->kv);
+        if (b < 0)
+            break; /* every block is there: the free cells are all there are */
+        uint64_t bytes = si_kv_block_bytes(m->kv, (uint32_t)b), held = held_bytes(m), freed;
+        if (held + bytes > m->plan.budget)
+            SI_TRY(si_pins_release(&m->pins, m->sched, &m->lay, held + bytes - m->plan.budget, &freed, err));
+        held = held_bytes(m);
+        SI_CHECK(held + bytes > m->plan.budget, err, SI_EBUDGET,
+                 "internal: KV block %" PRId64 " (%" PRIu64 " bytes) does not fit beside %" PRIu64
+                 " bytes held in the budget of %" PRIu64,
+                 b, bytes, held, m->plan.budget);
+        SI_CHECK(si_kv_grow(m->kv) < 0, err, SI_ENOMEM, "out of memory for %" PRIu64 " more bytes of KV cache",
+                 bytes);
+        note_held(m);
+    }
+    return SI_OK;
+}
+
 si_kv *si_llama_kv(si_llama *m) { return m->kv; }
 
 int si_llama_decode(si_llama *m, const si_batch *bt, bool another_follows, float *out, si_error *err)
@@ -630,6 +735,9 @@ int si_llama_decode(si_llama *m, const si_batch *bt, bool another_follows, float
              "a step asks for %u rows of logits; the plan holds %u", rows, si_llama_max_logits_rows(m));
     SI_CHECK(si_kv_n_free(m->kv) < n, err, SI_EINVAL, "the KV cache is full: %u tokens need cells, %u of %u are free",
              n, si_kv_n_free(m->kv), si_kv_n_cells(m->kv));
+    SI_TRY(kv_give_back(m, n, err));
+    SI_TRY(kv_make_room(m, n, err));
+    note_held(m);
     for (uint32_t b = 0; b < n; b++)
         m->step_cell[b] = (uint32_t)si_kv_alloc(m->kv, bt->pos[b], bt->seq[b]);
     int rc = decode_step(m, bt, another_follows, out, err);
@@ -681,4 +789,12 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
     st->compute_s = m->pass_s - st->sched.io_wait_s;
     if (st->compute_s < 0)
         st->compute_s = 0;
+    st->held_bytes = held_bytes(m);
+    st->held_peak_bytes = m->held_peak > st->held_bytes ? m->held_peak : st->held_bytes;
+    st->kv_bytes = si_kv_allocated_bytes(m->kv);
+    st->kv_peak_bytes = m->kv_peak;
+    st->pins_held = m->pins.n_pinned;
+    st->pins_planned = m->pins.n;
+    st->pins_released = m->pins.released;
+    st->pins_restored = m->pins.restored;
 }

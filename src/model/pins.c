@@ -110,10 +110,81 @@ static void describe(const si_llama_desc *d, const bool *pin, char *out, size_t 
         memcpy(out + len - 4, "...", 4);
 }
 
+/* The pins chosen, in their order, with their views in lay. */
+static int list_pins(si_pins *pins, const si_llama_desc *d, const si_llama_layout *lay, const bool *pin,
+                     const si_pin_unit *u, si_error *err)
+{
+    size_t n = si_pin_n_slots(d);
+    uint32_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += pin[i];
+    pins->u = calloc(count ? count : 1, sizeof *pins->u);
+    SI_CHECK(!pins->u, err, SI_ENOMEM, "out of memory listing pins");
+    for (size_t i = 0; i < n; i++) {
+        if (!pin[i])
+            continue;
+        SI_CHECK(u[i].rank >= count, err, SI_EINVAL, "internal: pin rank %u of %u", u[i].rank, count);
+        const si_tensor_views *tv = u[i].kind == SI_PIN_KIND_OUTPUT_NORM ? &lay->output_norm
+                                    : u[i].kind == SI_PIN_KIND_OUTPUT
+                                        ? &lay->output
+                                        : &lay->layer[(size_t)u[i].index * SI_LAYER_N_TENSORS + u[i].kind];
+        pins->u[u[i].rank] = (si_pin_held){.views = *tv, .held = u[i].held};
+    }
+    pins->n = pins->n_pinned = count;
+    return SI_OK;
+}
+
+void si_pins_free(si_pins *pins)
+{
+    free(pins->u);
+    memset(pins, 0, sizeof *pins);
+}
+
+static int set_pinned(const si_pin_held *h, si_sched *s, const si_llama_layout *lay, bool pinned, si_error *err)
+{
+    for (uint32_t v = 0; v < h->views.n; v++)
+        SI_TRY(si_sched_set_pinned(s, lay->views[h->views.first + v].extent, pinned, err));
+    return SI_OK;
+}
+
+int si_pins_release(si_pins *pins, si_sched *s, const si_llama_layout *lay, uint64_t need, uint64_t *freed,
+                    si_error *err)
+{
+    *freed = 0;
+    while (*freed < need && pins->n_pinned > 0) {
+        const si_pin_held *h = &pins->u[pins->n_pinned - 1];
+        SI_TRY(set_pinned(h, s, lay, false, err));
+        pins->n_pinned--;
+        pins->released++;
+        *freed += h->held;
+    }
+    return SI_OK;
+}
+
+int si_pins_restore(si_pins *pins, si_sched *s, const si_llama_layout *lay, uint64_t room, si_error *err)
+{
+    while (pins->n_pinned < pins->n && pins->u[pins->n_pinned].held <= room) {
+        const si_pin_held *h = &pins->u[pins->n_pinned];
+        int rc = set_pinned(h, s, lay, true, err);
+        if (rc < 0) { /* partly pinned: take back what was, so the prefix rule holds */
+            si_error ignored;
+            set_pinned(h, s, lay, false, &ignored);
+            return rc;
+        }
+        room -= h->held;
+        pins->n_pinned++;
+        pins->restored++;
+    }
+    return SI_OK;
+}
+
 int si_llama_pins_layout(si_llama_layout *lay, const si_llama_desc *d, const struct si_pack *pack,
-                         uint64_t max_extent, uint64_t align, uint64_t file_size, si_plan *plan, si_error *err)
+                         uint64_t max_extent, uint64_t align, uint64_t file_size, si_plan *plan, si_pins *pins,
+                         si_error *err)
 {
     uint64_t pinned;
+    if (pins)
+        memset(pins, 0, sizeof *pins);
     plan->pin_bytes = 0;
     plan->pinned_tensors = 0;
     plan->pins[0] = 0;
@@ -163,6 +234,8 @@ int si_llama_pins_layout(si_llama_layout *lay, const si_llama_desc *d, const str
                 if (plan->pin_bytes != held) /* the costs were measured on the same extents */
                     rc = si_errorf(err, SI_EINVAL, "internal: pins hold %llu bytes, %llu were chosen",
                                    (unsigned long long)plan->pin_bytes, (unsigned long long)held);
+                if (rc == SI_OK && pins)
+                    rc = list_pins(pins, d, lay, pin, u, err);
             }
         }
     }

@@ -295,20 +295,17 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
     p->kv_bytes = n_ctx * r->kv_bytes_per_pos;
     p->act_bytes = act_bytes(r, n_batch, p->n_ctx);
     p->ring_bytes = ring;
-    /* Pins get what the rest leaves (never part of the minimum: a plan without pins).
-     * They are sized against the whole KV pool (n_ctx cells), so they never have to
-     * give way and the budget holds at every moment. Elastic pins, not done yet, need:
-     * (1) KV rows allocated in blocks of cells as sequences grow (si_kv_new allocates
-     * all n_ctx now), the plan counting blocks in use; (2) si_sched_unpin(i) / _pin(i)
-     * between passes, after dropping whatever was prefetched for the next pass (its
-     * slots may point at the pin buffer), with one buffer per pinned tensor instead of
-     * one block, so a released pin frees memory (its extents then stream: they are
-     * sliced to fit the ring already); (3) the engine, before a step that needs a new
-     * block, releasing pins in the reverse of si_plan_choose_pins' order until
-     * ring + activations + KV blocks + pins fit, and restoring them in that order at
-     * the next pass once blocks are free again (a restored pin is read in that pass,
-     * as in the first). */
-    uint64_t used = p->kv_bytes + p->act_bytes + p->ring_bytes;
+    /* Pins get what the rest leaves beside the KV blocks one full step needs (never
+     * part of the minimum: a plan without pins). Beyond those blocks the pool grows
+     * into the pins' memory, and they give way (src/model/llama.c, kv_make_room). */
+    p->kv_block_cells = r->kv_block_cells;
+    p->kv_start_bytes = p->kv_bytes;
+    if (r->kv_block_cells) {
+        uint64_t cells = ((uint64_t)n_batch + r->kv_block_cells - 1) / r->kv_block_cells * r->kv_block_cells;
+        if (cells < n_ctx)
+            p->kv_start_bytes = cells * r->kv_bytes_per_pos;
+    }
+    uint64_t used = p->kv_start_bytes + p->act_bytes + p->ring_bytes;
     p->pin_budget = p->budget > used ? p->budget - used : 0;
     if (p->pin_budget > r->pin_max)
         p->pin_budget = r->pin_max;
@@ -360,19 +357,23 @@ uint64_t si_plan_choose_pins(si_pin_unit *u, size_t n, uint64_t budget)
             kinds[j - 1] = t;
         }
     uint64_t left = budget, held = 0;
+    uint32_t rank = 0;
     for (size_t k = 0; k < nk; k++) /* whole kinds first */
         if (kinds[k].held <= left) {
             kinds[k].whole = true;
             left -= kinds[k].held;
             for (size_t i = 0; i < n; i++)
-                if (u[i].kind == kinds[k].kind)
+                if (u[i].kind == kinds[k].kind) {
                     u[i].chosen = true;
+                    u[i].rank = rank++;
+                }
         }
     for (size_t k = 0; k < nk; k++) /* then what is left, tensor by tensor */
         if (!kinds[k].whole)
             for (size_t i = 0; i < n; i++)
                 if (u[i].kind == kinds[k].kind && u[i].held <= left) {
                     u[i].chosen = true;
+                    u[i].rank = rank++;
                     left -= u[i].held;
                 }
     for (size_t i = 0; i < n; i++)

@@ -9,7 +9,9 @@
  * A pinned extent takes no ring space: its slot points at a buffer of its own. The
  * first pass reads it there like any other extent (in pass order, with the same
  * prefetch); once acquired (verified, decoded) it is resident, and later passes give
- * it a slot with nothing to read. */
+ * it a slot with nothing to read. Between passes an extent can be unpinned (its
+ * buffer is freed and it streams through the ring again: every extent fits the ring)
+ * or pinned again (read into a new buffer by the next pass). */
 #include "streaminfer/sched.h"
 
 #include "streaminfer/clock.h"
@@ -52,8 +54,7 @@ struct si_sched {
     bool in_pass;
     si_sched_stats st;
     uint8_t *scratch; /* decompressed field-split frame before its fields are joined */
-    uint8_t *pins;    /* buffers of the pinned extents, one block */
-    uint64_t *pin_off; /* [n] offset of a pinned extent's buffer in pins */
+    uint8_t **pin_buf; /* [n] a pinned extent's buffer (NULL when not pinned) */
     bool *pin_loaded;  /* [n] resident and verified */
 };
 
@@ -102,9 +103,9 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
     s->file_size = si_io_file_size(io);
     s->ext = malloc(n_ext * sizeof *ext);
     s->slots = calloc(n_ext, sizeof *s->slots);
-    s->pin_off = calloc(n_ext, sizeof *s->pin_off);
+    s->pin_buf = calloc(n_ext, sizeof *s->pin_buf);
     s->pin_loaded = calloc(n_ext, sizeof *s->pin_loaded);
-    if (!s->ext || !s->slots || !s->pin_off || !s->pin_loaded) {
+    if (!s->ext || !s->slots || !s->pin_buf || !s->pin_loaded) {
         si_sched_free(s);
         return si_errorf(err, SI_ENOMEM, "out of memory for %zu extents", n_ext);
     }
@@ -137,13 +138,8 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
                              e->label, need);
         }
         s->st.bytes_per_pass_unpinned += r1 - r0;
-        if (e->pinned) {
-            s->pin_off[i] = s->st.pinned_bytes;
-            s->st.pinned_bytes += need;
-            s->st.pinned_extents++;
-        } else {
-            s->st.bytes_per_pass += r1 - r0;
-        }
+        s->st.bytes_per_pass += r1 - r0;
+        s->ext[i].pinned = false; /* until its buffer exists (below) */
     }
     uint64_t scratch = 0;
     for (size_t i = 0; i < n_ext; i++)
@@ -154,10 +150,12 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
         si_sched_free(s);
         return si_errorf(err, SI_ENOMEM, "out of memory for a %" PRIu64 "-byte decode buffer", scratch);
     }
-    if (s->st.pinned_bytes && posix_memalign((void **)&s->pins, s->align, s->st.pinned_bytes) != 0) {
-        uint64_t pinned = s->st.pinned_bytes;
-        si_sched_free(s);
-        return si_errorf(err, SI_ENOMEM, "cannot allocate %" PRIu64 " bytes for pinned weights", pinned);
+    for (size_t i = 0; i < n_ext; i++) {
+        int rc = ext[i].pinned ? si_sched_set_pinned(s, i, true, err) : SI_OK;
+        if (rc < 0) {
+            si_sched_free(s);
+            return rc;
+        }
     }
     if (posix_memalign((void **)&s->ring, s->align, s->cap) != 0) {
         uint64_t cap = s->cap;
@@ -175,8 +173,9 @@ void si_sched_free(si_sched *s)
     if (!s)
         return;
     free(s->ring);
-    free(s->pins);
-    free(s->pin_off);
+    for (size_t i = 0; s->pin_buf && i < s->n; i++)
+        free(s->pin_buf[i]);
+    free(s->pin_buf);
     free(s->pin_loaded);
     free(s->scratch);
     free(s->slots);
@@ -231,7 +230,7 @@ static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
         *placed = true;
         sl->ring_off = 0;
         sl->ring_len = 0;
-        sl->buf = s->pins + s->pin_off[i];
+        sl->buf = s->pin_buf[i];
     } else {
         *placed = ring_place(s, len, &pos);
         if (!*placed)
@@ -475,6 +474,39 @@ void si_sched_abort_pass(si_sched *s)
     s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
     s->used = 0;
     s->head = 0;
+}
+
+int si_sched_set_pinned(si_sched *s, size_t i, bool pinned, si_error *err)
+{
+    SI_CHECK(i >= s->n, err, SI_EINVAL, "stream scheduler: no extent %zu", i);
+    SI_CHECK(s->in_pass, err, SI_EINVAL, "stream scheduler: extent %zu pinned or unpinned during a pass", i);
+    si_extent *e = &s->ext[i];
+    if (e->pinned == pinned)
+        return SI_OK;
+    /* What was read ahead for the next pass was placed by the old rule (a resident pin
+     * skipped, or a streamed extent in the ring): drop it and let the pass read anew. */
+    SI_TRY(si_sched_drain(s, err));
+    uint64_t r0, r1;
+    extent_range(s, e, &r0, &r1);
+    uint64_t need = align_up(r1 - r0, s->align) + align_up(e->image_size, s->align);
+    if (pinned) {
+        if (posix_memalign((void **)&s->pin_buf[i], s->align, need) != 0) {
+            s->pin_buf[i] = NULL;
+            return si_errorf(err, SI_ENOMEM, "cannot allocate %" PRIu64 " bytes to pin %s", need, e->label);
+        }
+        s->st.pinned_bytes += need;
+        s->st.pinned_extents++;
+        s->st.bytes_per_pass -= r1 - r0;
+    } else {
+        free(s->pin_buf[i]);
+        s->pin_buf[i] = NULL;
+        s->st.pinned_bytes -= need;
+        s->st.pinned_extents--;
+        s->st.bytes_per_pass += r1 - r0;
+    }
+    e->pinned = pinned;
+    s->pin_loaded[i] = false;
+    return SI_OK;
 }
 
 void si_sched_get_stats(const si_sched *s, si_sched_stats *st) { *st = s->st; }
