@@ -86,6 +86,60 @@ int main(void)
     for (int i = 1; i < 4; i++)
         CHECK(si_kv_cell_pos(kv, cells[i - 1]) < si_kv_cell_pos(kv, cells[i]));
     si_kv_free(kv);
+
+    /* Blocks: 10 cells in blocks of 4 (the last of 2), no rows at first. Cells come only
+     * from allocated blocks; rows of different cells never overlap; a block goes back
+     * only when none of its cells is used, and not below the free cells asked to keep. */
+    kv = si_kv_new_blocks(10, 2, 16, 4);
+    CHECK(kv);
+    CHECK_EQ_INT(si_kv_n_blocks(kv), 3);
+    CHECK_EQ_INT(si_kv_n_blocks_allocated(kv), 0);
+    CHECK_EQ_INT(si_kv_allocated_bytes(kv), 0);
+    CHECK_EQ_INT(si_kv_n_free(kv), 10);
+    CHECK_EQ_INT(si_kv_n_free_ready(kv), 0);
+    CHECK_EQ_INT(si_kv_alloc(kv, 0, SI_SEQ(0)), -1);
+    CHECK_EQ_INT(si_kv_block_bytes(kv, 0), 2 * 2 * 4 * 16);
+    CHECK_EQ_INT(si_kv_block_bytes(kv, 2), 2 * 2 * 2 * 16);
+    for (int b = 0; b < 3; b++)
+        CHECK_EQ_INT(si_kv_grow(kv), 0);
+    CHECK_EQ_INT(si_kv_grow(kv), -1);
+    CHECK_EQ_INT(si_kv_next_block(kv), -1);
+    CHECK_EQ_INT(si_kv_allocated_bytes(kv), 2 * 2 * 10 * 16);
+    CHECK_EQ_INT(si_kv_n_free_ready(kv), 10);
+    for (int c = 0; c < 10; c++)
+        CHECK_EQ_INT(si_kv_alloc(kv, (uint32_t)c, SI_SEQ(c < 4 ? 0 : 1)), c);
+    /* every row of every cell and layer, K and V, is its own 16 bytes */
+    uint8_t *rows[2 * 2 * 10];
+    int nr = 0;
+    for (uint32_t l = 0; l < 2; l++)
+        for (uint32_t c = 0; c < 10; c++) {
+            rows[nr++] = si_kv_k_row(kv, l, c);
+            rows[nr++] = si_kv_v_row(kv, l, c);
+        }
+    for (int i = 0; i < nr; i++) {
+        memset(rows[i], i + 1, 16);
+        for (int j = 0; j < i; j++)
+            CHECK(rows[i] + 16 <= rows[j] || rows[j] + 16 <= rows[i]);
+    }
+    for (int i = 0; i < nr; i++)
+        CHECK(rows[i][0] == (uint8_t)(i + 1) && rows[i][15] == (uint8_t)(i + 1));
+    /* cells in one block are side by side within a layer (attention reads them in place) */
+    CHECK((uint8_t *)si_kv_k_row(kv, 1, 3) - (uint8_t *)si_kv_k_row(kv, 1, 2) == 16);
+    CHECK_EQ_INT(si_kv_shrink(kv, 0), 0); /* every block in use */
+    si_kv_seq_rm(kv, 1, 0, SI_POS_END);   /* cells 4-9: blocks 1 and 2 empty */
+    CHECK_EQ_INT(si_kv_n_free_ready(kv), 6);
+    CHECK_EQ_INT(si_kv_shrink(kv, 3), 1); /* keeps 4 free cells: only block 2 goes */
+    CHECK_EQ_INT(si_kv_n_blocks_allocated(kv), 2);
+    CHECK_EQ_INT(si_kv_n_free_ready(kv), 4);
+    CHECK_EQ_INT(si_kv_next_block(kv), 2);
+    CHECK_EQ_INT(si_kv_shrink(kv, 0), 1);
+    CHECK_EQ_INT(si_kv_n_free_ready(kv), 0);
+    CHECK_EQ_INT(si_kv_n_free(kv), 6);
+    CHECK_EQ_INT(si_kv_alloc(kv, 9, SI_SEQ(2)), -1); /* free cells, but none with rows */
+    CHECK_EQ_INT(si_kv_grow(kv), 0);                 /* block 1 again */
+    CHECK_EQ_INT(si_kv_alloc(kv, 9, SI_SEQ(2)), 4);
+    CHECK_EQ_INT(si_kv_seq_pos_max(kv, 0), 3);       /* block 0 kept its cells throughout */
+    si_kv_free(kv);
     printf("kv: ok\n");
     return 0;
 }

@@ -220,8 +220,13 @@ static void check_elastic(const char *path)
     CHECKF(s->pins_restored > 0, "no pin returned after sequence 0 ended");
     CHECKF(s->held_peak_bytes <= budget, "held %llu > budget %llu", (unsigned long long)s->held_peak_bytes,
            (unsigned long long)budget);
-    CHECKF(pinned.peak_engine <= budget, "the engine's allocations peaked at %llu bytes, over the budget of %llu",
-           (unsigned long long)pinned.peak_engine, (unsigned long long)budget);
+    /* Beyond the fixed tables, the scheduler's per-extent tables and the I/O handle (a
+     * few KiB, held by neither the plan nor a plan-only open) may come on top; pins
+     * that did not give way would overshoot by hundreds of KiB. */
+    const uint64_t small_tables = 32u << 10;
+    CHECKF(pinned.peak_engine <= budget + tables + small_tables,
+           "the engine's allocations peaked at %llu bytes, over the budget of %llu (+ %llu of fixed tables)",
+           (unsigned long long)pinned.peak_engine, (unsigned long long)budget, (unsigned long long)tables);
     CHECKF(s->sched.bytes_read < s->sched.passes * s->sched.bytes_per_pass_unpinned,
            "pins saved no reads: %llu bytes read in %llu passes", (unsigned long long)s->sched.bytes_read,
            (unsigned long long)s->sched.passes);
