@@ -405,7 +405,7 @@ typedef struct report {
 static void print_report(FILE *f, const report *r)
 {
     const si_sched_stats *s = &r->st.sched;
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], c[32], d[32], e[32];
     double pass_s = r->st.pass_s > 0 ? r->st.pass_s : 1e-9;
     uint64_t passes = s->passes ? s->passes : 1;
     fprintf(f, "\n--- stream-infer report ---\n");
@@ -461,12 +461,19 @@ static void print_report(FILE *f, const report *r)
     fprintf(f, "bytes per pass      : %s; read %s in all (%s of embedding rows, %s read ahead unused)\n",
             si_format_size(s->bytes_per_pass, a, sizeof a), si_format_size(r->st.io_bytes_read, b, sizeof b),
             si_format_size(r->st.embd_bytes_read, c, sizeof c), si_format_size(s->bytes_discarded, d, sizeof d));
-    if (s->pinned_bytes)
-        fprintf(f, "pinned weights      : %s held, %u tensors (%s); %s per pass without pins\n",
-                si_format_size(s->pinned_bytes, a, sizeof a), r->plan->pinned_tensors, r->plan->pins,
+    if (r->st.pins_planned)
+        fprintf(f, "pinned weights      : %s held, %u of the %u tensors planned (%s); %s per pass without pins\n",
+                si_format_size(s->pinned_bytes, a, sizeof a), r->st.pins_held, r->st.pins_planned, r->plan->pins,
                 si_format_size(r->plan->pass_bytes_unpinned, b, sizeof b));
     else
         fprintf(f, "pinned weights      : none (%s left for pins)\n", si_format_size(r->plan->pin_budget, a, sizeof a));
+    if (r->st.pins_released || r->st.pins_restored)
+        fprintf(f, "pins given way      : %" PRIu64 " released to the KV cache, %" PRIu64 " restored\n",
+                r->st.pins_released, r->st.pins_restored);
+    fprintf(f, "engine memory       : %s held now, %s at most, of the %s budget (KV cache %s now, %s at most)\n",
+            si_format_size(r->st.held_bytes, a, sizeof a), si_format_size(r->st.held_peak_bytes, b, sizeof b),
+            si_format_size(r->plan->budget, c, sizeof c), si_format_size(r->st.kv_bytes, d, sizeof d),
+            si_format_size(r->st.kv_peak_bytes, e, sizeof e));
     fprintf(f, "read throughput     : %.1f MB/s over %.3f s of passes\n", (double)r->st.io_bytes_read / 1e6 / pass_s,
             r->st.pass_s);
     fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting, %.0f%% computing)\n", s->io_wait_s,
@@ -547,6 +554,11 @@ static int write_report_json(const char *path, const report *r)
             r->plan->act_bytes, s->pinned_bytes, r->plan->pinned_tensors, r->plan->pin_budget,
             r->plan->pass_bytes_unpinned);
     json_string(f, r->plan->pins);
+    fprintf(f, ", \"pins_held\": %u, \"pins_released\": %" PRIu64 ", \"pins_restored\": %" PRIu64
+               ", \"held_bytes\": %" PRIu64 ", \"held_peak_bytes\": %" PRIu64 ", \"kv_allocated_bytes\": %" PRIu64
+               ", \"kv_allocated_peak_bytes\": %" PRIu64 ", \"kv_block_cells\": %u",
+            r->st.pins_held, r->st.pins_released, r->st.pins_restored, r->st.held_bytes, r->st.held_peak_bytes,
+            r->st.kv_bytes, r->st.kv_peak_bytes, r->plan->kv_block_cells);
     fprintf(f, ", \"ctx_source\": ");
     json_string(f, r->plan->ctx_source);
     fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);

@@ -56,9 +56,11 @@ typedef struct si_plan {
     uint32_t kv_block_cells;
     uint64_t act_bytes;
     uint64_t ring_bytes;
-    /* Pins: the budget gives pinned weights what ring, activations and KV cache leave
-     * (at most pin_max); the model chooses within it (si_plan_choose_pins) and fills in
-     * the rest. Pins are sized against the whole KV pool, so they never give way. */
+    /* Pins: the budget gives pinned weights what ring, activations and the KV blocks of
+     * one full step leave (at most pin_max); the model chooses within it
+     * (si_plan_choose_pins) and fills in the rest. When the KV pool grows beyond those
+     * blocks, pins give way (least saving first) and return when blocks are free again;
+     * with every pin released the whole pool fits, so the budget holds at every moment. */
     uint64_t pin_budget;     /* left for pinned weights */
     uint64_t pin_bytes;      /* pinned weights held */
     uint32_t pinned_tensors;
