@@ -15,6 +15,8 @@ const char si_model_opts_help_memory[] =
     "      --pin auto|none|SIZE  weights kept in memory after the first pass, so later passes\n"
     "                          read only the rest (default auto: what the budget leaves beside\n"
     "                          buffers, activations and KV cache; SIZE: at most that much)\n"
+    "      --ring SIZE         weight buffer at most (default: the plan's, up to 96M; less\n"
+    "                          leaves more for pins; too little exposes the reads)\n"
     "      --plan              print the memory plan (buffers, KV cache, pins, bytes per pass)\n"
     "                          and exit without reading the weights\n";
 
@@ -140,6 +142,11 @@ int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels
         return 1;
     case SI_MOPT_KERNELS:
         *kernels = arg;
+        return 1;
+    case SI_MOPT_RING:
+        if (si_parse_size(arg, &sz) != SI_OK || sz < 4096)
+            return -1;
+        lo->ring_bytes = sz;
         return 1;
     case SI_MOPT_PIN:
         if (strcmp(arg, "auto") == 0) {

@@ -13,7 +13,7 @@
 /* getopt_long values of the shared options: above any tool's own. */
 enum {
     SI_MOPT_BUDGET = 0x1000, SI_MOPT_KV, SI_MOPT_IO, SI_MOPT_COMPAT, SI_MOPT_DIRECT, SI_MOPT_QD, SI_MOPT_CHUNK,
-    SI_MOPT_KERNELS, SI_MOPT_PIN, SI_MOPT_PLAN, SI_MOPT_DRAFT, SI_MOPT_DRAFT_MAX, SI_MOPT_CRATIO
+    SI_MOPT_KERNELS, SI_MOPT_PIN, SI_MOPT_PLAN, SI_MOPT_RING, SI_MOPT_DRAFT, SI_MOPT_DRAFT_MAX, SI_MOPT_CRATIO
 };
 
 /* To put in a tool's struct option table (before its {0, 0, 0, 0}). */
@@ -22,7 +22,8 @@ enum {
         {"io", required_argument, 0, SI_MOPT_IO}, {"io-compat", required_argument, 0, SI_MOPT_COMPAT},          \
         {"direct", required_argument, 0, SI_MOPT_DIRECT}, {"queue-depth", required_argument, 0, SI_MOPT_QD},    \
         {"chunk", required_argument, 0, SI_MOPT_CHUNK}, {"kernels", required_argument, 0, SI_MOPT_KERNELS},  \
-        {"pin", required_argument, 0, SI_MOPT_PIN}, {"plan", no_argument, 0, SI_MOPT_PLAN}
+        {"pin", required_argument, 0, SI_MOPT_PIN}, {"plan", no_argument, 0, SI_MOPT_PLAN},    \
+        {"ring", required_argument, 0, SI_MOPT_RING}
 
 /* The defaults the tools share where they differ from the library's (pins: auto). */
 void si_model_opts_init(si_llama_opts *lo);

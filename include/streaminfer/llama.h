@@ -58,6 +58,7 @@ typedef struct si_llama_opts {
     uint64_t chunk_bytes; /* largest read; 0 = default */
     si_pin_mode pin;      /* library default: none (the command-line tools default to auto) */
     uint64_t pin_size;    /* SI_PIN_SIZE: pinned bytes at most */
+    uint64_t ring_bytes;  /* weight buffer at most; 0 = the plan's choice */
     bool plan_only;       /* only the plan (si_llama_plan_of): no buffers, no reads, no eval */
     /* Called from the pass loop (the thread evaluating) with where the pass is; it must
      * not call into the model. NULL: none. The model itself never prints. */

@@ -137,6 +137,21 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->ring_min = 3 * ((widest + align - 1) / align * align + 2 * align);
 }
 
+/* --ring: the weight buffer at most, never below what streaming needs. */
+static int apply_ring_cap(si_plan_req *r, uint64_t cap, si_error *err)
+{
+    if (!cap)
+        return SI_OK;
+    char a[32], b[32];
+    SI_CHECK(cap < r->ring_min, err, SI_EBUDGET,
+             "a weight buffer of %s (--ring) is too small for this model: at least %s (%" PRIu64
+             " bytes: three of its widest extents)",
+             si_format_size(cap, a, sizeof a), si_format_size(r->ring_min, b, sizeof b), r->ring_min);
+    if (r->ring_want > cap)
+        r->ring_want = cap;
+    return SI_OK;
+}
+
 static int alloc_buffers(si_llama *m, si_error *err)
 {
     const si_llama_hparams *hp = &m->d.hp;
@@ -315,6 +330,9 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
             pack_ring_request(&req, m->pack, align);
         req.act_fixed_bytes += on_demand_bytes(m, align);
         req.pin_max = opts->pin == SI_PIN_AUTO ? UINT64_MAX : opts->pin == SI_PIN_SIZE ? opts->pin_size : 0;
+        rc = apply_ring_cap(&req, opts->ring_bytes, err);
+    }
+    if (rc == SI_OK) {
         rc = si_plan_make(&req, &m->plan, err);
     }
     if (rc == SI_OK) {
