@@ -15,8 +15,9 @@ const char si_model_opts_help_memory[] =
     "      --pin auto|none|SIZE  weights kept in memory after the first pass, so later passes\n"
     "                          read only the rest (default auto: what the budget leaves beside\n"
     "                          buffers, activations and KV cache; SIZE: at most that much)\n"
-    "      --ring SIZE         weight buffer at most (default: the plan's, up to 96M; less\n"
-    "                          leaves more for pins; too little exposes the reads)\n"
+    "      --ring SIZE         weight buffer at most (default: the plan's, up to 96M, or 32M\n"
+    "                          with pins; less leaves more for pins; too little exposes\n"
+    "                          the reads)\n"
     "      --plan              print the memory plan (buffers, KV cache, pins, bytes per pass)\n"
     "                          and exit without reading the weights\n";
 

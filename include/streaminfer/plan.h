@@ -15,6 +15,10 @@ extern "C" {
 #endif
 
 #define SI_RING_DEFAULT_CAP (96ull << 20) /* weight buffers for an 8B model stay within this */
+/* With pins, the weight buffer is kept to what overlap needs and the rest goes to pins:
+ * in the envelope at 100 MB/s an 8B pass streams as fast with 32 MiB as with 96 MiB
+ * (docs/BENCHMARKS.md, "Pinned weights"). */
+#define SI_RING_PIN_CAP (32ull << 20)
 
 typedef struct si_plan_req {
     uint64_t budget;              /* bytes; 0 = si_plan_default_budget() */

@@ -330,7 +330,10 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
             pack_ring_request(&req, m->pack, align);
         req.act_fixed_bytes += on_demand_bytes(m, align);
         req.pin_max = opts->pin == SI_PIN_AUTO ? UINT64_MAX : opts->pin == SI_PIN_SIZE ? opts->pin_size : 0;
-        rc = apply_ring_cap(&req, opts->ring_bytes, err);
+        if (opts->ring_bytes)
+            rc = apply_ring_cap(&req, opts->ring_bytes, err);
+        else if (req.pin_max && req.ring_want > SI_RING_PIN_CAP)
+            req.ring_want = SI_RING_PIN_CAP > req.ring_min ? SI_RING_PIN_CAP : req.ring_min;
     }
     if (rc == SI_OK) {
         rc = si_plan_make(&req, &m->plan, err);
