@@ -484,10 +484,12 @@ static void sched_one(const char *test, uint64_t max_bytes, uint64_t chunk, unsi
     r->chunk = chunk;
     r->depth = depth;
     si_io_opts o = {.kind = SI_IO_AUTO, .direct = SI_DIRECT_AUTO, .queue_depth = depth, .compat_5_10 = g.compat};
-    si_io *io;
+    si_sched *s;
     si_error err = {0};
-    if (si_io_open(&io, g.path, &o, &err) < 0)
+    if (si_sched_open(&s, g.path, &o, &err) < 0)
         die("%s", err.msg);
+    si_sched_io inf;
+    si_sched_io_info(s, &inf);
     /* The extents of this measurement: whole passes, or --max-bytes of consecutive
      * extents starting where the last measurement stopped. */
     const si_extent *ext = lay.ext;
@@ -504,9 +506,8 @@ static void sched_one(const char *test, uint64_t max_bytes, uint64_t chunk, unsi
         n = k - first;
         ext_cursor = k % lay.n_ext;
     }
-    si_sched *s;
     si_sched_opts so = {.ring_bytes = g.ring, .chunk_bytes = chunk};
-    if (si_sched_create(&s, io, ext, n, &so, &err) < 0)
+    if (si_sched_set_pass(s, ext, n, &so, &err) < 0)
         die("scheduler: %s", err.msg);
     double t0 = now_s();
     int rc = 0;
@@ -522,7 +523,7 @@ static void sched_one(const char *test, uint64_t max_bytes, uint64_t chunk, unsi
                 si_sched_get_stats(s, &ps);
                 char what[48];
                 snprintf(what, sizeof what, "scheduler \u00b7 pass %u/%u", p + 1, passes);
-                show_measure(what, si_io_direct_active(io) ? "direct" : "buffered", ps.chunk_bytes, si_io_queue_depth(io),
+                show_measure(what, inf.direct ? "direct" : "buffered", ps.chunk_bytes, inf.queue_depth,
                              ps.bytes_read, ps.bytes_per_pass * passes, now_s() - t0);
             }
         }
@@ -535,16 +536,15 @@ static void sched_one(const char *test, uint64_t max_bytes, uint64_t chunk, unsi
     si_sched_stats st;
     si_sched_get_stats(s, &st);
     r->chunk = st.chunk_bytes;
-    r->depth = si_io_queue_depth(io);
-    snprintf(r->backend, sizeof r->backend, "%s", si_io_backend(io));
-    snprintf(r->mode, sizeof r->mode, "%s", si_io_direct_active(io) ? "direct" : "buffered");
+    r->depth = inf.queue_depth;
+    snprintf(r->backend, sizeof r->backend, "%s", inf.backend);
+    snprintf(r->mode, sizeof r->mode, "%s", inf.direct ? "direct" : "buffered");
     r->bytes = st.bytes_read;
     r->secs = t1 - t0;
     r->mb_s = r->secs > 0 ? (double)st.bytes_read / 1e6 / r->secs : 0;
     snprintf(r->note, sizeof r->note, "%zu extents, %u pass%s, ring %" PRIu64 "M, %" PRIu64 " reads, wait %.2f s",
              n, passes, passes > 1 ? "es" : "", st.ring_bytes >> 20, st.reads, st.io_wait_s);
     si_sched_free(s);
-    si_io_close(io);
     si_progress_end(&bar);
     print_row(stdout, r);
 }

@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     double dt = si_now_s() - t0;
     si_llama_stats st;
     si_llama_get_stats(m, &st);
-    const char *backend = si_io_backend(si_llama_io(m)); /* a constant string */
+    const char *backend = st.io.backend; /* a constant string */
     si_llama_close(m);
     printf("soak: %s (%s), %ld passes in %.1f s (%.2f ms each), %" PRIu64 " bytes read\n", repack ? "pack" : "GGUF",
            backend, passes, dt, 1e3 * dt / passes, st.io_bytes_read);

@@ -936,10 +936,12 @@ int main(int argc, char **argv)
         si_llama_get_stats(S.m, &r->st);
         si_engine_get_stats(S.eng, &r->es);
         r->plan = si_llama_plan_of(S.m);
-        r->backend = si_io_backend(si_llama_io(S.m));
-        r->direct = si_io_direct_active(si_llama_io(S.m));
-        r->io_note = si_io_note(si_llama_io(S.m));
-        r->queue_depth = si_io_queue_depth(si_llama_io(S.m));
+        si_llama_stats ls;
+        si_llama_get_stats(S.m, &ls);
+        r->backend = ls.io.backend;
+        r->direct = ls.io.direct;
+        r->io_note = ls.io.note;
+        r->queue_depth = ls.io.queue_depth;
         r->device_mbps = c.device_mbps;
         r->t_start = S.t_start;
         r->peak_rss = peak_rss_bytes();

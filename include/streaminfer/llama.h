@@ -86,6 +86,7 @@ typedef struct si_llama_stats {
     uint32_t pins_planned;    /* pinned tensors at open */
     uint64_t pins_released;   /* pinned tensors that gave way to KV blocks, so far */
     uint64_t pins_restored;   /* and that were pinned again when blocks were freed */
+    si_sched_io io;           /* how the file is read (backend, O_DIRECT, fallback note) */
 } si_llama_stats;
 
 typedef struct si_llama si_llama;
@@ -96,7 +97,6 @@ void si_llama_close(si_llama *m);
 const si_llama_hparams *si_llama_hparams_of(const si_llama *m);
 const si_plan *si_llama_plan_of(const si_llama *m);
 const si_gguf *si_llama_gguf(const si_llama *m);
-const si_io *si_llama_io(const si_llama *m);
 uint32_t si_llama_pos(const si_llama *m); /* si_llama_eval's next position (sequence 0) */
 
 /* Sequence 0 alone: evaluate n tokens at positions pos..pos+n-1. logits receives n rows of n_vocab

@@ -6,7 +6,9 @@
  * the model only acquires (blocks until resident) and releases. Passes repeat the
  * same sequence; prefetch runs on into the next pass only when the caller says one
  * follows, so nothing is read that is not used (except when generation stops early,
- * counted as discarded). */
+ * counted as discarded). It owns the model file: the pass's streamed reads and the
+ * on-demand reads (embedding rows, small tensors) both go through it, so the model
+ * never touches the I/O layer. */
 #ifndef STREAMINFER_SCHED_H
 #define STREAMINFER_SCHED_H
 
@@ -16,6 +18,9 @@
 
 #include "streaminfer/error.h"
 #include "streaminfer/io.h"
+
+struct si_pack; /* streaminfer/pack.h, not installed: packs are read through the scheduler */
+struct si_pack_tensor;
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,24 +78,48 @@ typedef struct si_sched_stats {
     double decode_s;          /* time decompressing frames */
     uint64_t bytes_decoded;   /* raw bytes produced by decompression */
     uint64_t rereads;         /* frames read again after a checksum mismatch */
+    uint64_t on_demand_bytes; /* bytes read by si_sched_read / si_sched_read_pack_rows */
+    uint64_t io_bytes_read;   /* everything read from the file (the I/O layer's count) */
     double first_read_at;     /* si_now_s() when the first read was issued; 0 before */
 } si_sched_stats;
 
 typedef struct si_sched si_sched;
+
+/* How the file is read, for reports. */
+typedef struct si_sched_io {
+    const char *backend; /* "io_uring" or "pread" */
+    bool direct;         /* O_DIRECT in use */
+    const char *note;    /* why a fallback happened, or NULL */
+    unsigned queue_depth;
+} si_sched_io;
 
 /* What extent e costs: the bytes a pass reads for it (its range aligned to align,
  * clipped at file_size) and the memory holding it takes (that range, aligned, and its
  * decoded image): what a ring region or a pinned buffer of it holds. */
 void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size, uint64_t *read_bytes,
                           uint64_t *held_bytes);
-/* The alignment the scheduler reads with over io (at least 4 KiB). */
-uint64_t si_sched_alignment(const si_io *io);
+/* Open the file at path with the I/O layer's backend and options; the scheduler owns
+ * it until si_sched_free. No pass yet: see si_sched_set_pass. */
+int si_sched_open(si_sched **out, const char *path, const si_io_opts *io, si_error *err);
+/* The alignment the scheduler reads with (at least 4 KiB), the file's size and path. */
+uint64_t si_sched_alignment(const si_sched *s);
+uint64_t si_sched_file_size(const si_sched *s);
+const char *si_sched_path(const si_sched *s);
+void si_sched_io_info(const si_sched *s, si_sched_io *info);
 
-/* The extents array is copied. Fails when an extent (aligned) cannot fit the ring,
- * pinned ones included (so that they can stream again when unpinned). Pinned extents
- * get their buffers here (stats.pinned_bytes), one each, beside the ring. */
-int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
-                    si_error *err);
+/* On-demand reads beside the pass (never between an acquire and its release matter:
+ * they are synchronous and do not disturb the reads in flight), counted in
+ * stats.on_demand_bytes: bytes [offset, +len) of the file, or n rows of a pack tensor
+ * from row (its chunk read, checked and decoded). */
+int si_sched_read(si_sched *s, uint64_t offset, size_t len, void *dst, si_error *err);
+int si_sched_read_pack_rows(si_sched *s, struct si_pack *pack, const struct si_pack_tensor *t, uint64_t row,
+                            uint64_t n, void *dst, si_error *err);
+
+/* The pass: the extents array is copied. Fails when an extent (aligned) cannot fit the
+ * ring, pinned ones included (so that they can stream again when unpinned). Pinned
+ * extents get their buffers here (stats.pinned_bytes), one each, beside the ring. Set
+ * once per scheduler. */
+int si_sched_set_pass(si_sched *s, const si_extent *ext, size_t n_ext, const si_sched_opts *opts, si_error *err);
 void si_sched_free(si_sched *s);
 
 /* Start the next pass. another_follows: a pass will follow this one, so prefetch may

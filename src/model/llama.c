@@ -32,8 +32,7 @@ struct si_llama {
     si_llama_desc d;
     si_llama_opts opts;
     si_plan plan;
-    si_io *io;
-    si_sched *sched;
+    si_sched *sched; /* the model file: streamed passes and on-demand reads */
     si_llama_layout lay;
     si_pins pins;     /* pinned tensors in the plan's order; a prefix of them is held */
     uint64_t held_peak, kv_peak;
@@ -199,10 +198,13 @@ static int init_rope(si_llama *m, si_error *err)
     if (m->d.rope_freqs.size) {
         float *f = malloc(half * sizeof(float));
         SI_CHECK(!f, err, SI_ENOMEM, "out of memory for rope_freqs");
-        uint64_t before = si_io_bytes_read(m->io);
-        int rc = m->pack ? si_pack_read_rows(m->pack, m->io, m->pack_rope, 0, 1, f, err)
-                         : si_io_read(m->io, m->d.rope_freqs.offset, half * sizeof(float), f, err);
-        m->open_bytes = si_io_bytes_read(m->io) - before;
+        si_sched_stats ss;
+        si_sched_get_stats(m->sched, &ss);
+        uint64_t before = ss.on_demand_bytes;
+        int rc = m->pack ? si_sched_read_pack_rows(m->sched, m->pack, m->pack_rope, 0, 1, f, err)
+                         : si_sched_read(m->sched, m->d.rope_freqs.offset, half * sizeof(float), f, err);
+        si_sched_get_stats(m->sched, &ss);
+        m->open_bytes = ss.on_demand_bytes - before;
         if (rc < 0)
             rc = si_error_prefix(err, "reading %s", m->d.rope_freqs.name);
         for (uint32_t i = 0; rc == SI_OK && i < half; i++) {
@@ -319,11 +321,11 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
                        "or f32",
                        SI_QK8_0, m->d.hp.head_dim);
     if (rc == SI_OK)
-        rc = si_io_open(&m->io, path, &opts->io, err);
+        rc = si_sched_open(&m->sched, path, &opts->io, err);
     si_plan_req req;
     uint64_t align = 4096;
     if (rc == SI_OK) {
-        align = si_io_alignment(m->io) > 4096 ? si_io_alignment(m->io) : 4096;
+        align = si_sched_alignment(m->sched);
         m->qact_row = qact_row_bytes(&m->d);
         fill_plan_request(&req, &m->d, opts, m->qact_row, align);
         if (m->pack)
@@ -341,8 +343,8 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     if (rc == SI_OK) {
         /* A third of the ring per extent: one computing, the next ones loading. */
         uint64_t max_extent = m->plan.ring_bytes / 3 / align * align;
-        rc = si_llama_pins_layout(&m->lay, &m->d, m->pack, max_extent, si_sched_alignment(m->io),
-                                  si_io_file_size(m->io), &m->plan, &m->pins, err);
+        rc = si_llama_pins_layout(&m->lay, &m->d, m->pack, max_extent, si_sched_alignment(m->sched),
+                                  si_sched_file_size(m->sched), &m->plan, &m->pins, err);
     }
     if (rc == SI_OK && opts->plan_only) {
         *out = m;
@@ -350,7 +352,7 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     }
     if (rc == SI_OK) {
         si_sched_opts so = {.ring_bytes = m->plan.ring_bytes, .chunk_bytes = opts->chunk_bytes};
-        rc = si_sched_create(&m->sched, m->io, m->lay.ext, m->lay.n_ext, &so, err);
+        rc = si_sched_set_pass(m->sched, m->lay.ext, m->lay.n_ext, &so, err);
     }
     if (rc == SI_OK)
         rc = alloc_buffers(m, err);
@@ -373,7 +375,6 @@ void si_llama_close(si_llama *m)
     si_sched_free(m->sched);
     si_pins_free(&m->pins);
     si_llama_layout_free(&m->lay);
-    si_io_close(m->io);
     si_llama_desc_free(&m->d);
     si_gguf_close(m->gguf);
     si_pack_close(m->pack);
@@ -389,7 +390,6 @@ void si_llama_close(si_llama *m)
 const si_llama_hparams *si_llama_hparams_of(const si_llama *m) { return &m->d.hp; }
 const si_plan *si_llama_plan_of(const si_llama *m) { return &m->plan; }
 const si_gguf *si_llama_gguf(const si_llama *m) { return m->pack ? si_pack_meta(m->pack) : m->gguf; }
-const si_io *si_llama_io(const si_llama *m) { return m->io; }
 uint32_t si_llama_pos(const si_llama *m) { return m->pos; }
 
 /* ---- streamed weights ---- */
@@ -560,15 +560,19 @@ static int embed(si_llama *m, const int32_t *ids, uint32_t n, si_error *err)
     for (uint32_t b = 0; b < n; b++) {
         SI_CHECK(ids[b] < 0 || (uint32_t)ids[b] >= m->d.hp.n_vocab, err, SI_EINVAL,
                  "token id %d is out of range (vocabulary of %u)", ids[b], m->d.hp.n_vocab);
-        /* Counted from the I/O layer: under O_DIRECT a row costs whole blocks. */
-        uint64_t before = si_io_bytes_read(m->io);
-        /* In a pack the row's chunk is read and verified (and decoded) whole. */
-        int rc = m->pack ? si_pack_read_rows(m->pack, m->io, m->pack_embd, (uint64_t)ids[b], 1, m->row_buf, err)
-                         : si_io_read(m->io, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes, m->row_buf,
-                                      err);
+        /* Counted by the scheduler from the I/O layer: under O_DIRECT a row costs whole
+         * blocks. In a pack the row's chunk is read and verified (and decoded) whole. */
+        si_sched_stats ss;
+        si_sched_get_stats(m->sched, &ss);
+        uint64_t before = ss.on_demand_bytes;
+        int rc = m->pack ? si_sched_read_pack_rows(m->sched, m->pack, m->pack_embd, (uint64_t)ids[b], 1, m->row_buf,
+                                                   err)
+                         : si_sched_read(m->sched, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes,
+                                         m->row_buf, err);
         if (rc < 0) /* the I/O layer names file, offset and length; say which tensor */
             return si_error_prefix(err, "reading %s row %d (token %d)", e->name, ids[b], ids[b]);
-        m->embd_bytes += si_io_bytes_read(m->io) - before;
+        si_sched_get_stats(m->sched, &ss);
+        m->embd_bytes += ss.on_demand_bytes - before;
         tt->to_float(m->row_buf, m->x + (size_t)b * m->d.hp.n_embd, (int64_t)e->n_cols);
     }
     return SI_OK;
@@ -801,7 +805,8 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
     si_sched_get_stats(m->sched, &st->sched);
     st->embd_bytes_read = m->embd_bytes;
     st->open_bytes_read = m->open_bytes;
-    st->io_bytes_read = si_io_bytes_read(m->io);
+    st->io_bytes_read = st->sched.io_bytes_read;
+    si_sched_io_info(m->sched, &st->io);
     st->tokens_evaluated = m->tokens;
     st->pass_s = m->pass_s;
     st->verify_s = st->sched.verify_s;

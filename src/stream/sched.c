@@ -72,10 +72,55 @@ static void extent_range(const si_sched *s, const si_extent *e, uint64_t *r0, ui
 
 static slot *slot_of(si_sched *s, uint64_t seq) { return &s->slots[seq % s->n]; }
 
-uint64_t si_sched_alignment(const si_io *io)
+static uint64_t io_alignment(const si_io *io)
 {
     uint64_t a = si_io_alignment(io);
     return a < 4096 ? 4096 : a; /* always O_DIRECT-safe, so a fallback changes nothing here */
+}
+
+int si_sched_open(si_sched **out, const char *path, const si_io_opts *io_opts, si_error *err)
+{
+    *out = NULL;
+    si_sched *s = calloc(1, sizeof *s);
+    SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the stream scheduler");
+    int rc = si_io_open(&s->io, path, io_opts, err);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->align = io_alignment(s->io);
+    s->file_size = si_io_file_size(s->io);
+    *out = s;
+    return SI_OK;
+}
+
+uint64_t si_sched_alignment(const si_sched *s) { return s->align; }
+uint64_t si_sched_file_size(const si_sched *s) { return s->file_size; }
+const char *si_sched_path(const si_sched *s) { return si_io_path(s->io); }
+
+void si_sched_io_info(const si_sched *s, si_sched_io *info)
+{
+    info->backend = si_io_backend(s->io);
+    info->direct = si_io_direct_active(s->io);
+    info->note = si_io_note(s->io);
+    info->queue_depth = si_io_queue_depth(s->io);
+}
+
+int si_sched_read(si_sched *s, uint64_t offset, size_t len, void *dst, si_error *err)
+{
+    uint64_t before = si_io_bytes_read(s->io);
+    int rc = si_io_read(s->io, offset, len, dst, err);
+    s->st.on_demand_bytes += si_io_bytes_read(s->io) - before; /* under O_DIRECT: whole blocks */
+    return rc;
+}
+
+int si_sched_read_pack_rows(si_sched *s, struct si_pack *pack, const struct si_pack_tensor *t, uint64_t row,
+                            uint64_t n, void *dst, si_error *err)
+{
+    uint64_t before = si_io_bytes_read(s->io);
+    int rc = si_pack_read_rows(pack, s->io, t, row, n, dst, err);
+    s->st.on_demand_bytes += si_io_bytes_read(s->io) - before;
+    return rc;
 }
 
 void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size, uint64_t *read_bytes,
@@ -88,32 +133,47 @@ void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size
     *held_bytes = align_up(r1 - r0, align) + align_up(e->image_size, align);
 }
 
-int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ext, const si_sched_opts *opts,
-                    si_error *err)
+/* Undo si_sched_set_pass: the scheduler is as si_sched_open left it. */
+static void drop_pass(si_sched *s)
 {
-    *out = NULL;
+    free(s->ring);
+    for (size_t i = 0; s->pin_buf && i < s->n; i++)
+        free(s->pin_buf[i]);
+    free(s->pin_buf);
+    free(s->pin_loaded);
+    free(s->scratch);
+    free(s->slots);
+    free(s->ext);
+    s->ring = s->scratch = NULL;
+    s->pin_buf = NULL;
+    s->pin_loaded = NULL;
+    s->slots = NULL;
+    s->ext = NULL;
+    s->n = 0;
+}
+
+int si_sched_set_pass(si_sched *s, const si_extent *ext, size_t n_ext, const si_sched_opts *opts, si_error *err)
+{
     SI_CHECK(n_ext == 0, err, SI_EINVAL, "stream scheduler: no extents to read");
-    si_sched *s = calloc(1, sizeof *s);
-    SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the stream scheduler");
-    s->io = io;
+    SI_CHECK(s->ext != NULL, err, SI_EINVAL, "stream scheduler: the pass is already set");
+    si_io *io = s->io;
+    s->st.bytes_per_pass = s->st.bytes_per_pass_unpinned = s->st.pinned_bytes = s->st.pinned_extents = 0;
     s->n = n_ext;
-    s->align = si_sched_alignment(io);
     s->chunk = align_up(opts->chunk_bytes ? opts->chunk_bytes : (1u << 20), s->align);
     s->cap = align_down(opts->ring_bytes, s->align);
-    s->file_size = si_io_file_size(io);
     s->ext = malloc(n_ext * sizeof *ext);
     s->slots = calloc(n_ext, sizeof *s->slots);
     s->pin_buf = calloc(n_ext, sizeof *s->pin_buf);
     s->pin_loaded = calloc(n_ext, sizeof *s->pin_loaded);
     if (!s->ext || !s->slots || !s->pin_buf || !s->pin_loaded) {
-        si_sched_free(s);
+        drop_pass(s);
         return si_errorf(err, SI_ENOMEM, "out of memory for %zu extents", n_ext);
     }
     memcpy(s->ext, ext, n_ext * sizeof *ext);
     for (size_t i = 0; i < n_ext; i++) {
         const si_extent *e = &ext[i];
         if (e->size == 0 || e->offset + e->size > s->file_size || e->offset + e->size < e->offset) {
-            si_sched_free(s);
+            drop_pass(s);
             return si_errorf(err, SI_EFORMAT, "%s: %s: bytes [%" PRIu64 ", +%" PRIu64 ") lie outside the file",
                              si_io_path(io), e->label, e->offset, e->size);
         }
@@ -122,7 +182,7 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
             if (f->offset < e->offset || f->stored > e->size || f->offset - e->offset > e->size - f->stored ||
                 (e->image_size && (f->raw > e->image_size || f->image_off > e->image_size - f->raw)) ||
                 (!e->image_size && f->codec != 0)) {
-                si_sched_free(s);
+                drop_pass(s);
                 return si_errorf(err, SI_EINVAL, "stream scheduler: %s: frame %u lies outside the extent",
                                  e->label, k);
             }
@@ -132,7 +192,7 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
         uint64_t need = align_up(r1 - r0, s->align) + align_up(e->image_size, s->align);
         if (need > s->cap) {
             uint64_t cap = s->cap;
-            si_sched_free(s);
+            drop_pass(s);
             return si_errorf(err, SI_EBUDGET,
                              "weight buffer of %" PRIu64 " bytes cannot hold %s (%" PRIu64 " bytes)", cap,
                              e->label, need);
@@ -147,24 +207,23 @@ int si_sched_create(si_sched **out, si_io *io, const si_extent *ext, size_t n_ex
             if (ext[i].frames[k].codec == SI_PACK_CODEC_ZSTD_FIELDS && ext[i].frames[k].raw > scratch)
                 scratch = ext[i].frames[k].raw;
     if (scratch && !(s->scratch = malloc((size_t)scratch))) {
-        si_sched_free(s);
+        drop_pass(s);
         return si_errorf(err, SI_ENOMEM, "out of memory for a %" PRIu64 "-byte decode buffer", scratch);
     }
     for (size_t i = 0; i < n_ext; i++) {
         int rc = ext[i].pinned ? si_sched_set_pinned(s, i, true, err) : SI_OK;
         if (rc < 0) {
-            si_sched_free(s);
+            drop_pass(s);
             return rc;
         }
     }
     if (posix_memalign((void **)&s->ring, s->align, s->cap) != 0) {
         uint64_t cap = s->cap;
-        si_sched_free(s);
+        drop_pass(s);
         return si_errorf(err, SI_ENOMEM, "cannot allocate a weight buffer of %" PRIu64 " bytes", cap);
     }
     s->st.ring_bytes = s->cap;
     s->st.chunk_bytes = s->chunk;
-    *out = s;
     return SI_OK;
 }
 
@@ -172,14 +231,8 @@ void si_sched_free(si_sched *s)
 {
     if (!s)
         return;
-    free(s->ring);
-    for (size_t i = 0; s->pin_buf && i < s->n; i++)
-        free(s->pin_buf[i]);
-    free(s->pin_buf);
-    free(s->pin_loaded);
-    free(s->scratch);
-    free(s->slots);
-    free(s->ext);
+    drop_pass(s);
+    si_io_close(s->io);
     free(s);
 }
 
@@ -329,6 +382,7 @@ int si_sched_poll(si_sched *s, si_error *err)
 
 int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err)
 {
+    SI_CHECK(!s->ext, err, SI_EINVAL, "stream scheduler: no pass set (si_sched_set_pass)");
     SI_CHECK(s->in_pass, err, SI_EINVAL, "stream scheduler: pass %" PRIu64 " has not ended", s->pass);
     s->in_pass = true;
     s->limit = (s->pass + 1 + (another_follows ? 1 : 0)) * s->n;
@@ -509,4 +563,8 @@ int si_sched_set_pinned(si_sched *s, size_t i, bool pinned, si_error *err)
     return SI_OK;
 }
 
-void si_sched_get_stats(const si_sched *s, si_sched_stats *st) { *st = s->st; }
+void si_sched_get_stats(const si_sched *s, si_sched_stats *st)
+{
+    *st = s->st;
+    st->io_bytes_read = si_io_bytes_read(s->io);
+}
