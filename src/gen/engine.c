@@ -439,27 +439,24 @@ static void housekeeping(si_engine *e, done_list *dl)
             i++;
     }
     pthread_mutex_lock(&e->lock);
-    /* Queued requests that were cancelled or timed out leave without running. */
+    /* Queued requests that were cancelled or timed out leave without running; the
+     * last one kept is the new tail. */
+    req *kept = NULL;
     for (req **pp = &e->q_head; *pp;) {
         req *r = *pp;
         bool late = r->p.timeout_s > 0 && now - r->t_submit > r->p.timeout_s;
         if ((r->cancel || e->stop || late) && dl->n < SI_MAX_SEQ) {
             *pp = r->next;
-            if (e->q_tail == r)
-                e->q_tail = NULL;
             e->n_queued--;
             r->finish = r->cancel || e->stop ? SI_FINISH_CANCELLED : SI_FINISH_TIMEOUT;
             dl->items[dl->n] = r;
             dl->last[dl->n++] = -1;
         } else {
+            kept = r;
             pp = &r->next;
         }
     }
-    if (!e->q_head)
-        e->q_tail = NULL;
-    else
-        for (e->q_tail = e->q_head; e->q_tail->next; e->q_tail = e->q_tail->next)
-            ;
+    e->q_tail = kept;
     while (!e->stop && e->q_head && e->n_running < e->n_parallel) {
         req *r = e->q_head;
         if (!admit_one(e, r))
