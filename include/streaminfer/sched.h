@@ -122,6 +122,9 @@ int si_sched_read_pack_rows(si_sched *s, struct si_pack *pack, const struct si_p
 int si_sched_set_pass(si_sched *s, const si_extent *ext, size_t n_ext, const si_sched_opts *opts, si_error *err);
 void si_sched_free(si_sched *s);
 
+/* Before the first pass: start reading it now (the caller has start-up work, such as
+ * loading a tokenizer, that the reads can hide). Nothing is read beyond that pass. */
+int si_sched_prefetch(si_sched *s, si_error *err);
 /* Start the next pass. another_follows: a pass will follow this one, so prefetch may
  * run into it. */
 int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err);

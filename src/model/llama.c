@@ -360,6 +360,10 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         rc = init_rope(m, err);
     if (rc == SI_OK)
         note_held(m);
+    /* The first pass's reads start now, so that what the caller does before its first
+     * step (the tokenizer, the prompt) hides under them rather than delaying them. */
+    if (rc == SI_OK)
+        rc = si_sched_prefetch(m->sched, err);
     if (rc < 0) {
         si_llama_close(m);
         return rc;

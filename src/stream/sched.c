@@ -227,14 +227,6 @@ int si_sched_set_pass(si_sched *s, const si_extent *ext, size_t n_ext, const si_
     return SI_OK;
 }
 
-void si_sched_free(si_sched *s)
-{
-    if (!s)
-        return;
-    drop_pass(s);
-    si_io_close(s->io);
-    free(s);
-}
 
 /* Find ring space for len bytes after the newest region, wrapping to the start
  * when the end has too little; false when the oldest live region is in the way. */
@@ -378,6 +370,31 @@ int si_sched_poll(si_sched *s, si_error *err)
     while (got)
         SI_TRY(reap(s, false, &got, err));
     return pump(s, err);
+}
+
+int si_sched_prefetch(si_sched *s, si_error *err)
+{
+    SI_CHECK(!s->ext, err, SI_EINVAL, "stream scheduler: no pass set (si_sched_set_pass)");
+    if (s->in_pass || s->limit > s->pass * s->n)
+        return SI_OK; /* a pass is on, or reads for the next one are already allowed */
+    s->limit = (s->pass + 1) * s->n;
+    return pump(s, err);
+}
+
+void si_sched_free(si_sched *s)
+{
+    if (!s)
+        return;
+    /* Reads still in flight (prefetch for a pass that never ran) write into the ring and
+     * the pin buffers: they must complete before those are freed. */
+    for (unsigned tries = 0; s->io && si_io_inflight(s->io) > 0 && tries < 4096; tries++) {
+        bool got;
+        si_error ignored;
+        reap(s, true, &got, &ignored);
+    }
+    drop_pass(s);
+    si_io_close(s->io);
+    free(s);
 }
 
 int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err)
