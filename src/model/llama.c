@@ -708,14 +708,11 @@ static void note_held(si_llama *m)
     m->kv_peak = kv > m->kv_peak ? kv : m->kv_peak;
 }
 
-/* Between steps, before one of n tokens: KV blocks no cell uses go back (keeping a
- * block's worth of free cells beyond the step, so that a step that ends a sequence
- * and one that starts another do not free and take the same block), then released
- * pins return, in the plan's order, while they fit with a block to spare. */
-static int kv_give_back(si_llama *m, uint32_t n, si_error *err)
+/* Between steps, after the step's blocks are there: released pins return, in the
+ * plan's order, while they fit with a block to spare (so that the next block does not
+ * send them away again at once). */
+static int pins_give_back(si_llama *m, si_error *err)
 {
-    uint32_t bc = si_kv_block_cells(m->kv);
-    si_kv_shrink(m->kv, n + bc);
     if (m->pins.n_pinned == m->pins.n)
         return SI_OK;
     uint64_t spare = si_kv_block_bytes(m->kv, 0), held = held_bytes(m);
@@ -764,8 +761,12 @@ int si_llama_decode(si_llama *m, const si_batch *bt, bool another_follows, float
              "a step asks for %u rows of logits; the plan holds %u", rows, si_llama_max_logits_rows(m));
     SI_CHECK(si_kv_n_free(m->kv) < n, err, SI_EINVAL, "the KV cache is full: %u tokens need cells, %u of %u are free",
              n, si_kv_n_free(m->kv), si_kv_n_cells(m->kv));
-    SI_TRY(kv_give_back(m, n, err));
+    /* KV blocks no cell uses go back, keeping a block's worth of free cells beyond this
+     * step (a step that ends a sequence and one that starts another do not free and
+     * take the same block); then this step's blocks, then what pins fit again. */
+    si_kv_shrink(m->kv, n + si_kv_block_cells(m->kv));
     SI_TRY(kv_make_room(m, n, err));
+    SI_TRY(pins_give_back(m, err));
     note_held(m);
     for (uint32_t b = 0; b < n; b++)
         m->step_cell[b] = (uint32_t)si_kv_alloc(m->kv, bt->pos[b], bt->seq[b]);
