@@ -376,11 +376,26 @@ static void on_progress(void *ctx, const si_llama_progress *p)
                     p->n_layer, rate, left, p->n_tokens, p->n_tokens == 1 ? "" : "s");
 }
 
+/* VmHWM of this process image. Not getrusage's ru_maxrss: exec keeps the high-water mark
+ * of the image it replaced, so a stream-infer started from a large process (a shell
+ * script's python, a build tool) would report the parent's memory as its own. */
 static uint64_t peak_rss_bytes(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (uint64_t)ru.ru_maxrss * 1024;
+    FILE *f = fopen("/proc/self/status", "r");
+    uint64_t kb = 0;
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %" SCNu64 " kB", &kb) == 1)
+                break;
+        fclose(f);
+    }
+    if (!kb) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kb = (uint64_t)ru.ru_maxrss;
+    }
+    return kb * 1024;
 }
 
 #define MAX_TURNS_REPORTED 256
@@ -517,6 +532,8 @@ static void print_report(FILE *f, const report *r)
             si_format_size(r->plan->act_bytes, a, sizeof a));
     fprintf(f, "memory budget       : %s (%s)\n", si_format_size(r->plan->budget, a, sizeof a),
             r->plan->budget_source);
+    fprintf(f, "fixed overhead      : %s beside the budget (code, libraries, metadata, tokenizer; at open)\n",
+            si_format_size(r->plan->overhead_bytes, a, sizeof a));
     fprintf(f, "I/O                 : %s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
             r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
@@ -573,6 +590,8 @@ static int write_report_json(const char *path, const report *r)
                ", \"kv_allocated_peak_bytes\": %" PRIu64 ", \"kv_block_cells\": %u",
             r->st.pins_held, r->st.pins_released, r->st.pins_restored, r->st.held_bytes, r->st.held_peak_bytes,
             r->st.kv_bytes, r->st.kv_peak_bytes, r->plan->kv_block_cells);
+    fprintf(f, ", \"overhead_bytes\": %" PRIu64 ", \"book_bytes\": %" PRIu64, r->plan->overhead_bytes,
+            r->plan->book_bytes);
     fprintf(f, ", \"ctx_source\": ");
     json_string(f, r->plan->ctx_source);
     fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);
