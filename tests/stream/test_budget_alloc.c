@@ -182,8 +182,9 @@ static int sweep(const char *path, bool pack)
         int rc = run(b, &hw, &plan, &err);
         if (rc != SI_OK)
             FAILF("budget %llu: %s", (unsigned long long)b, err.msg);
-        uint64_t need = plan.kv_bytes + plan.act_bytes + plan.ring_bytes + plan.pin_bytes;
-        printf("budget %10llu: allocated at most %10llu (%.1f%% of budget + metadata); planned %llu, pins %llu\n",
+        /* held at the start: the KV blocks of a step, buffers, bookkeeping, pins */
+        uint64_t need = plan.kv_start_bytes + plan.act_bytes + plan.ring_bytes + plan.book_bytes + plan.pin_bytes;
+        printf("budget %10llu: allocated at most %10llu (%.1f%% of budget + metadata); planned at the start %llu, pins %llu\n",
                (unsigned long long)b, (unsigned long long)hw, 100.0 * (double)hw / (double)(b + meta),
                (unsigned long long)need, (unsigned long long)plan.pin_bytes);
         /* parsing peaks before the plan's buffers exist: the bound is the larger of the two
