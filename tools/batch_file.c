@@ -39,11 +39,14 @@ typedef struct item {
     size_t n_text, cap_text;
     bool stopped;         /* a stop string ended it */
     bool ran, done, written;
+    bool interrupted;     /* on_token ended it for si_batch_defaults.interrupt */
+    uint64_t eid;         /* the engine's id, for si_engine_cancel */
     si_request_result res;
 } item;
 
 struct run {
     const si_tokenizer *tok;
+    const volatile sig_atomic_t *interrupt; /* si_batch_defaults.interrupt */
     FILE *out;
     bool ordered;
     item **items;
@@ -223,6 +226,10 @@ static bool on_token(void *ctx, int32_t id)
         it->ids = p, it->cap_ids = cap;
     }
     it->ids[it->n_ids++] = id;
+    if (it->R->interrupt && *it->R->interrupt) {
+        it->interrupted = true;
+        return false; /* keep the token, end the request (reported as cancelled) */
+    }
     if (!it->detok || it->stopped)
         return !it->stopped;
     const char *s;
@@ -250,6 +257,8 @@ static void on_done(void *ctx, const si_request_result *r)
     }
     if (it->stopped && (r->finish == SI_FINISH_LENGTH || r->finish == SI_FINISH_STOP))
         it->res.finish = SI_FINISH_STOP;
+    else if (it->interrupted && r->finish == SI_FINISH_STOP) /* its on_token said stop: Ctrl-C */
+        it->res.finish = SI_FINISH_CANCELLED;
     it->done = true;
     R->outstanding--;
     si_batch_summary *S = &R->sum;
@@ -552,7 +561,7 @@ static int submit(run *R, si_engine *e, item *it, int *step_rc, si_error *step_e
                      .on_token = on_token, .on_done = on_done, .ctx = it};
     for (;;) {
         si_error se = {0};
-        int rc = si_engine_submit(e, &rq, NULL, &se);
+        int rc = si_engine_submit(e, &rq, &it->eid, &se);
         if (rc == SI_OK) {
             it->ran = true;
             R->outstanding++;
@@ -588,7 +597,7 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
     FILE *f = is_stdin ? stdin : fopen(path, "r");
     if (!f)
         return si_errorf(err, SI_EIO, "--batch-file %s: cannot open: %s", path, strerror(errno));
-    run R = {.tok = tok, .out = out, .ordered = ordered};
+    run R = {.tok = tok, .interrupt = d->interrupt, .out = out, .ordered = ordered};
     int rc = SI_OK, step_rc = SI_OK;
     si_error step_err = {0};
     char *line = NULL;
@@ -597,7 +606,7 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
     uint32_t lineno = 0;
     char why[768];
     errno = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while (!(R.interrupt && *R.interrupt) && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = 0;
@@ -637,7 +646,7 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
         submit(&R, e, it, &step_rc, &step_err);
         errno = 0;
     }
-    if (rc == SI_OK && ferror(f))
+    if (rc == SI_OK && !(R.interrupt && *R.interrupt) && ferror(f))
         rc = si_errorf(err, SI_EIO, "--batch-file %s: cannot read: %s (line %u)", path,
                        strerror(errno ? errno : EIO), lineno + 1);
     free(line);
@@ -645,7 +654,16 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
         fclose(f);
     /* Run everything that was submitted. A failed pass ends the requests in it (they
      * report the error); the others go on. */
+    bool cancelled = false;
     while (R.outstanding) {
+        if (R.interrupt && *R.interrupt && !cancelled) {
+            /* Interrupted: what waits is cancelled, what runs ends at the pass boundary;
+             * each still gets its object (finish_reason "cancelled", the text so far). */
+            for (size_t i = 0; i < R.n_items; i++)
+                if (R.items[i]->ran && !R.items[i]->done)
+                    si_engine_cancel(e, R.items[i]->eid);
+            cancelled = true;
+        }
         bool idle = false;
         si_error se = {0};
         int src = si_engine_step(e, &idle, &se);

@@ -23,6 +23,7 @@
 #ifndef STREAMINFER_TOOLS_BATCH_FILE_H
 #define STREAMINFER_TOOLS_BATCH_FILE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,11 @@ typedef struct si_batch_defaults {
     bool special;         /* parse special tokens (<|eot_id|>...) in text prompts */
     si_draft_mode draft;  /* guessing (JSON: "draft": "none"|"lookup"|"lookahead"|"auto") */
     uint32_t draft_max;   /* 0 = the engine's (JSON: "draft_max") */
+    /* NULL, or a flag (set by a SIGINT handler) that ends the run once it is non-zero: no
+     * further line is read, requests waiting are cancelled and running ones end at the
+     * next pass boundary; every request submitted still gets its object ("cancelled",
+     * with the text so far). */
+    const volatile sig_atomic_t *interrupt;
 } si_batch_defaults;
 
 typedef struct si_batch_summary {

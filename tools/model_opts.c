@@ -9,7 +9,8 @@
 
 const char si_model_opts_help_memory[] =
     "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
-    "                          (default: cgroup limit or MemAvailable, less a margin)\n"
+    "                          (default: cgroup limit or MemAvailable, less a margin and\n"
+    "                          the process's fixed overhead: code, libraries, metadata)\n"
     "      --kv-type f16|f32|q8_0  KV cache precision (default f16; q8_0: 8-bit blocks,\n"
     "                          about half of f16's memory; needs a head size multiple of 32)\n"
     "      --pin auto|none|SIZE  weights kept in memory after the first pass, so later passes\n"

@@ -7,10 +7,13 @@ void si_print_plan(FILE *f, const char *model, const si_plan *p, double device_m
     char a[32], b[32], c[32];
     /* at the start (the KV blocks of one full step beside the pins), and with the whole
      * pool in use (every pin given way) */
-    uint64_t total = p->kv_start_bytes + p->act_bytes + p->ring_bytes + p->pin_bytes;
-    uint64_t total_full = p->kv_bytes + p->act_bytes + p->ring_bytes;
+    uint64_t total = p->kv_start_bytes + p->act_bytes + p->ring_bytes + p->book_bytes + p->pin_bytes;
+    uint64_t total_full = p->kv_bytes + p->act_bytes + p->ring_bytes + p->book_bytes;
     fprintf(f, "plan for %s\n", model);
     fprintf(f, "memory budget   : %s (%s)\n", si_format_size(p->budget, a, sizeof a), p->budget_source);
+    fprintf(f, "fixed overhead  : %s beside the budget (code, libraries, metadata, tokenizer); peak RSS "
+               "stays within %s\n",
+            si_format_size(p->overhead_bytes, a, sizeof a), si_format_size(p->budget + p->overhead_bytes, b, sizeof b));
     fprintf(f, "context         : %u positions (%s)\n", p->n_ctx, p->ctx_source);
     fprintf(f, "step            : %u tokens per pass at most, %u logits rows\n", p->n_batch, p->logits_rows);
     if (p->kv_block_cells && p->kv_start_bytes < p->kv_bytes)
@@ -22,6 +25,7 @@ void si_print_plan(FILE *f, const char *model, const si_plan *p, double device_m
         fprintf(f, "KV cache        : %s\n", si_format_size(p->kv_bytes, a, sizeof a));
     fprintf(f, "activations     : %s\n", si_format_size(p->act_bytes, a, sizeof a));
     fprintf(f, "weight buffer   : %s\n", si_format_size(p->ring_bytes, a, sizeof a));
+    fprintf(f, "bookkeeping     : %s (extent tables, views, scheduler slots)\n", si_format_size(p->book_bytes, a, sizeof a));
     if (p->pinned_tensors)
         fprintf(f, "pinned weights  : %s of %s left for pins, %u tensors: %s\n",
                 si_format_size(p->pin_bytes, a, sizeof a), si_format_size(p->pin_budget, b, sizeof b),

@@ -274,8 +274,19 @@ typedef struct out_ctx {
     si_progress *bar; /* the pass's status line on stderr: erased around every write to stdout */
 } out_ctx;
 
+/* Ctrl-C: the first ends the generation at the end of the pass in flight (the tokens
+ * so far are printed, the report follows); a second one, before that, ends the process
+ * at once (a pass can take minutes on a slow device). The chat's turns reset it. */
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+static void on_sigint(int sig)
+{
+    if (interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    interrupted = 1;
+}
 
 /* Text to stdout; on a terminal, C0 control bytes (but newline and tab) and DEL as
  * ^X so that stray escape sequences from a model cannot garble the screen. */
@@ -365,11 +376,26 @@ static void on_progress(void *ctx, const si_llama_progress *p)
                     p->n_layer, rate, left, p->n_tokens, p->n_tokens == 1 ? "" : "s");
 }
 
+/* VmHWM of this process image. Not getrusage's ru_maxrss: exec keeps the high-water mark
+ * of the image it replaced, so a stream-infer started from a large process (a shell
+ * script's python, a build tool) would report the parent's memory as its own. */
 static uint64_t peak_rss_bytes(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (uint64_t)ru.ru_maxrss * 1024;
+    FILE *f = fopen("/proc/self/status", "r");
+    uint64_t kb = 0;
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %" SCNu64 " kB", &kb) == 1)
+                break;
+        fclose(f);
+    }
+    if (!kb) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kb = (uint64_t)ru.ru_maxrss;
+    }
+    return kb * 1024;
 }
 
 #define MAX_TURNS_REPORTED 256
@@ -400,6 +426,7 @@ typedef struct report {
     double device_mbps;
     double t_start; /* si_now_s() at program start */
     uint64_t peak_rss;
+    bool interrupted; /* -p or --batch-file ended by Ctrl-C */
 } report;
 
 static void print_report(FILE *f, const report *r)
@@ -505,10 +532,14 @@ static void print_report(FILE *f, const report *r)
             si_format_size(r->plan->act_bytes, a, sizeof a));
     fprintf(f, "memory budget       : %s (%s)\n", si_format_size(r->plan->budget, a, sizeof a),
             r->plan->budget_source);
+    fprintf(f, "fixed overhead      : %s beside the budget (code, libraries, metadata, tokenizer; at open)\n",
+            si_format_size(r->plan->overhead_bytes, a, sizeof a));
     fprintf(f, "I/O                 : %s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
             r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
+    if (r->interrupted)
+        fprintf(f, "interrupted         : yes (Ctrl-C; the run ended at the end of the pass in flight)\n");
 }
 
 /* s as a JSON string literal. */
@@ -559,6 +590,8 @@ static int write_report_json(const char *path, const report *r)
                ", \"kv_allocated_peak_bytes\": %" PRIu64 ", \"kv_block_cells\": %u",
             r->st.pins_held, r->st.pins_released, r->st.pins_restored, r->st.held_bytes, r->st.held_peak_bytes,
             r->st.kv_bytes, r->st.kv_peak_bytes, r->plan->kv_block_cells);
+    fprintf(f, ", \"overhead_bytes\": %" PRIu64 ", \"book_bytes\": %" PRIu64, r->plan->overhead_bytes,
+            r->plan->book_bytes);
     fprintf(f, ", \"ctx_source\": ");
     json_string(f, r->plan->ctx_source);
     fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);
@@ -598,7 +631,7 @@ static int write_report_json(const char *path, const report *r)
                    ", \"total_mean_s\": %.6f, \"total_max_s\": %.6f, \"batch_wall_s\": %.6f",
                 r->batch.requests, r->batch.errors, r->batch.ttft_mean_s, r->batch.ttft_max_s, r->batch.total_mean_s,
                 r->batch.total_max_s, r->batch.wall_s);
-    fprintf(f, "}\n");
+    fprintf(f, ", \"interrupted\": %s}\n", r->interrupted ? "true" : "false");
     return fclose(f);
 }
 
@@ -908,7 +941,7 @@ int main(int argc, char **argv)
         } else if (c.batch_file) {
             uint32_t n_predict = c.n_predict == -2 ? 32 : c.n_predict == -1 ? SI_N_PREDICT_ALL : (uint32_t)c.n_predict;
             si_batch_defaults bd = {.samp = c.samp, .n_predict = n_predict, .special = c.special,
-                                    .draft = c.draft.mode, .draft_max = c.draft.max,
+                                    .draft = c.draft.mode, .draft_max = c.draft.max, .interrupt = &interrupted,
                                     .add_bos = !c.no_bos && S.tok && si_tokenizer_add_bos_default(S.tok)};
             /* Result lines go through a stream that erases the status line around them. */
             FILE *out = S.pv.bar.below ? progress_stdout(&S.pv.bar) : NULL;
@@ -945,6 +978,7 @@ int main(int argc, char **argv)
         r->device_mbps = c.device_mbps;
         r->t_start = S.t_start;
         r->peak_rss = peak_rss_bytes();
+        r->interrupted = interrupted && !c.chat;
         if (!c.quiet)
             print_report(stderr, r);
         if (c.report_json && write_report_json(c.report_json, r) != 0 && rc == SI_OK)
@@ -954,11 +988,19 @@ int main(int argc, char **argv)
         rc = si_errorf(&err, SI_EIO, "%s: writing logits failed: %s", c.dump_logits, strerror(errno));
     if (rc != SI_OK)
         fprintf(stderr, "stream-infer: error: %s\n", err.msg);
+    bool stopped = rc == SI_OK && S.r.interrupted;
+    if (stopped && c.batch_file)
+        fprintf(stderr, "stream-infer: interrupted: %u requests ended (those running with their text so far, "
+                        "finish_reason \"cancelled\"); later lines of %s were not read\n",
+                S.r.batch.requests, c.batch_file);
+    else if (stopped)
+        fprintf(stderr, "stream-infer: interrupted: %u tokens generated (the output above is what there was)\n",
+                S.r.gr.n_generated);
     si_detok_free(S.oc.detok);
     si_engine_free(S.eng);
     si_tokenizer_free(S.tok);
     si_llama_close(S.m);
     free(prompt);
     free(force);
-    return rc == SI_OK ? 0 : 1;
+    return rc != SI_OK ? 1 : stopped ? 128 + SIGINT : 0;
 }

@@ -46,11 +46,25 @@ typedef struct si_plan_req {
     uint64_t ring_want;           /* ring that holds a whole pass (capped by the caller) */
     uint64_t ring_min;            /* smallest ring that works (a few of the widest rows) */
     uint64_t pin_max;             /* pinned weights at most: 0 = none, UINT64_MAX = all the plan leaves */
+    /* The engine's bookkeeping (extent tables, views, scheduler slots): book_fixed_bytes,
+     * plus book_bytes_per_extent for each extent a pass is cut into, of which there are at
+     * most 9 * book_extent_bytes / ring (extents are at most ring / 3 bytes once aligned,
+     * and a tensor's row slices at least half of that). A larger ring means fewer
+     * extents: the plan never gives the ring less than the size at which ring +
+     * bookkeeping is smallest. All 0: none counted. */
+    uint64_t book_fixed_bytes;
+    uint64_t book_bytes_per_extent;
+    uint64_t book_extent_bytes;   /* bytes the extents of a pass cover, pinned ones included */
+    uint64_t overhead_bytes;      /* the process's fixed memory beside the budget (code, libraries,
+                                     the file's metadata, the tokenizer; si_plan_fixed_overhead):
+                                     the default budget leaves it out; 0 = none */
 } si_plan_req;
 
 typedef struct si_plan {
     uint64_t budget;
     char budget_source[160]; /* how the budget was chosen */
+    uint64_t overhead_bytes; /* the process's fixed memory beside the budget (req.overhead_bytes):
+                                peak RSS stays within budget + overhead_bytes */
     uint32_t n_ctx;
     char ctx_source[160];    /* how n_ctx was chosen */
     uint32_t n_batch;
@@ -60,6 +74,7 @@ typedef struct si_plan {
     uint32_t kv_block_cells;
     uint64_t act_bytes;
     uint64_t ring_bytes;
+    uint64_t book_bytes;     /* the engine's bookkeeping at this ring (si_plan_req.book_*) */
     /* Pins: the budget gives pinned weights what ring, activations and the KV blocks of
      * one full step leave (at most pin_max); the model chooses within it
      * (si_plan_choose_pins) and fills in the rest. When the KV pool grows beyond those
@@ -76,7 +91,8 @@ typedef struct si_plan {
 /* The step size, the context and the ring for req. Activations are sized for the
  * chosen batch and context: act(B, ctx) = act_fixed + B * act_per_token + ctx *
  * act_per_pos + logits rows(B) * logits_row, and the plan needs act(B, ctx) + ctx *
- * kv_per_pos + ring. It succeeds iff the budget holds that with ring_min, the smallest
+ * kv_per_pos + ring + bookkeeping(ring). It succeeds iff the budget holds that with the
+ * smallest ring (ring_min, or the larger ring at which ring + bookkeeping is least), the smallest
  * context (req->n_ctx, else min(n_ctx_train, 64)) and the smallest step (req->n_batch,
  * else 1); else it fails with SI_EBUDGET and a message naming exactly that minimum
  * ("at least 1.2 MiB (1258291 bytes)"). */
@@ -102,8 +118,18 @@ uint64_t si_plan_choose_pins(si_pin_unit *u, size_t n, uint64_t budget);
 
 /* What this process may really use: the smaller of the cgroup memory limit (v1 or
  * v2, the tightest on the path) and MemAvailable, less a margin for the page cache
- * and the rest of the system. source describes it. */
-uint64_t si_plan_default_budget(char *source, size_t source_len);
+ * and the rest of the system, less overhead (the process's fixed memory beside the
+ * budget, si_plan_fixed_overhead), so that budget + overhead stays under the limit.
+ * source (may be NULL) describes it. */
+uint64_t si_plan_default_budget(uint64_t overhead, char *source, size_t source_len);
+
+/* The process's fixed memory beside the budget, measured before the plan's
+ * allocations: its anonymous resident memory now (RssAnon: the file's metadata, stacks,
+ * what is already allocated), every file mapping whole (the program's and the libraries'
+ * code and data, as much as can ever be resident), plus metadata_bytes once more for the
+ * tokenizer, which copies the vocabulary from the metadata when a front end loads it.
+ * 0 parts where /proc is unreadable. */
+uint64_t si_plan_fixed_overhead(uint64_t metadata_bytes);
 
 /* "512M", "1.5G", "4096", "64K" (powers of 1024). */
 int si_parse_size(const char *s, uint64_t *out);

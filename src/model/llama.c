@@ -134,6 +134,16 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     widest = widest > d->output.row_bytes ? widest : d->output.row_bytes;
     r->ring_want = 2 * pass < SI_RING_DEFAULT_CAP ? 2 * pass : SI_RING_DEFAULT_CAP;
     r->ring_min = 3 * ((widest + align - 1) / align * align + 2 * align);
+    /* Bookkeeping beside the buffers: per extent, the layout's entry and view (arrays
+     * grown by doubling: up to 2x; they are built before the buffers exist, so the moves'
+     * transient copies are not at the peak), the scheduler's copy, slot and pin state;
+     * per tensor of a pass, one extent at least, its views entry and pin choice; the
+     * model, its I/O, scheduler and KV handles. */
+    uint64_t n_units = (uint64_t)hp->n_layer * SI_LAYER_N_TENSORS + 2;
+    r->book_bytes_per_extent = 3 * sizeof(si_extent) + 2 * sizeof(si_view) + 64;
+    r->book_extent_bytes = pass;
+    r->book_fixed_bytes = n_units * (r->book_bytes_per_extent + sizeof(si_tensor_views) + 48) + 8192;
+    r->act_bytes_per_token += 3 * sizeof(uint32_t) + sizeof(si_seq_set) + 1; /* step_cell/order, eval_* */
 }
 
 /* --ring: the weight buffer at most, never below what streaming needs. */
@@ -291,9 +301,13 @@ static uint64_t on_demand_bytes(const si_llama *m, uint64_t align)
  * image, and the smallest extent is one chunk, not one row. */
 static void pack_ring_request(si_plan_req *r, const si_pack *p, uint64_t align)
 {
-    uint64_t pass = 0, widest = 0;
+    uint64_t pass = 0, widest = 0, scratch = 0, rows_read = 0;
     for (uint32_t c = 0; c < si_pack_n_chunks(p); c++) {
         const si_pack_chunk *k = si_pack_chunk_at(p, c);
+        if (k->codec == SI_PACK_CODEC_ZSTD_FIELDS && k->raw > scratch)
+            scratch = k->raw; /* the scheduler's decode buffer */
+        if (k->codec != SI_PACK_CODEC_RAW && k->stored + 2 * k->raw > rows_read)
+            rows_read = k->stored + 2 * k->raw; /* an embedding row read on demand: chunk, decoded, fields */
         uint64_t need = (k->stored + align - 1) / align * align + 2 * align +
                         (k->codec != SI_PACK_CODEC_RAW ? (k->raw + align - 1) / align * align : 0);
         pass += need - 2 * align + (k->codec != SI_PACK_CODEC_RAW ? k->raw : 0);
@@ -302,6 +316,11 @@ static void pack_ring_request(si_plan_req *r, const si_pack *p, uint64_t align)
     uint64_t want = 2 * pass < SI_RING_DEFAULT_CAP ? 2 * pass : SI_RING_DEFAULT_CAP;
     r->ring_want = want > r->ring_want ? want : r->ring_want;
     r->ring_min = 3 * widest > r->ring_min ? 3 * widest : r->ring_min;
+    /* the extents' frames: every chunk at least once, one more per extent (doubling: 2x,
+     * from 256) */
+    uint64_t n_frames = si_pack_n_chunks(p) > 128 ? si_pack_n_chunks(p) : 128;
+    r->book_fixed_bytes += 2 * n_frames * (sizeof(si_frame) + sizeof(size_t)) + scratch + rows_read;
+    r->book_bytes_per_extent += 2 * (sizeof(si_frame) + sizeof(size_t));
 }
 
 int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, si_error *err)
@@ -328,6 +347,8 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
         align = si_sched_alignment(m->sched);
         m->qact_row = qact_row_bytes(&m->d);
         fill_plan_request(&req, &m->d, opts, m->qact_row, align);
+        /* measured before the plan's buffers: what the process holds beside the budget */
+        req.overhead_bytes = si_plan_fixed_overhead(m->pack ? si_pack_meta_size(m->pack) : si_gguf_data_offset(m->gguf));
         if (m->pack)
             pack_ring_request(&req, m->pack, align);
         req.act_fixed_bytes += on_demand_bytes(m, align);
@@ -698,7 +719,7 @@ static uint64_t held_bytes(const si_llama *m)
 {
     si_sched_stats ss;
     si_sched_get_stats(m->sched, &ss);
-    return m->plan.ring_bytes + m->plan.act_bytes + si_kv_allocated_bytes(m->kv) + ss.pinned_bytes;
+    return m->plan.ring_bytes + m->plan.act_bytes + m->plan.book_bytes + si_kv_allocated_bytes(m->kv) + ss.pinned_bytes;
 }
 
 static void note_held(si_llama *m)

@@ -116,7 +116,35 @@ static uint64_t mem_available(void)
     return kb * 1024;
 }
 
-uint64_t si_plan_default_budget(char *source, size_t source_len)
+uint64_t si_plan_fixed_overhead(uint64_t metadata_bytes)
+{
+    /* anonymous memory resident now: heap (the file's metadata), stacks */
+    FILE *f = fopen("/proc/self/status", "r");
+    uint64_t kb = 0, files = 0;
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "RssAnon: %" SCNu64 " kB", &kb) == 1)
+                break;
+        fclose(f);
+    }
+    /* code and data of the program and its libraries: every file mapping whole, as
+     * much of it as can ever become resident (pages are touched lazily, so what is
+     * resident at open understates it) */
+    if ((f = fopen("/proc/self/maps", "r"))) {
+        char line[4608];
+        while (fgets(line, sizeof line, f)) {
+            unsigned long long lo, hi;
+            char *path = strchr(line, '/');
+            if (path && sscanf(line, "%llx-%llx", &lo, &hi) == 2 && hi > lo)
+                files += hi - lo;
+        }
+        fclose(f);
+    }
+    return kb * 1024 + files + metadata_bytes;
+}
+
+uint64_t si_plan_default_budget(uint64_t overhead, char *source, size_t source_len)
 {
     uint64_t cg = cgroup_limit(), avail = mem_available();
     uint64_t base = avail;
@@ -129,13 +157,21 @@ uint64_t si_plan_default_budget(char *source, size_t source_len)
         base = 512ull << 20;
         what = "no limit found, assumed";
     }
-    /* Keep room for the page cache, the binary and libraries, and the rest of the system. */
+    /* Keep room for the page cache and the rest of the system, and leave out the
+     * process's fixed memory (code, libraries, metadata, tokenizer), which is not in
+     * the budget: budget + overhead + margin = base. */
     uint64_t margin = base / 8 + (16ull << 20);
-    uint64_t budget = base > margin + (16ull << 20) ? base - margin : base / 2;
+    uint64_t keep = margin + overhead;
+    uint64_t budget = base > keep + (16ull << 20) ? base - keep : base / 2;
     if (source) {
-        char a[32], b[32];
-        snprintf(source, source_len, "%s %s less %s margin", what, si_format_size(base, a, sizeof a),
-                 si_format_size(margin, b, sizeof b));
+        char a[32], b[32], c[32];
+        if (overhead)
+            snprintf(source, source_len, "%s %s less %s margin and %s fixed overhead", what,
+                     si_format_size(base, a, sizeof a), si_format_size(margin, b, sizeof b),
+                     si_format_size(overhead, c, sizeof c));
+        else
+            snprintf(source, source_len, "%s %s less %s margin", what, si_format_size(base, a, sizeof a),
+                     si_format_size(margin, b, sizeof b));
     }
     return budget;
 }
@@ -173,10 +209,64 @@ static uint64_t act_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx
     return act_step_bytes(r, n_batch) + (uint64_t)n_ctx * r->act_bytes_per_pos;
 }
 
+/* The engine's bookkeeping with a ring of this size: more extents when it is smaller.
+ * An extent is at most ring / 3 bytes once aligned (the alignment at most ring_min / 6),
+ * and a row slice holds at least that less one row (the widest under ring_min / 3) and
+ * the alignment at both ends: at most 3 E / (ring - 1.5 ring_min) slices of E bytes in
+ * all, and never more than 9 E / ring (a slice is at least half an extent). */
+static uint64_t book_bytes(const si_plan_req *r, uint64_t ring)
+{
+    if (!ring || !r->book_bytes_per_extent)
+        return r->book_fixed_bytes;
+    double E = (double)r->book_extent_bytes, n = 9.0 * E / (double)ring, lo = 1.5 * (double)r->ring_min;
+    if ((double)ring > lo && 3.0 * E / ((double)ring - lo) < n)
+        n = 3.0 * E / ((double)ring - lo);
+    return r->book_fixed_bytes + (uint64_t)ceil(n) * r->book_bytes_per_extent;
+}
+
+/* The smallest ring the plan gives: ring_min, or more where a larger ring saves more
+ * bookkeeping than it costs (the least ring + bookkeeping on a fine geometric grid). */
+static uint64_t ring_floor(const si_plan_req *r)
+{
+    uint64_t best = r->ring_min, best_cost = best + book_bytes(r, best);
+    if (!r->book_bytes_per_extent)
+        return best;
+    double top = 4.0 * sqrt(9.0 * (double)r->book_extent_bytes * (double)r->book_bytes_per_extent);
+    for (double x = (double)r->ring_min * 1.01; x < top; x *= 1.01) {
+        uint64_t ring = (uint64_t)x, cost = ring + book_bytes(r, ring);
+        if (cost < best_cost)
+            best = ring, best_cost = cost;
+    }
+    /* never above what the ring may have (--ring caps ring_want) */
+    if (r->ring_want && best > r->ring_want)
+        best = r->ring_want > r->ring_min ? r->ring_want : r->ring_min;
+    return best;
+}
+
+/* What the smallest ring costs, with its bookkeeping. */
+static uint64_t ring_floor_bytes(const si_plan_req *r)
+{
+    uint64_t f = ring_floor(r);
+    return f + book_bytes(r, f);
+}
+
 /* Everything a plan of this step and context holds with the smallest ring. */
 static uint64_t need_bytes(const si_plan_req *r, uint32_t n_batch, uint32_t n_ctx)
 {
-    return act_bytes(r, n_batch, n_ctx) + (uint64_t)n_ctx * r->kv_bytes_per_pos + r->ring_min;
+    return act_bytes(r, n_batch, n_ctx) + (uint64_t)n_ctx * r->kv_bytes_per_pos + ring_floor_bytes(r);
+}
+
+/* The largest ring that fits in `room` with its bookkeeping (room >= ring_floor_bytes). */
+static uint64_t ring_in(const si_plan_req *r, uint64_t room)
+{
+    uint64_t ring = ring_floor(r);
+    for (int i = 0; i < 8; i++) { /* ring + book(ring) <= room holds at every step */
+        uint64_t b = book_bytes(r, ring), next = room > b ? room - b : 0;
+        if (next <= ring)
+            break;
+        ring = next;
+    }
+    return ring;
 }
 
 /* The refusal names the minimum that would work (exactly: that budget is accepted)
@@ -185,10 +275,10 @@ static int too_small(const si_plan_req *r, const si_plan *p, uint32_t n_batch, u
 {
     uint64_t act = act_bytes(r, n_batch, ctx_min), kv = (uint64_t)ctx_min * r->kv_bytes_per_pos;
     uint64_t need = need_bytes(r, n_batch, ctx_min);
-    char a[32], b[32], c[32], d[32], e[32], what[64], tail[128] = "";
+    char a[32], b[32], c[32], d[32], e[32], f[32], what[64], tail[128] = "";
     if (r->n_ctx) {
         snprintf(what, sizeof what, " for -c %u", r->n_ctx);
-        uint64_t fixed = act_step_bytes(r, n_batch) + r->ring_min;
+        uint64_t fixed = act_step_bytes(r, n_batch) + ring_floor_bytes(r);
         uint64_t per_pos = r->kv_bytes_per_pos + r->act_bytes_per_pos;
         uint64_t most = p->budget > fixed && per_pos ? (p->budget - fixed) / per_pos : 0;
         if (most >= 1)
@@ -200,10 +290,11 @@ static int too_small(const si_plan_req *r, const si_plan *p, uint32_t n_batch, u
     }
     return si_errorf(err, SI_EBUDGET,
                      "memory budget %s is too small%s: at least %s (%" PRIu64 " bytes) would work (KV cache %s for "
-                     "%u positions, activations %s for a %u-token step, weight buffer %s)%s",
+                     "%u positions, activations %s for a %u-token step, weight buffer %s, bookkeeping %s)%s",
                      si_format_size(p->budget, a, sizeof a), what, si_format_size(need, b, sizeof b), need,
                      si_format_size(kv, c, sizeof c), ctx_min, si_format_size(act, d, sizeof d), n_batch,
-                     si_format_size(r->ring_min, e, sizeof e), tail);
+                     si_format_size(ring_floor(r), e, sizeof e),
+                     si_format_size(book_bytes(r, ring_floor(r)), f, sizeof f), tail);
 }
 
 int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
@@ -213,8 +304,9 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
         p->budget = r->budget;
         snprintf(p->budget_source, sizeof p->budget_source, "--mem-budget");
     } else {
-        p->budget = si_plan_default_budget(p->budget_source, sizeof p->budget_source);
+        p->budget = si_plan_default_budget(r->overhead_bytes, p->budget_source, sizeof p->budget_source);
     }
+    p->overhead_bytes = r->overhead_bytes;
     SI_CHECK(!r->n_ctx && !r->n_ctx_train, err, SI_EINVAL, "the model has no context length: use -c N");
     SI_CHECK(r->n_batch > (1u << 20), err, SI_EINVAL, "step size %u is too large", r->n_batch);
     uint32_t ctx_train = r->n_ctx_train ? r->n_ctx_train : r->n_ctx;
@@ -243,7 +335,8 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
      * activations (attention scores, the F16 widening scratch). */
     uint64_t left = p->budget - act_step_bytes(r, n_batch);
     uint64_t per_pos = r->kv_bytes_per_pos + r->act_bytes_per_pos;
-    uint64_t want = r->ring_want > r->ring_min ? r->ring_want : r->ring_min;
+    uint64_t floor_ring = ring_floor(r);
+    uint64_t want = r->ring_want > floor_ring ? r->ring_want : floor_ring;
     uint64_t n_ctx, ring = 0;
     char a[32], b[32];
     if (r->n_ctx) {
@@ -253,7 +346,7 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
                      r->n_ctx_train);
         else
             snprintf(p->ctx_source, sizeof p->ctx_source, "-c %u", r->n_ctx);
-    } else if (left >= (uint64_t)ctx_train * per_pos + want) {
+    } else if (left >= (uint64_t)ctx_train * per_pos + want + book_bytes(r, want)) {
         /* The whole trained context beside a ring that holds what it wants. */
         n_ctx = ctx_train;
         snprintf(p->ctx_source, sizeof p->ctx_source, "the model's trained context %u", ctx_train);
@@ -261,15 +354,15 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
         /* The ring gets a quarter of what is left (within ring_min..ring_want, and
          * never so much that fewer than ctx_min positions remain), the context the
          * rest, in multiples of 256. */
-        uint64_t room = left - (uint64_t)ctx_min * per_pos; /* >= ring_min: checked above */
+        uint64_t room = left - (uint64_t)ctx_min * per_pos; /* >= ring_floor_bytes: checked above */
         ring = left / 4;
         if (ring > want)
             ring = want;
-        if (ring < r->ring_min)
-            ring = r->ring_min;
-        if (ring > room)
-            ring = room;
-        n_ctx = per_pos ? (left - ring) / per_pos : ctx_train;
+        if (ring < floor_ring)
+            ring = floor_ring;
+        if (ring + book_bytes(r, ring) > room)
+            ring = ring_in(r, room);
+        n_ctx = per_pos ? (left - ring - book_bytes(r, ring)) / per_pos : ctx_train;
         if (n_ctx > ctx_train)
             n_ctx = ctx_train;
         if (n_ctx > 256 && n_ctx < ctx_train)
@@ -287,14 +380,18 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
         }
     }
     if (r->n_ctx || n_ctx == ctx_train) { /* the ring takes what the context leaves, up to what it can use */
-        ring = left - n_ctx * per_pos;
+        ring = ring_in(r, left - n_ctx * per_pos);
         if (ring > want)
             ring = want;
     }
     p->n_ctx = (uint32_t)n_ctx;
     p->kv_bytes = n_ctx * r->kv_bytes_per_pos;
     p->act_bytes = act_bytes(r, n_batch, p->n_ctx);
+    uint64_t held = p->kv_bytes + p->act_bytes;
+    if (held + ring + book_bytes(r, ring) > p->budget) /* capped to want: x + c/x rounds up */
+        ring = ring_in(r, p->budget - held);
     p->ring_bytes = ring;
+    p->book_bytes = book_bytes(r, ring);
     /* Pins get what the rest leaves beside the KV blocks one full step needs (never
      * part of the minimum: a plan without pins). Beyond those blocks the pool grows
      * into the pins' memory, and they give way (src/model/llama.c, kv_make_room). */
@@ -305,7 +402,7 @@ int si_plan_make(const si_plan_req *r, si_plan *p, si_error *err)
         if (cells < n_ctx)
             p->kv_start_bytes = cells * r->kv_bytes_per_pos;
     }
-    uint64_t used = p->kv_start_bytes + p->act_bytes + p->ring_bytes;
+    uint64_t used = p->kv_start_bytes + p->act_bytes + p->ring_bytes + p->book_bytes;
     p->pin_budget = p->budget > used ? p->budget - used : 0;
     if (p->pin_budget > r->pin_max)
         p->pin_budget = r->pin_max;
