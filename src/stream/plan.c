@@ -157,10 +157,14 @@ uint64_t si_plan_default_budget(uint64_t overhead, char *source, size_t source_l
         base = 512ull << 20;
         what = "no limit found, assumed";
     }
-    /* Keep room for the page cache and the rest of the system, and leave out the
-     * process's fixed memory (code, libraries, metadata, tokenizer), which is not in
-     * the budget: budget + overhead + margin = base. */
-    uint64_t margin = base / 8 + (16ull << 20);
+    /* Leave out the process's fixed memory (code, libraries, metadata, tokenizer),
+     * which is not in the budget, and keep a margin for what the kernel charges beside
+     * it (page tables, io_uring rings, the metadata's page cache, which the cgroup
+     * reclaims before it kills): budget + overhead + margin = base. The margin was
+     * 1/8 + 16 MiB while it also had to cover the overhead; with the overhead measured
+     * it is 1/32 + 8 MiB (22 MiB of a 448 MiB cgroup, where the engine peaked 6 MiB
+     * above budget + overhead, page cache included: docs/BENCHMARKS.md). */
+    uint64_t margin = base / 32 + (8ull << 20);
     uint64_t keep = margin + overhead;
     uint64_t budget = base > keep + (16ull << 20) ? base - keep : base / 2;
     if (source) {
