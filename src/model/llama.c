@@ -53,11 +53,11 @@ struct si_llama {
     si_seq_set *eval_seq;       /* [n_batch] si_llama_eval's sequence sets (sequence 0) */
     bool *eval_logits;          /* [n_batch] */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][width] */
-    /* Attention scratch, one per compute thread:
-     *   scores [n_ctx]; qh [head_dim] the query of one head, rounded like the cache;
-     *   kvf [2][n_ctx][head_dim] one KV head's visible K and V rows as floats */
+    float *kvf;       /* [2][n_ctx][head_dim]: one KV head's visible K and V rows as floats */
+    /* Attention scratch, one per compute thread: scores [n_ctx]; qh [head_dim] the
+     * query of one head, rounded like the cache */
     struct attn_scratch {
-        float *scores, *qh, *kvf;
+        float *scores, *qh;
     } *ts;            /* [n_threads] */
     uint32_t n_threads;
     si_pool *pool;    /* n_threads - 1 workers: they only compute */
@@ -119,9 +119,9 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
     /* per cell: its position and sequence set; scores, the visible cells' indices, and
      * one KV head's visible rows gathered as floats */
-    /* scores and the gathered rows are per compute thread, as is the query of one head */
+    /* scores (and the query of one head) are per compute thread */
     uint64_t nt = o->n_threads ? o->n_threads : 1;
-    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + nt * (4 + 8 * (uint64_t)hp->head_dim);
+    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + nt * 4 + 8 * (uint64_t)hp->head_dim;
     r->act_fixed_bytes = 4 * (nt * hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
     /* a step's last token of each sequence, and each one's guessed tokens */
@@ -198,16 +198,16 @@ static int alloc_buffers(si_llama *m, si_error *err)
         struct attn_scratch *a = &m->ts[t];
         a->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
         a->qh = malloc(hp->head_dim * sizeof(float));
-        a->kvf = malloc(2 * ((size_t)m->plan.n_ctx + 1) * hp->head_dim * sizeof(float));
-        ts_ok = a->scores && a->qh && a->kvf;
+        ts_ok = a->scores && a->qh;
     }
+    m->kvf = malloc(2 * ((size_t)m->plan.n_ctx + 1) * hp->head_dim * sizeof(float));
     m->norm_w = malloc(D * sizeof(float));
     m->qact = malloc(B * m->qact_row);
     m->row_buf = malloc(m->d.token_embd.row_bytes);
     m->inv_freq = malloc((hp->n_rot / 2) * sizeof(float));
     SI_CHECK(!m->kv || !m->step_cell || !m->step_order || !m->vis || !m->eval_pos || !m->eval_seq ||
                  !m->eval_logits || !m->x || !m->xb || !m->q || !m->k || !m->v || !m->att || !m->hb || !m->hb2 ||
-                 !ts_ok || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq,
+                 !ts_ok || !m->kvf || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq,
              err, SI_ENOMEM, "out of memory for the KV cache and activations (%zu bytes of KV cache)", 2 * kv_bytes);
     return SI_OK;
 }
@@ -428,10 +428,10 @@ void si_llama_close(si_llama *m)
     free(m->pack_infos);
     si_kv_free(m->kv);
     for (uint32_t t = 0; m->ts && t < m->n_threads; t++)
-        free(m->ts[t].scores), free(m->ts[t].qh), free(m->ts[t].kvf);
+        free(m->ts[t].scores), free(m->ts[t].qh);
     free(m->ts);
     void *bufs[] = {m->step_cell, m->step_order, m->vis, m->eval_pos, m->eval_seq, m->eval_logits, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
-                    m->norm_w, m->qact, m->row_buf, m->inv_freq};
+                    m->kvf, m->norm_w, m->qact, m->row_buf, m->inv_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m);
@@ -545,99 +545,100 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
 }
 
 #define SI_WIDEN_KV_MIN_TOKENS 8
-/* One group's attention, shared by the compute threads: each takes a contiguous range
- * of query heads (so a KV head is gathered at most once per thread, into its own
- * scratch) and runs exactly the kernel calls one thread would for them. */
+/* A piece of one group's attention for the compute threads: with gather, converting
+ * KV head g's visible rows into kvf (the rows split among the threads), else the
+ * attention of query heads h0..h1-1 for every token of the group (the (head, token)
+ * pairs split among the threads, each pair one kernel call exactly as with one thread,
+ * with that thread's query and scores scratch). */
 typedef struct attend_job {
     si_llama *m;
     uint32_t l;
     const uint32_t *toks;
     uint32_t n_toks, n_vis;
-    bool gather;
+    bool gather;   /* this job converts rows */
+    uint32_t g;    /* the KV head gathered, or whose rows are read in place */
+    uint32_t h0, h1;
 } attend_job;
 
-static void attend_heads(void *ctx, uint32_t thread, uint32_t n_threads)
+static void attend_part(void *ctx, uint32_t thread, uint32_t n_threads)
 {
     const attend_job *j = ctx;
     si_llama *m = j->m;
-    const struct attn_scratch *sc = &m->ts[thread];
     const si_llama_hparams *hp = &m->d.hp;
-    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_vis = j->n_vis, l = j->l;
+    uint32_t hd = hp->head_dim, n_vis = j->n_vis, l = j->l;
     size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
     bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
-    si_to_float_fn q8_to_float = si_type_get(SI_TYPE_Q8_0)->to_float;
-    float scale = 1.0f / sqrtf((float)hd);
-    uint64_t h0, h1;
-    si_pool_split(hp->n_head, thread, n_threads, &h0, &h1);
-    uint32_t gathered = UINT32_MAX; /* the KV head whose rows kvf holds */
-    for (uint32_t h = (uint32_t)h0; h < h1; h++) {
-        uint32_t g = h / group;
-        size_t off = (size_t)g * m->kv_head;
-        const void *k = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + off;
-        const void *v = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + off;
-        size_t stride = KV;
-        bool rows_f16 = f16;
-        if (j->gather) {
-            float *kf = sc->kvf, *vf = sc->kvf + (size_t)n_vis * hd;
-            for (uint32_t t = 0; g != gathered && t < n_vis; t++) {
-                const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
-                const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
-                if (q8) {
-                    q8_to_float(kr, kf + (size_t)t * hd, hd);
-                    q8_to_float(vr, vf + (size_t)t * hd, hd);
-                } else if (f16) {
-                    for (uint32_t i = 0; i < hd; i++) {
-                        kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
-                        vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);
-                    }
-                } else {
-                    memcpy(kf + (size_t)t * hd, kr, hd * sizeof(float));
-                    memcpy(vf + (size_t)t * hd, vr, hd * sizeof(float));
+    size_t off = (size_t)j->g * m->kv_head;
+    uint64_t lo, hi;
+    if (j->gather) {
+        si_to_float_fn q8_to_float = si_type_get(SI_TYPE_Q8_0)->to_float;
+        float *kf = m->kvf, *vf = m->kvf + (size_t)n_vis * hd;
+        si_pool_split(n_vis, thread, n_threads, &lo, &hi);
+        for (uint32_t t = (uint32_t)lo; t < hi; t++) {
+            const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
+            const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
+            if (q8) {
+                q8_to_float(kr, kf + (size_t)t * hd, hd);
+                q8_to_float(vr, vf + (size_t)t * hd, hd);
+            } else if (f16) {
+                for (uint32_t i = 0; i < hd; i++) {
+                    kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
+                    vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);
                 }
+            } else {
+                memcpy(kf + (size_t)t * hd, kr, hd * sizeof(float));
+                memcpy(vf + (size_t)t * hd, vr, hd * sizeof(float));
             }
-            gathered = g;
-            k = kf;
-            v = vf;
-            stride = hd;
-            rows_f16 = false;
         }
-        for (uint32_t i = 0; i < j->n_toks; i++) {
-            uint32_t b = j->toks[i], p = m->step_pos[b];
-            /* The token sees the visible cells up to its own position. */
-            uint32_t lo = 0, hi = n_vis;
-            while (lo < hi) {
-                uint32_t mid = lo + (hi - lo) / 2;
-                if (si_kv_cell_pos(m->kv, m->vis[mid]) <= p)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            const float *q = m->q + b * Q + (size_t)h * hd;
-            /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
-            for (uint32_t e = 0; e < hd; e++)
-                sc->qh[e] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(q[e])) : q[e];
-            m->K->attend(m->att + b * Q + (size_t)h * hd, sc->qh, k, v, stride, rows_f16, lo, hd, scale,
-                         sc->scores);
+        return;
+    }
+    const struct attn_scratch *sc = &m->ts[thread];
+    /* the rows: gathered into kvf by the job before, or in place in the cache */
+    bool in_kvf = j->g == UINT32_MAX;
+    float scale = 1.0f / sqrtf((float)hd);
+    si_pool_split((uint64_t)(j->h1 - j->h0) * j->n_toks, thread, n_threads, &lo, &hi);
+    for (uint64_t it = lo; it < hi; it++) {
+        uint32_t h = j->h0 + (uint32_t)(it / j->n_toks), b = j->toks[it % j->n_toks], p = m->step_pos[b];
+        size_t hoff = (size_t)(h / (hp->n_head / hp->n_head_kv)) * m->kv_head;
+        const void *k = in_kvf ? (const void *)m->kvf : (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + hoff;
+        const void *v = in_kvf ? (const void *)(m->kvf + (size_t)n_vis * hd)
+                               : (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + hoff;
+        /* The token sees the visible cells up to its own position. */
+        uint32_t vlo = 0, vhi = n_vis;
+        while (vlo < vhi) {
+            uint32_t mid = vlo + (vhi - vlo) / 2;
+            if (si_kv_cell_pos(m->kv, m->vis[mid]) <= p)
+                vlo = mid + 1;
+            else
+                vhi = mid;
         }
+        const float *q = m->q + b * Q + (size_t)h * hd;
+        /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
+        for (uint32_t e = 0; e < hd; e++)
+            sc->qh[e] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(q[e])) : q[e];
+        m->K->attend(m->att + b * Q + (size_t)h * hd, sc->qh, k, v, in_kvf ? hd : KV, f16 && !in_kvf, vlo, hd, scale,
+                     sc->scores);
     }
 }
 
 /* Attention of the step's tokens over the cells of layer l, one group of tokens with
- * the same sequence set at a time (they see the same cells, up to their positions),
- * the query heads split among the compute threads. The group's visible cells come in
- * position order, so a token's sums run in the same order whatever else shares the
- * step and wherever its cells landed. When those cells lie side by side the rows are
- * read in place; otherwise, and for groups of 8 or more tokens with an F16 cache, a KV
- * head's visible rows are gathered as floats once for the group (per thread that
- * attends with it; exactly: the results are those of attending the F16 rows directly),
- * instead of being converted by the kernel per token and head; with few tokens the
- * kernels' vector conversion costs less than this scalar one. A Q8_0 cache is always
- * gathered: each head's rows are dequantized exactly (d * q, as ggml's dequantization)
- * into the float scratch, and every query head of the group attends to those floats
- * (the query stays F32). */
+ * the same sequence set at a time (they see the same cells, up to their positions).
+ * The group's visible cells come in position order, so a token's sums run in the same
+ * order whatever else shares the step and wherever its cells landed. When those cells
+ * lie side by side the rows are read in place, every query head at once; otherwise,
+ * and for groups of 8 or more tokens with an F16 cache, KV head by KV head, the head's
+ * visible rows are gathered as floats once for the group (exactly: the results are
+ * those of attending the F16 rows directly), instead of being converted by the kernel
+ * per token and head; with few tokens the kernels' vector conversion costs less than
+ * this scalar one. A Q8_0 cache is always gathered: each head's rows are dequantized
+ * exactly (d * q, as ggml's dequantization) into the float scratch once per group and
+ * KV head, and every query head of the group attends to those floats (the query stays
+ * F32). The compute threads share each piece (attend_part): one float copy of a head's
+ * rows whatever their number, and a query and scores scratch per thread. */
 static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t n_toks)
 {
     const si_llama_hparams *hp = &m->d.hp;
+    uint32_t group = hp->n_head / hp->n_head_kv;
     uint32_t pmax = 0;
     for (uint32_t i = 0; i < n_toks; i++)
         pmax = m->step_pos[toks[i]] > pmax ? m->step_pos[toks[i]] : pmax;
@@ -648,9 +649,20 @@ static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t
     for (uint32_t i = 1; i < n_vis && in_place; i++)
         in_place = m->vis[i] == m->vis[0] + i;
     bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
-    attend_job j = {.m = m, .l = l, .toks = toks, .n_toks = n_toks, .n_vis = n_vis,
-                    .gather = !in_place || q8 || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS)};
-    si_pool_run(m->pool, hp->n_head < m->n_threads ? hp->n_head : m->n_threads, attend_heads, &j);
+    bool gather = !in_place || q8 || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS);
+    attend_job j = {.m = m, .l = l, .toks = toks, .n_toks = n_toks, .n_vis = n_vis};
+    uint32_t nt = m->n_threads;
+    if (!gather) {
+        j.h0 = 0, j.h1 = hp->n_head;
+        si_pool_run(m->pool, hp->n_head * n_toks < nt ? hp->n_head * n_toks : nt, attend_part, &j);
+        return;
+    }
+    for (uint32_t g = 0; g < hp->n_head_kv; g++) {
+        j.gather = true, j.g = g;
+        si_pool_run(m->pool, n_vis < nt ? (n_vis ? n_vis : 1) : nt, attend_part, &j);
+        j.gather = false, j.g = UINT32_MAX, j.h0 = g * group, j.h1 = (g + 1) * group;
+        si_pool_run(m->pool, group * n_toks < nt ? group * n_toks : nt, attend_part, &j);
+    }
 }
 
 static void attention(si_llama *m, uint32_t l)
