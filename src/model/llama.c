@@ -117,9 +117,9 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * kv_row_bytes(o->kv_type, KV);
     r->kv_block_cells = SI_KV_BLOCK_CELLS;
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
-    /* per cell: its position and sequence set; scores, the visible cells' indices, and
-     * one KV head's visible rows gathered as floats */
-    /* scores (and the query of one head) are per compute thread */
+    /* per cell: its position and sequence set; the visible cells' indices, one KV head's
+     * visible rows gathered as floats, and scores, which (like the query of one head)
+     * each compute thread has its own of */
     uint64_t nt = o->n_threads ? o->n_threads : 1;
     r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + nt * 4 + 8 * (uint64_t)hp->head_dim;
     r->act_fixed_bytes = 4 * (nt * hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
