@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "streaminfer/plan.h"
+#include "streaminfer/pool.h"
 
 const char si_model_opts_help_memory[] =
     "      --mem-budget SIZE   bound for weight buffers + KV cache + activations, e.g. 400M\n"
@@ -28,7 +29,9 @@ const char si_model_opts_help_io[] =
     "      --direct auto|on|off   O_DIRECT reads (default auto: fall back on EINVAL)\n"
     "      --queue-depth N     reads in flight (default 8)\n"
     "      --chunk SIZE        largest single read (default 1M)\n"
-    "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n";
+    "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n"
+    "  -t, --threads N         compute threads, 1 to 256 (default: the CPUs this process may run\n"
+    "                          on); the output is the same for every N\n";
 
 const char si_draft_opts_help[] =
     "      --draft none|lookup|lookahead|auto  guesses checked in the same pass; the output is\n"
@@ -73,7 +76,10 @@ int si_draft_opt(int o, const char *arg, si_draft_opts *d)
 
 void si_opt_invalid(const char *prog, const struct option *opts, int long_index, int o, const char *arg)
 {
-    if (long_index >= 0)
+    if (o == 't') /* -t and --threads */
+        fprintf(stderr, "%s: error: invalid value '%s' for %s: compute threads are a count from 1 to %d (see --help)\n",
+                prog, arg, long_index >= 0 ? "--threads" : "-t", SI_POOL_MAX_THREADS);
+    else if (long_index >= 0)
         fprintf(stderr, "%s: error: invalid value '%s' for --%s (see --help)\n", prog, arg, opts[long_index].name);
     else
         fprintf(stderr, "%s: error: invalid value '%s' for -%c (see --help)\n", prog, arg, o);
@@ -164,6 +170,11 @@ int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels
         return 1;
     case SI_MOPT_PLAN:
         lo->plan_only = true;
+        return 1;
+    case 't':
+        if (!si_parse_long(arg, 1, SI_POOL_MAX_THREADS, &v))
+            return -1;
+        lo->n_threads = (uint32_t)v;
         return 1;
     default:
         return 0;

@@ -23,7 +23,10 @@ enum {
         {"direct", required_argument, 0, SI_MOPT_DIRECT}, {"queue-depth", required_argument, 0, SI_MOPT_QD},    \
         {"chunk", required_argument, 0, SI_MOPT_CHUNK}, {"kernels", required_argument, 0, SI_MOPT_KERNELS},  \
         {"pin", required_argument, 0, SI_MOPT_PIN}, {"plan", no_argument, 0, SI_MOPT_PLAN},    \
-        {"ring", required_argument, 0, SI_MOPT_RING}
+        {"ring", required_argument, 0, SI_MOPT_RING}, {"threads", required_argument, 0, 't'}
+
+/* The shared short options, to append to a tool's getopt_long string: -t N (--threads). */
+#define SI_MODEL_SHORT_OPTIONS "t:"
 
 /* The defaults the tools share where they differ from the library's (pins: auto). */
 void si_model_opts_init(si_llama_opts *lo);

@@ -14,6 +14,7 @@
 #include "streaminfer/clock.h"
 #include "streaminfer/engine.h"
 #include "streaminfer/kernels.h"
+#include "streaminfer/pool.h"
 #include "streaminfer/llama.h"
 #include "streaminfer/plan.h"
 #include "streaminfer/sampler.h"
@@ -136,7 +137,7 @@ static int parse_args(int argc, char **argv, cli *c)
     int o, li = -1;
     long v;
     char *end;
-    while ((li = -1, o = getopt_long(argc, argv, "m:p:n:s:c:b:hq", opts, &li)) != -1) {
+    while ((li = -1, o = getopt_long(argc, argv, "m:p:n:s:c:b:hq" SI_MODEL_SHORT_OPTIONS, opts, &li)) != -1) {
         switch (o) {
         case 'm': c->model = optarg; break;
         case 'p': c->prompt = optarg; break;
@@ -423,6 +424,8 @@ typedef struct report {
     const char *backend, *io_note;
     bool direct;
     unsigned queue_depth;
+    uint32_t n_threads, n_cpus; /* compute threads; CPUs of the process's affinity set */
+    const char *kernels;
     double device_mbps;
     double t_start; /* si_now_s() at program start */
     uint64_t peak_rss;
@@ -537,6 +540,8 @@ static void print_report(FILE *f, const report *r)
     fprintf(f, "I/O                 : %s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
             r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
+    fprintf(f, "compute             : %u thread%s (%u CPU%s available), %s kernels\n", r->n_threads,
+            r->n_threads == 1 ? "" : "s", r->n_cpus, r->n_cpus == 1 ? "" : "s", r->kernels);
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
     if (r->interrupted)
         fprintf(f, "interrupted         : yes (Ctrl-C; the run ended at the end of the pass in flight)\n");
@@ -595,6 +600,7 @@ static int write_report_json(const char *path, const report *r)
     fprintf(f, ", \"ctx_source\": ");
     json_string(f, r->plan->ctx_source);
     fprintf(f, ", \"queue_depth\": %u, \"chunk_bytes\": %" PRIu64, r->queue_depth, s->chunk_bytes);
+    fprintf(f, ", \"threads\": %u, \"cpus\": %u, \"kernels\": \"%s\"", r->n_threads, r->n_cpus, r->kernels);
     if (s->first_read_at > 0)
         fprintf(f, ", \"first_read_s\": %.6f", s->first_read_at - r->t_start);
     if (r->device_mbps > 0)
@@ -975,6 +981,9 @@ int main(int argc, char **argv)
         r->direct = ls.io.direct;
         r->io_note = ls.io.note;
         r->queue_depth = ls.io.queue_depth;
+        r->n_threads = si_llama_n_threads(S.m);
+        r->n_cpus = si_pool_default_threads();
+        r->kernels = si_kernels_active()->name;
         r->device_mbps = c.device_mbps;
         r->t_start = S.t_start;
         r->peak_rss = peak_rss_bytes();

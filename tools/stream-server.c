@@ -117,7 +117,7 @@ static int parse_args(int argc, char **argv, cli *c)
     long v;
     uint64_t sz;
     double x;
-    while ((li = -1, o = getopt_long(argc, argv, "m:c:b:hq", opts, &li)) != -1) {
+    while ((li = -1, o = getopt_long(argc, argv, "m:c:b:hq" SI_MODEL_SHORT_OPTIONS, opts, &li)) != -1) {
         switch (o) {
         case 'm': c->model = optarg; break;
         case 'c':

@@ -64,6 +64,10 @@ typedef struct si_llama_opts {
      * not call into the model. NULL: none. The model itself never prints. */
     void (*progress)(void *ctx, const si_llama_progress *p);
     void *progress_ctx;
+    /* Compute threads (1..256): matrix products split by output rows, attention by
+     * heads; logits are bit-identical for every count. 0 = the online CPUs of the
+     * process's affinity set. Reads stay on the calling thread. */
+    uint32_t n_threads;
 } si_llama_opts;
 
 typedef struct si_llama_stats {
@@ -98,6 +102,7 @@ const si_llama_hparams *si_llama_hparams_of(const si_llama *m);
 const si_plan *si_llama_plan_of(const si_llama *m);
 const si_gguf *si_llama_gguf(const si_llama *m);
 uint32_t si_llama_pos(const si_llama *m); /* si_llama_eval's next position (sequence 0) */
+uint32_t si_llama_n_threads(const si_llama *m); /* compute threads in use (opts.n_threads resolved) */
 
 /* Sequence 0 alone: evaluate n tokens at positions pos..pos+n-1. logits receives n rows of n_vocab
  * floats when opts.all_logits, else one row (the last token's). Steps of more than

@@ -28,6 +28,7 @@
  * even as every Linux process starts, and roundf's ties are fixed up explicitly. No
  * vrgather either. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,10 +554,23 @@ static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, i
 static _Thread_local void *ybuf;
 static _Thread_local size_t ybuf_cap;
 
+/* The scratch buffers are per thread (_Thread_local): a compute thread of the pool
+ * (streaminfer/pool.h) has its own, freed when the thread ends through this key's
+ * destructor (set on a thread's first growth), so that closing a model leaves nothing
+ * of its workers behind. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+static void scratch_free_thread(void *unused);
+static void scratch_key_make(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_free_thread) == 0; }
+
 /* *buf grown to at least need bytes (kept between calls); NULL when out of memory */
 static void *scratch(void **buf, size_t *cap, size_t need)
 {
     if (need > *cap) {
+        pthread_once(&scratch_once, scratch_key_make);
+        if (scratch_key_ok && !pthread_getspecific(scratch_key))
+            pthread_setspecific(scratch_key, (void *)1);
         void *p = realloc(*buf, need);
         if (!p)
             return NULL;
@@ -2079,6 +2093,18 @@ static void attend_rvv(float *out, const float *q, const void *k, const void *v,
             __riscv_vse32_v_f32m4(out + i, __riscv_vfadd_vv_f32m4(__riscv_vle32_v_f32m4(out + i, vl), pv, vl), vl);
             i += (uint32_t)vl;
         }
+    }
+}
+
+static void scratch_free_thread(void *unused)
+{
+    (void)unused;
+    void **bufs[] = {&ybuf, &gbuf, &kbuf, &fbuf};
+    size_t *caps[] = {&ybuf_cap, &gbuf_cap, &kbuf_cap, &fbuf_cap};
+    for (int i = 0; i < 4; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+        *caps[i] = 0;
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "streaminfer/clock.h"
 #include "streaminfer/kernels.h"
 #include "streaminfer/pack.h"
+#include "streaminfer/pool.h"
 #include "streaminfer/types.h"
 
 struct si_llama {
@@ -51,9 +53,14 @@ struct si_llama {
     si_seq_set *eval_seq;       /* [n_batch] si_llama_eval's sequence sets (sequence 0) */
     bool *eval_logits;          /* [n_batch] */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][width] */
-    float *scores;    /* [n_ctx] */
-    float *qh;        /* [head_dim] query of one head, rounded like the cache */
     float *kvf;       /* [2][n_ctx][head_dim]: one KV head's visible K and V rows as floats */
+    /* Attention scratch, one per compute thread: scores [n_ctx]; qh [head_dim] the
+     * query of one head, rounded like the cache */
+    struct attn_scratch {
+        float *scores, *qh;
+    } *ts;            /* [n_threads] */
+    uint32_t n_threads;
+    si_pool *pool;    /* n_threads - 1 workers: they only compute */
     float *norm_w;    /* [D] current norm weight */
     uint8_t *qact;    /* [n_batch][row bytes of the widest input in the activation type] */
     size_t qact_row;  /* stride of qact */
@@ -110,10 +117,12 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->kv_bytes_per_pos = 2 * (uint64_t)hp->n_layer * kv_row_bytes(o->kv_type, KV);
     r->kv_block_cells = SI_KV_BLOCK_CELLS;
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
-    /* per cell: its position and sequence set; scores, the visible cells' indices, and
-     * one KV head's visible rows gathered as floats */
-    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + 4 + 8 * (uint64_t)hp->head_dim;
-    r->act_fixed_bytes = 4 * ((uint64_t)hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
+    /* per cell: its position and sequence set; the visible cells' indices, one KV head's
+     * visible rows gathered as floats, and scores, which (like the query of one head)
+     * each compute thread has its own of */
+    uint64_t nt = o->n_threads ? o->n_threads : 1;
+    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + nt * 4 + 8 * (uint64_t)hp->head_dim;
+    r->act_fixed_bytes = 4 * (nt * hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
     /* a step's last token of each sequence, and each one's guessed tokens */
     r->logits_rows = (o->n_seq_max ? o->n_seq_max : 1) * (1 + o->n_draft_max);
@@ -184,8 +193,13 @@ static int alloc_buffers(si_llama *m, si_error *err)
     m->att = malloc(B * Q * sizeof(float));
     m->hb = malloc(B * F * sizeof(float));
     m->hb2 = malloc(B * F * sizeof(float));
-    m->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
-    m->qh = malloc(hp->head_dim * sizeof(float));
+    bool ts_ok = (m->ts = calloc(m->n_threads, sizeof *m->ts)) != NULL;
+    for (uint32_t t = 0; ts_ok && t < m->n_threads; t++) {
+        struct attn_scratch *a = &m->ts[t];
+        a->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
+        a->qh = malloc(hp->head_dim * sizeof(float));
+        ts_ok = a->scores && a->qh;
+    }
     m->kvf = malloc(2 * ((size_t)m->plan.n_ctx + 1) * hp->head_dim * sizeof(float));
     m->norm_w = malloc(D * sizeof(float));
     m->qact = malloc(B * m->qact_row);
@@ -193,7 +207,7 @@ static int alloc_buffers(si_llama *m, si_error *err)
     m->inv_freq = malloc((hp->n_rot / 2) * sizeof(float));
     SI_CHECK(!m->kv || !m->step_cell || !m->step_order || !m->vis || !m->eval_pos || !m->eval_seq ||
                  !m->eval_logits || !m->x || !m->xb || !m->q || !m->k || !m->v || !m->att || !m->hb || !m->hb2 ||
-                 !m->scores || !m->qh || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq || !m->kvf,
+                 !ts_ok || !m->kvf || !m->norm_w || !m->qact || !m->row_buf || !m->inv_freq,
              err, SI_ENOMEM, "out of memory for the KV cache and activations (%zu bytes of KV cache)", 2 * kv_bytes);
     return SI_OK;
 }
@@ -330,6 +344,11 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     SI_CHECK(!m, err, SI_ENOMEM, "out of memory");
     m->opts = *opts;
     m->K = si_kernels_active();
+    if (opts->n_threads > SI_POOL_MAX_THREADS) {
+        free(m);
+        return si_errorf(err, SI_EINVAL, "%u compute threads: at most %d", opts->n_threads, SI_POOL_MAX_THREADS);
+    }
+    m->n_threads = m->opts.n_threads = opts->n_threads ? opts->n_threads : si_pool_default_threads();
     int rc = si_pack_probe(path) ? open_pack(m, path, err) : si_gguf_open(&m->gguf, path, err);
     if (rc == SI_OK && !m->pack)
         rc = si_llama_desc_from_gguf(&m->d, m->gguf, err);
@@ -346,7 +365,7 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     if (rc == SI_OK) {
         align = si_sched_alignment(m->sched);
         m->qact_row = qact_row_bytes(&m->d);
-        fill_plan_request(&req, &m->d, opts, m->qact_row, align);
+        fill_plan_request(&req, &m->d, &m->opts, m->qact_row, align);
         /* measured before the plan's buffers: what the process holds beside the budget */
         req.overhead_bytes = si_plan_fixed_overhead(m->pack ? si_pack_meta_size(m->pack) : si_gguf_data_offset(m->gguf));
         if (m->pack)
@@ -380,6 +399,8 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
     if (rc == SI_OK)
         rc = init_rope(m, err);
     if (rc == SI_OK)
+        rc = si_pool_new(&m->pool, m->n_threads, err);
+    if (rc == SI_OK)
         note_held(m);
     /* The first pass's reads start now, so that what the caller does before its first
      * step (the tokenizer, the prompt) hides under them rather than delaying them. */
@@ -397,6 +418,7 @@ void si_llama_close(si_llama *m)
 {
     if (!m)
         return;
+    si_pool_free(m->pool);
     si_sched_free(m->sched);
     si_pins_free(&m->pins);
     si_llama_layout_free(&m->lay);
@@ -405,8 +427,11 @@ void si_llama_close(si_llama *m)
     si_pack_close(m->pack);
     free(m->pack_infos);
     si_kv_free(m->kv);
+    for (uint32_t t = 0; m->ts && t < m->n_threads; t++)
+        free(m->ts[t].scores), free(m->ts[t].qh);
+    free(m->ts);
     void *bufs[] = {m->step_cell, m->step_order, m->vis, m->eval_pos, m->eval_seq, m->eval_logits, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
-                    m->scores, m->qh, m->kvf, m->norm_w, m->qact, m->row_buf, m->inv_freq};
+                    m->kvf, m->norm_w, m->qact, m->row_buf, m->inv_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m);
@@ -416,12 +441,53 @@ const si_llama_hparams *si_llama_hparams_of(const si_llama *m) { return &m->d.hp
 const si_plan *si_llama_plan_of(const si_llama *m) { return &m->plan; }
 const si_gguf *si_llama_gguf(const si_llama *m) { return m->pack ? si_pack_meta(m->pack) : m->gguf; }
 uint32_t si_llama_pos(const si_llama *m) { return m->pos; }
+uint32_t si_llama_n_threads(const si_llama *m) { return m->n_threads; }
 
 /* ---- streamed weights ---- */
 
+/* The rows of one view against a step's tokens, in blocks of SI_MATMUL_BLOCK rows taken
+ * from a shared counter by every compute thread. A block is computed the same way
+ * whichever thread takes it (the same kernel call on the same rows), so the results do
+ * not depend on the thread count. Thread 0, the one owning the scheduler, polls it
+ * after each of its blocks so reads keep flowing during long products. */
+#define SI_MATMUL_BLOCK 64
+typedef struct matmul_job {
+    si_llama *m;
+    const si_tensor_ref *t;
+    const uint8_t *w;
+    uint64_t n_rows;
+    size_t act_row;
+    uint32_t n_tok;
+    float *y;
+    size_t y_stride;
+    atomic_uint_fast64_t next; /* the next block to take */
+    atomic_bool failed;        /* a poll failed: take no more blocks */
+    int rc;                    /* thread 0's poll result */
+    si_error *err;
+} matmul_job;
+
+static void matmul_blocks(void *ctx, uint32_t thread, uint32_t n_threads)
+{
+    (void)n_threads;
+    matmul_job *j = ctx;
+    const si_tensor_ref *t = j->t;
+    for (;;) {
+        uint64_t r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * SI_MATMUL_BLOCK;
+        if (r >= j->n_rows || atomic_load_explicit(&j->failed, memory_order_relaxed))
+            return;
+        uint64_t n = j->n_rows - r < SI_MATMUL_BLOCK ? j->n_rows - r : SI_MATMUL_BLOCK;
+        j->m->K->mat_dot[t->type](t->type, (int64_t)t->n_cols, j->w + r * t->row_bytes, t->row_bytes, (int64_t)n,
+                                  j->m->qact, j->act_row, j->n_tok, j->y + r, j->y_stride);
+        if (thread == 0 && (j->rc = si_sched_poll(j->m->sched, j->err)) < 0) {
+            atomic_store_explicit(&j->failed, true, memory_order_relaxed);
+            return;
+        }
+    }
+}
+
 /* y[b][row] = W[row] . x[b] for every row of tensor t, streamed view by view. The
  * activations are quantized once into the weight type's vec_dot_type, as llama.cpp
- * does, so the dot products match its arithmetic. */
+ * does, so the dot products match its arithmetic; the compute threads share them. */
 static int matmul(si_llama *m, const si_tensor_ref *t, const si_tensor_views *tv, const float *x, size_t x_stride,
                   uint32_t n_tok, float *y, size_t y_stride, si_error *err)
 {
@@ -433,14 +499,14 @@ static int matmul(si_llama *m, const si_tensor_ref *t, const si_tensor_views *tv
         const si_view *v = &m->lay.views[tv->first + vi];
         const uint8_t *base;
         SI_TRY(si_sched_acquire(m->sched, v->extent, &base, err));
-        const uint8_t *w = base + v->offset;
-        /* In blocks of rows, polling between them so reads keep flowing during long products. */
-        for (uint64_t r = 0; r < v->n_rows; r += 64) {
-            uint64_t n = v->n_rows - r < 64 ? v->n_rows - r : 64;
-            m->K->mat_dot[t->type](t->type, (int64_t)t->n_cols, w + r * t->row_bytes, t->row_bytes, (int64_t)n,
-                                   m->qact, act_row, n_tok, y + v->row0 + r, y_stride);
-            SI_TRY(si_sched_poll(m->sched, err));
-        }
+        matmul_job j = {.m = m, .t = t, .w = base + v->offset, .n_rows = v->n_rows, .act_row = act_row,
+                        .n_tok = n_tok, .y = y + v->row0, .y_stride = y_stride, .err = err};
+        atomic_init(&j.next, 0);
+        atomic_init(&j.failed, false);
+        uint64_t blocks = (v->n_rows + SI_MATMUL_BLOCK - 1) / SI_MATMUL_BLOCK;
+        uint32_t nt = blocks < m->n_threads ? (uint32_t)(blocks ? blocks : 1) : m->n_threads;
+        si_pool_run(m->pool, nt, matmul_blocks, &j);
+        SI_TRY(j.rc);
         if (v->release)
             SI_TRY(si_sched_release(m->sched, v->extent, err));
     }
@@ -478,24 +544,101 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
         h[i] = si_fp32_to_fp16(src[i]);
 }
 
-/* Attention of the step's tokens over the cells of layer l, one group of tokens with
- * the same sequence set at a time (they see the same cells, up to their positions),
- * KV head by KV head. The group's visible cells come in position order, so a token's
- * sums run in the same order whatever else shares the step and wherever its cells
- * landed. When those cells lie side by side the rows are read in place; otherwise,
- * and for groups of 8 or more tokens with an F16 cache, the head's visible rows are
- * gathered as floats once for the group (exactly: the results are those of attending
- * the F16 rows directly), instead of being converted by the kernel per token and head;
- * with few tokens the kernels' vector conversion costs less than this scalar one. A
- * Q8_0 cache is always gathered: each head's rows are dequantized exactly (d * q, as
- * ggml's dequantization) into the float scratch once per group and KV head, and every
- * query head of the group attends to those floats (the query stays F32). */
 #define SI_WIDEN_KV_MIN_TOKENS 8
+/* A piece of one group's attention for the compute threads: with gather, converting
+ * KV head g's visible rows into kvf (the rows split among the threads), else the
+ * attention of query heads h0..h1-1 for every token of the group (the (head, token)
+ * pairs split among the threads, each pair one kernel call exactly as with one thread,
+ * with that thread's query and scores scratch). */
+typedef struct attend_job {
+    si_llama *m;
+    uint32_t l;
+    const uint32_t *toks;
+    uint32_t n_toks, n_vis;
+    bool gather;   /* this job converts rows */
+    uint32_t g;    /* the KV head gathered, or whose rows are read in place */
+    uint32_t h0, h1;
+} attend_job;
+
+static void attend_part(void *ctx, uint32_t thread, uint32_t n_threads)
+{
+    const attend_job *j = ctx;
+    si_llama *m = j->m;
+    const si_llama_hparams *hp = &m->d.hp;
+    uint32_t hd = hp->head_dim, n_vis = j->n_vis, l = j->l;
+    size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
+    bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
+    size_t off = (size_t)j->g * m->kv_head;
+    uint64_t lo, hi;
+    if (j->gather) {
+        si_to_float_fn q8_to_float = si_type_get(SI_TYPE_Q8_0)->to_float;
+        float *kf = m->kvf, *vf = m->kvf + (size_t)n_vis * hd;
+        si_pool_split(n_vis, thread, n_threads, &lo, &hi);
+        for (uint32_t t = (uint32_t)lo; t < hi; t++) {
+            const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
+            const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
+            if (q8) {
+                q8_to_float(kr, kf + (size_t)t * hd, hd);
+                q8_to_float(vr, vf + (size_t)t * hd, hd);
+            } else if (f16) {
+                for (uint32_t i = 0; i < hd; i++) {
+                    kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
+                    vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);
+                }
+            } else {
+                memcpy(kf + (size_t)t * hd, kr, hd * sizeof(float));
+                memcpy(vf + (size_t)t * hd, vr, hd * sizeof(float));
+            }
+        }
+        return;
+    }
+    const struct attn_scratch *sc = &m->ts[thread];
+    /* the rows: gathered into kvf by the job before, or in place in the cache */
+    bool in_kvf = j->g == UINT32_MAX;
+    float scale = 1.0f / sqrtf((float)hd);
+    si_pool_split((uint64_t)(j->h1 - j->h0) * j->n_toks, thread, n_threads, &lo, &hi);
+    for (uint64_t it = lo; it < hi; it++) {
+        uint32_t h = j->h0 + (uint32_t)(it / j->n_toks), b = j->toks[it % j->n_toks], p = m->step_pos[b];
+        size_t hoff = (size_t)(h / (hp->n_head / hp->n_head_kv)) * m->kv_head;
+        const void *k = in_kvf ? (const void *)m->kvf : (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + hoff;
+        const void *v = in_kvf ? (const void *)(m->kvf + (size_t)n_vis * hd)
+                               : (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + hoff;
+        /* The token sees the visible cells up to its own position. */
+        uint32_t vlo = 0, vhi = n_vis;
+        while (vlo < vhi) {
+            uint32_t mid = vlo + (vhi - vlo) / 2;
+            if (si_kv_cell_pos(m->kv, m->vis[mid]) <= p)
+                vlo = mid + 1;
+            else
+                vhi = mid;
+        }
+        const float *q = m->q + b * Q + (size_t)h * hd;
+        /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
+        for (uint32_t e = 0; e < hd; e++)
+            sc->qh[e] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(q[e])) : q[e];
+        m->K->attend(m->att + b * Q + (size_t)h * hd, sc->qh, k, v, in_kvf ? hd : KV, f16 && !in_kvf, vlo, hd, scale,
+                     sc->scores);
+    }
+}
+
+/* Attention of the step's tokens over the cells of layer l, one group of tokens with
+ * the same sequence set at a time (they see the same cells, up to their positions).
+ * The group's visible cells come in position order, so a token's sums run in the same
+ * order whatever else shares the step and wherever its cells landed. When those cells
+ * lie side by side the rows are read in place, every query head at once; otherwise,
+ * and for groups of 8 or more tokens with an F16 cache, KV head by KV head, the head's
+ * visible rows are gathered as floats once for the group (exactly: the results are
+ * those of attending the F16 rows directly), instead of being converted by the kernel
+ * per token and head; with few tokens the kernels' vector conversion costs less than
+ * this scalar one. A Q8_0 cache is always gathered: each head's rows are dequantized
+ * exactly (d * q, as ggml's dequantization) into the float scratch once per group and
+ * KV head, and every query head of the group attends to those floats (the query stays
+ * F32). The compute threads share each piece (attend_part): one float copy of a head's
+ * rows whatever their number, and a query and scores scratch per thread. */
 static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t n_toks)
 {
     const si_llama_hparams *hp = &m->d.hp;
-    uint32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
+    uint32_t group = hp->n_head / hp->n_head_kv;
     uint32_t pmax = 0;
     for (uint32_t i = 0; i < n_toks; i++)
         pmax = m->step_pos[toks[i]] > pmax ? m->step_pos[toks[i]] : pmax;
@@ -507,56 +650,18 @@ static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t
         in_place = m->vis[i] == m->vis[0] + i;
     bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
     bool gather = !in_place || q8 || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS);
-    si_to_float_fn q8_to_float = si_type_get(SI_TYPE_Q8_0)->to_float;
-    float scale = 1.0f / sqrtf((float)hd);
+    attend_job j = {.m = m, .l = l, .toks = toks, .n_toks = n_toks, .n_vis = n_vis};
+    uint32_t nt = m->n_threads;
+    if (!gather) {
+        j.h0 = 0, j.h1 = hp->n_head;
+        si_pool_run(m->pool, hp->n_head * n_toks < nt ? hp->n_head * n_toks : nt, attend_part, &j);
+        return;
+    }
     for (uint32_t g = 0; g < hp->n_head_kv; g++) {
-        size_t off = (size_t)g * m->kv_head;
-        const void *k = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + off;
-        const void *v = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + off;
-        size_t stride = KV;
-        bool rows_f16 = f16;
-        if (gather) {
-            float *kf = m->kvf, *vf = m->kvf + (size_t)n_vis * hd;
-            for (uint32_t t = 0; t < n_vis; t++) {
-                const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
-                const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
-                if (q8) {
-                    q8_to_float(kr, kf + (size_t)t * hd, hd);
-                    q8_to_float(vr, vf + (size_t)t * hd, hd);
-                } else if (f16) {
-                    for (uint32_t i = 0; i < hd; i++) {
-                        kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
-                        vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);
-                    }
-                } else {
-                    memcpy(kf + (size_t)t * hd, kr, hd * sizeof(float));
-                    memcpy(vf + (size_t)t * hd, vr, hd * sizeof(float));
-                }
-            }
-            k = kf;
-            v = vf;
-            stride = hd;
-            rows_f16 = false;
-        }
-        for (uint32_t h = g * group; h < (g + 1) * group; h++)
-            for (uint32_t i = 0; i < n_toks; i++) {
-                uint32_t b = toks[i], p = m->step_pos[b];
-                /* The token sees the visible cells up to its own position. */
-                uint32_t lo = 0, hi = n_vis;
-                while (lo < hi) {
-                    uint32_t mid = lo + (hi - lo) / 2;
-                    if (si_kv_cell_pos(m->kv, m->vis[mid]) <= p)
-                        lo = mid + 1;
-                    else
-                        hi = mid;
-                }
-                const float *q = m->q + b * Q + (size_t)h * hd;
-                /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
-                for (uint32_t j = 0; j < hd; j++)
-                    m->qh[j] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(q[j])) : q[j];
-                m->K->attend(m->att + b * Q + (size_t)h * hd, m->qh, k, v, stride, rows_f16, lo, hd, scale,
-                             m->scores);
-            }
+        j.gather = true, j.g = g;
+        si_pool_run(m->pool, n_vis < nt ? (n_vis ? n_vis : 1) : nt, attend_part, &j);
+        j.gather = false, j.g = UINT32_MAX, j.h0 = g * group, j.h1 = (g + 1) * group;
+        si_pool_run(m->pool, group * n_toks < nt ? group * n_toks : nt, attend_part, &j);
     }
 }
 
