@@ -73,10 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint8_t *raw = malloc((size_t)t->raw_size);
                 if (!raw)
                     continue;
-                if (si_pack_read_rows(p, io, t, 0, t->n_rows, raw, &e) == SI_OK)
+                if (si_pack_read_rows(p, &io, t, 0, t->n_rows, raw, &e) == SI_OK)
                     sink += raw[0];
                 /* a slice from the middle: the last row alone */
-                (void)si_pack_read_rows(p, io, t, t->n_rows - 1, 1, raw, &e);
+                (void)si_pack_read_rows(p, &io, t, t->n_rows - 1, 1, raw, &e);
                 free(raw);
             }
             si_io_close(io);

@@ -118,7 +118,7 @@ int si_sched_read_pack_rows(si_sched *s, struct si_pack *pack, const struct si_p
                             uint64_t n, void *dst, si_error *err)
 {
     uint64_t before = si_io_bytes_read(s->io);
-    int rc = si_pack_read_rows(pack, s->io, t, row, n, dst, err);
+    int rc = si_pack_read_rows(pack, &s->io, t, row, n, dst, err);
     s->st.on_demand_bytes += si_io_bytes_read(s->io) - before;
     return rc;
 }
