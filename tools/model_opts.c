@@ -27,7 +27,9 @@ const char si_model_opts_help_io[] =
     "      --direct auto|on|off   O_DIRECT reads (default auto: fall back on EINVAL)\n"
     "      --queue-depth N     reads in flight (default 8)\n"
     "      --chunk SIZE        largest single read (default 1M)\n"
-    "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n";
+    "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n"
+    "      --stripe-path DIR   a striped pack's other members are looked for in -m's directory,\n"
+    "                          then here (repeatable)\n";
 
 const char si_draft_opts_help[] =
     "      --draft none|lookup|lookahead|auto  guesses checked in the same pass; the output is\n"
@@ -164,6 +166,10 @@ int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels
     case SI_MOPT_PLAN:
         lo->plan_only = true;
         return 1;
+    case SI_MOPT_STRIPE_PATH: {
+        si_error e = {0};
+        return *arg && si_llama_stripe_path_add(arg, &e) == SI_OK ? 1 : -1;
+    }
     default:
         return 0;
     }
