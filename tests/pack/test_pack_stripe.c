@@ -91,6 +91,39 @@ static void hostile_member(const char *member, size_t off, uint16_t v, bool fix,
     free(orig);
 }
 
+/* Along the pass (table order), every member's stored bytes so far stay within two
+ * chunks of its weighted share: members are interleaved chunk by chunk, so all are read
+ * at every point of a pass, not layer after layer. */
+static void check_interleaving(const char *member, const char *const *dirs, size_t n_dirs, const double *w)
+{
+    si_pack *p;
+    si_error e = {0};
+    CHECKF(si_pack_open_set(&p, member, dirs, n_dirs, &e) == SI_OK, "%s", e.msg);
+    uint32_t n = si_pack_n_members(p);
+    double wsum = 0, total = 0, have[SI_PACK_MAX_MEMBERS] = {0}, worst = 0, biggest = 0;
+    uint32_t runs_ok = 0;
+    for (uint32_t i = 0; i < n; i++)
+        wsum += w[i];
+    for (uint32_t c = 0; c < si_pack_n_chunks(p); c++) {
+        const si_pack_chunk *k = si_pack_chunk_at(p, c);
+        have[k->member] += (double)k->stored;
+        total += (double)k->stored;
+        biggest = (double)k->stored > biggest ? (double)k->stored : biggest;
+        for (uint32_t i = 0; i < n; i++) {
+            double dev = have[i] - total * w[i] / wsum;
+            worst = dev < 0 ? (-dev > worst ? -dev : worst) : (dev > worst ? dev : worst);
+        }
+        runs_ok += c > 0 && si_pack_chunk_at(p, c - 1)->member != k->member;
+    }
+    CHECKF(worst <= 2 * biggest, "a member's bytes drift %.0f bytes from its share (largest chunk %.0f)", worst,
+           biggest);
+    CHECKF(runs_ok * 4 > si_pack_n_chunks(p), "members change only %u times over %u chunks", runs_ok,
+           si_pack_n_chunks(p));
+    printf("interleaving: %u members, at most %.0f bytes from the shares along the pass (largest chunk %.0f)\n", n,
+           worst, biggest);
+    si_pack_close(p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5) {
@@ -167,6 +200,14 @@ int main(int argc, char **argv)
         snprintf(extra, sizeof extra, "--pin none --stripe-path '%s/z%d' --stripe-path '%s/x%d/'", d, z, d, z);
         snprintf(tag, sizeof tag, "stripe3-%s-stripe-path", z ? "zstd" : "raw");
         same_as_gguf(tag, model, extra);
+        {
+            char m0p[4400], dy[4400], dz[4400];
+            snprintf(m0p, sizeof m0p, "%s/x%d/m0.pack", d, z);
+            snprintf(dy, sizeof dy, "%s/y%d", d, z);
+            snprintf(dz, sizeof dz, "%s/z%d", d, z);
+            const char *dirs[2] = {dy, dz};
+            check_interleaving(m0p, dirs, 2, (const double[]){25, 40, 10});
+        }
         if (!fx_type && z == 1) {
             /* Every member streamed its share: the report names each with its bytes. */
             char rj[4400];
