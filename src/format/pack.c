@@ -386,7 +386,7 @@ static int parse_table(si_pack *p, const uint8_t *tab, si_error *err)
 static int open_file(const char *path, int *fd, uint64_t *size, si_error *err)
 {
     struct stat st;
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a member name may lead to a FIFO: never block */
     SI_CHECK(*fd < 0, err, SI_EIO, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(*fd);
