@@ -33,7 +33,6 @@
 
 typedef struct opts {
     const char *in, *out, *vocab;
-    char *stripe_buf;                  /* --stripe's argument, split in place */
     const char *stripe[MAX_STRIPE];
     double weights[MAX_STRIPE];
     uint32_t n_stripe, n_weights;
@@ -628,14 +627,20 @@ static int do_verify(const char *path, const opts *o)
     return bad ? 1 : 0;
 }
 
+/* --stripe's argument, split in place; lives until exit (o.stripe points into it). */
+static char *stripe_buf;
+
 /* --stripe OUT1,OUT2[,...]: 2..16 distinct files. */
 static bool parse_stripe(opts *o, const char *arg)
 {
-    free(o->stripe_buf);
-    o->stripe_buf = strdup(arg);
+    free(stripe_buf);
+    if (!(stripe_buf = strdup(arg))) {
+        fprintf(stderr, "repack: error: out of memory\n");
+        return false;
+    }
     o->n_stripe = 0;
     char *save = NULL;
-    for (char *t = strtok_r(o->stripe_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    for (char *t = strtok_r(stripe_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (o->n_stripe == MAX_STRIPE) {
             fprintf(stderr, "repack: error: --stripe: more than %u files\n", MAX_STRIPE);
             return false;
@@ -805,9 +810,7 @@ int main(int argc, char **argv)
             return 2;
         }
         o.in = argv[optind];
-        int r = check_stripe(&o) ? do_repack(&o) : 2;
-        free(o.stripe_buf);
-        return r;
+        return check_stripe(&o) ? do_repack(&o) : 2;
     }
     if (argc - optind != 2) {
         usage(stderr);
