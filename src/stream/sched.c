@@ -53,7 +53,7 @@ struct si_sched {
 
     uint64_t live_first; /* oldest seq still holding ring space */
     uint64_t alloc_next; /* next seq to get ring space */
-    uint64_t sub_seq;    /* seq whose chunks are being submitted */
+    uint64_t sub_seq[MAX_FILES]; /* per file: the oldest seq of its that may have chunks to submit */
     uint64_t limit;      /* seqs below this may be read */
     uint64_t head;       /* ring position of the next region */
     uint64_t used;       /* bytes held by live regions */
@@ -369,13 +369,47 @@ static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
     return SI_OK;
 }
 
-/* Issue reads in pass order until the next read's file has its queue full, the ring
- * is full, or the limit is reached. With a striped pack consecutive extents belong to
- * different files in proportion to their bandwidth, so every file's queue fills. */
+/* Issue reads until every file's queue is full, the ring is full, or the limit is
+ * reached. Ring space is given in pass order; each file has its own cursor over the
+ * extents that have it, so a file whose queue is full never holds back the others'
+ * reads (a striped pack keeps every member busy at once). */
 static int pump(si_sched *s, si_error *err)
 {
     for (;;) {
-        if (s->sub_seq == s->alloc_next) {
+        bool progress = false, want_alloc = false;
+        for (uint32_t m = 0; m < s->n_io; m++) {
+            si_io *io = s->ios[m];
+            if (si_io_inflight(io) >= si_io_queue_depth(io))
+                continue;
+            uint64_t q = s->sub_seq[m];
+            while (q < s->alloc_next &&
+                   (s->ext[q % s->n].member != m || slot_of(s, q)->submitted == slot_of(s, q)->n_chunks))
+                q++;
+            s->sub_seq[m] = q;
+            if (q == s->alloc_next) {
+                want_alloc = true;
+                continue;
+            }
+            slot *sl = slot_of(s, q);
+            uint64_t off = (uint64_t)sl->submitted * s->chunk;
+            uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
+            double t0 = si_now_s();
+            if (si_io_inflight(io) == 0)
+                s->m_since[m] = t0;
+            int rc = si_io_submit(io, sl->read_off + off, (size_t)len, sl->buf + off, q, err);
+            s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
+            if (rc < 0)
+                return wrap_io_error(s, q, err);
+            if (s->st.reads == 0)
+                s->st.first_read_at = t0;
+            s->st.bytes_read += len;
+            s->st.reads++;
+            s->m_bytes[m] += len;
+            s->m_reads[m]++;
+            sl->submitted++;
+            progress = true;
+        }
+        if (!progress && want_alloc) {
             /* Each slot index may hold one seq at a time: stay within one pass ahead. */
             if (s->alloc_next >= s->limit || s->alloc_next >= s->live_first + s->n)
                 break;
@@ -383,33 +417,10 @@ static int pump(si_sched *s, si_error *err)
             SI_TRY(alloc_next_slot(s, &placed, err));
             if (!placed)
                 break;
+            progress = true;
         }
-        slot *sl = slot_of(s, s->sub_seq);
-        if (sl->submitted == sl->n_chunks) {
-            s->sub_seq++;
-            continue;
-        }
-        uint32_t m = s->ext[s->sub_seq % s->n].member;
-        si_io *io = s->ios[m];
-        if (si_io_inflight(io) >= si_io_queue_depth(io))
+        if (!progress)
             break;
-        uint64_t off = (uint64_t)sl->submitted * s->chunk;
-        uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
-        double t0 = si_now_s();
-        if (si_io_inflight(io) == 0)
-            s->m_since[m] = t0;
-        int rc = si_io_submit(io, sl->read_off + off, (size_t)len, sl->buf + off, s->sub_seq, err);
-        s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
-        if (rc < 0)
-            return wrap_io_error(s, s->sub_seq, err);
-        if (s->st.reads == 0)
-            s->st.first_read_at = t0;
-        s->st.bytes_read += len;
-        s->st.reads++;
-        s->m_bytes[m] += len;
-        s->m_reads[m]++;
-        if (++sl->submitted == sl->n_chunks)
-            s->sub_seq++;
     }
     return SI_OK;
 }
@@ -593,7 +604,9 @@ int si_sched_drain(si_sched *s, si_error *err)
                                      ? (uint64_t)sl->submitted * s->chunk + (r1 - r0 - sl->async_len)
                                      : r1 - r0;
     }
-    s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
+    s->live_first = s->alloc_next = s->pass * s->n;
+    for (uint32_t m = 0; m < MAX_FILES; m++)
+        s->sub_seq[m] = s->alloc_next;
     s->used = 0;
     s->head = 0;
     return SI_OK;
@@ -612,7 +625,9 @@ void si_sched_abort_pass(si_sched *s)
         s->in_pass = false;
         s->pass++;
     }
-    s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
+    s->live_first = s->alloc_next = s->pass * s->n;
+    for (uint32_t m = 0; m < MAX_FILES; m++)
+        s->sub_seq[m] = s->alloc_next;
     s->used = 0;
     s->head = 0;
 }
