@@ -42,8 +42,7 @@ typedef struct si_frame {
 } si_frame;
 
 typedef struct si_extent {
-    uint32_t member;   /* which file (a striped pack's member; 0 otherwise) */
-    uint64_t offset;   /* offset in that file of the first byte the model needs */
+    uint64_t offset;   /* offset in its file (member) of the first byte the model needs */
     uint64_t size;     /* bytes the model needs */
     char label[80];    /* what it holds, for errors: "blk.3.ffn_up.weight rows 0-767" */
     /* Packs only (zero for GGUF): frames covering the range, checked before acquire
@@ -55,6 +54,7 @@ typedef struct si_extent {
     /* Pinned: read (and verified, decoded) in the first pass that uses it into a buffer
      * of its own, then served from memory by every later pass without a read. */
     bool pinned;
+    uint32_t member; /* which file: a striped pack's member (si_sched_open_files); 0 otherwise */
 } si_extent;
 
 typedef struct si_sched_opts {
