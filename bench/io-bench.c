@@ -26,7 +26,14 @@
  *
  * Output: a table on stdout, --csv FILE, --plot FILE.png (gnuplot, when installed),
  * and the best settings: the smallest chunk and depth within 5% of the best
- * scheduler (else raw io_uring O_DIRECT) throughput. 1 MB = 10^6 bytes. */
+ * scheduler (else raw io_uring O_DIRECT) throughput. 1 MB = 10^6 bytes.
+ *
+ * Several devices (io-bench [options] FILE1 FILE2 ...: a striped pack's members, one
+ * per device): each file is read alone, then all of them together, each with its own
+ * queue (chunk: --chunks' first value, default 1M; depth: --depths' first, default 8),
+ * O_DIRECT when allowed, io_uring unless --backends pread; the table
+ * gives each device's MB/s alone and together, and the sum against the sum alone
+ * (what a striped pack can hope for). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -54,7 +61,7 @@
 #define ALIGN 4096u
 
 typedef struct result {
-    char test[8];    /* raw | sched */
+    char test[12];   /* raw | sched | alone | together */
     char backend[16];
     char mode[16];   /* direct | buffered | auto:direct ... */
     uint64_t chunk;
@@ -75,6 +82,9 @@ static struct {
     bool do_uring, do_pread, do_direct, do_buffered, do_raw, do_sched, compat;
     unsigned sched_passes;
     bool quiet;
+    char **paths; /* several files: read alone, then together */
+    int n_paths;
+    bool chunks_set, depths_set;
 } g;
 
 static result *res;
@@ -91,8 +101,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: io-bench [options] FILE|DEVICE\n"
+        "       io-bench [options] FILE1 FILE2 ...   several devices: each alone, then together\n"
         "Sequential read throughput through si_io (io_uring, pread; O_DIRECT, buffered),\n"
-        "then the stream scheduler alone on a model's extents.\n\n"
+        "then the stream scheduler alone on a model's extents. With several files (one per\n"
+        "device, e.g. a striped pack's members), each is read alone and then all at once,\n"
+        "each with its own queue (chunk: --chunks' first, default 1M; depth: --depths' first,\n"
+        "default 8; --backends pread for pread), and only that is measured.\n\n"
         "  --max-bytes SIZE     bytes read per measurement (default 128M; less when the file\n"
         "                       is smaller). At 25 MB/s, 32M takes 1.3 s per measurement\n"
         "  --confirm-bytes SIZE re-measure the best raw configuration with SIZE bytes; that\n"
@@ -190,8 +204,14 @@ static void parse_args(int argc, char **argv)
             g.confirm_bytes = strcmp(optarg, "0") ? parse_size_or_die("--confirm-bytes", optarg) : 0;
             confirm_set = true;
             break;
-        case O_CHUNKS: parse_list("--chunks", optarg, true, g.chunks, &g.n_chunks); break;
-        case O_DEPTHS: parse_list("--depths", optarg, false, g.depths, &g.n_depths); break;
+        case O_CHUNKS:
+            parse_list("--chunks", optarg, true, g.chunks, &g.n_chunks);
+            g.chunks_set = true;
+            break;
+        case O_DEPTHS:
+            parse_list("--depths", optarg, false, g.depths, &g.n_depths);
+            g.depths_set = true;
+            break;
         case O_BACKENDS:
             g.do_uring = strstr(optarg, "uring") != NULL;
             g.do_pread = strstr(optarg, "pread") != NULL;
@@ -230,11 +250,15 @@ static void parse_args(int argc, char **argv)
     }
     if (!confirm_set)
         g.confirm_bytes = 8 * g.max_bytes;
-    if (optind + 1 != argc) {
+    if (optind >= argc) {
         usage(stderr);
         exit(2);
     }
     g.path = argv[optind];
+    g.paths = argv + optind;
+    g.n_paths = argc - optind;
+    if (g.n_paths > SI_SCHED_MAX_FILES)
+        die("at most %d files read together", SI_SCHED_MAX_FILES);
 }
 
 static result *add_result(void)
@@ -753,9 +777,149 @@ static void plot(const char *png)
         fprintf(stderr, "io-bench: wrote %s\n", png);
 }
 
+/* ---- several devices: each alone, then all together ---- */
+
+/* Read max_bytes (or the file's size) of each of files[0..n) at once, each with depth
+ * reads of chunk bytes in flight on its own si_io; mb_s[i]: file i's bytes over the
+ * time until its last read completed. */
+static void multi_run(char **files, int n, uint64_t chunk, unsigned depth, double *mb_s, uint64_t *bytes,
+                      double *secs)
+{
+    si_io *io[SI_SCHED_MAX_FILES];
+    uint8_t *buf[SI_SCHED_MAX_FILES];
+    uint64_t next[SI_SCHED_MAX_FILES], limit[SI_SCHED_MAX_FILES], got[SI_SCHED_MAX_FILES];
+    double t_end[SI_SCHED_MAX_FILES];
+    unsigned free_n[SI_SCHED_MAX_FILES], free_slot[SI_SCHED_MAX_FILES][64];
+    size_t len_of[SI_SCHED_MAX_FILES][64];
+    if (depth > 64)
+        die("several files: a queue depth of at most 64");
+    si_io_opts o = {.kind = g.do_uring ? SI_IO_AUTO : SI_IO_PREAD, .direct = SI_DIRECT_AUTO, .queue_depth = depth,
+                    .compat_5_10 = g.compat};
+    for (int i = 0; i < n; i++) {
+        si_error err = {0};
+        drop_cache(files[i]);
+        if (si_io_open(&io[i], files[i], &o, &err) < 0)
+            die("%s", err.msg);
+        limit[i] = si_io_file_size(io[i]) / ALIGN * ALIGN;
+        if (limit[i] > g.max_bytes)
+            limit[i] = g.max_bytes / ALIGN * ALIGN;
+        if (limit[i] == 0)
+            die("%s: smaller than %u bytes", files[i], ALIGN);
+        if (posix_memalign((void **)&buf[i], ALIGN, (size_t)chunk * depth) != 0)
+            die("out of memory");
+        next[i] = got[i] = 0;
+        t_end[i] = 0;
+        free_n[i] = depth;
+        for (unsigned k = 0; k < depth; k++)
+            free_slot[i][k] = k;
+    }
+    double t0 = now_s();
+    for (;;) {
+        bool busy = false, reaped = false;
+        for (int i = 0; i < n; i++) {
+            si_error err = {0};
+            while (free_n[i] > 0 && next[i] < limit[i]) {
+                unsigned k = free_slot[i][--free_n[i]];
+                size_t len = (size_t)(limit[i] - next[i] < chunk ? limit[i] - next[i] : chunk);
+                len_of[i][k] = len;
+                if (si_io_submit(io[i], next[i], len, buf[i] + (size_t)k * chunk, k, &err) < 0)
+                    die("%s", err.msg);
+                next[i] += len;
+            }
+            uint64_t tag;
+            int rc;
+            while ((rc = si_io_reap(io[i], false, &tag, &err)) > 0) {
+                got[i] += len_of[i][tag];
+                free_slot[i][free_n[i]++] = (unsigned)tag;
+                reaped = true;
+            }
+            if (rc < 0)
+                die("%s", err.msg);
+            if (got[i] == limit[i] && t_end[i] == 0)
+                t_end[i] = now_s();
+            busy = busy || si_io_inflight(io[i]) > 0 || next[i] < limit[i];
+        }
+        if (!busy)
+            break;
+        if (!reaped) { /* nothing finished: wait on the file with the most reads in flight */
+            int w = 0;
+            for (int i = 1; i < n; i++)
+                if (si_io_inflight(io[i]) > si_io_inflight(io[w]))
+                    w = i;
+            uint64_t tag;
+            si_error err = {0};
+            int rc = si_io_inflight(io[w]) ? si_io_reap(io[w], true, &tag, &err) : 0;
+            if (rc < 0)
+                die("%s", err.msg);
+            if (rc > 0) {
+                got[w] += len_of[w][tag];
+                free_slot[w][free_n[w]++] = (unsigned)tag;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        bytes[i] = got[i];
+        secs[i] = t_end[i] - t0 > 0 ? t_end[i] - t0 : 1e-9;
+        mb_s[i] = (double)got[i] / 1e6 / secs[i];
+        si_io_close(io[i]);
+        free(buf[i]);
+    }
+}
+
+static void run_multi(void)
+{
+    uint64_t chunk = g.chunks_set ? g.chunks[0] : 1u << 20;
+    unsigned depth = g.depths_set ? g.depths[0] : 8;
+    double alone[SI_SCHED_MAX_FILES], together[SI_SCHED_MAX_FILES], sum_alone = 0, sum_together = 0;
+    double secs_a[SI_SCHED_MAX_FILES], secs_t[SI_SCHED_MAX_FILES];
+    uint64_t bytes_a[SI_SCHED_MAX_FILES], bytes_t[SI_SCHED_MAX_FILES];
+    printf("%d devices, chunk %" PRIu64 " KiB, depth %u per device, %s, up to %" PRIu64 " MiB each\n", g.n_paths,
+           chunk >> 10, depth, g.do_uring ? "io_uring (else pread)" : "pread", g.max_bytes >> 20);
+    for (int i = 0; i < g.n_paths; i++) {
+        multi_run(&g.paths[i], 1, chunk, depth, &alone[i], &bytes_a[i], &secs_a[i]);
+        sum_alone += alone[i];
+    }
+    multi_run(g.paths, g.n_paths, chunk, depth, together, bytes_t, secs_t);
+    printf("%-40s %12s %12s\n", "device (file)", "alone MB/s", "together");
+    for (int i = 0; i < g.n_paths; i++) {
+        printf("%-40s %12.1f %12.1f\n", g.paths[i], alone[i], together[i]);
+        sum_together += together[i];
+        result *r = add_result();
+        snprintf(r->test, sizeof r->test, "alone");
+        snprintf(r->backend, sizeof r->backend, "%s", g.do_uring ? "auto" : "pread");
+        snprintf(r->mode, sizeof r->mode, "auto");
+        r->chunk = chunk;
+        r->depth = depth;
+        r->mb_s = alone[i];
+        r->bytes = bytes_a[i];
+        r->secs = secs_a[i];
+        snprintf(r->note, sizeof r->note, "%s", g.paths[i]);
+        r = add_result();
+        snprintf(r->test, sizeof r->test, "together");
+        snprintf(r->backend, sizeof r->backend, "%s", g.do_uring ? "auto" : "pread");
+        snprintf(r->mode, sizeof r->mode, "auto");
+        r->chunk = chunk;
+        r->depth = depth;
+        r->mb_s = together[i];
+        r->bytes = bytes_t[i];
+        r->secs = secs_t[i];
+        snprintf(r->note, sizeof r->note, "%s", g.paths[i]);
+    }
+    printf("%-40s %12.1f %12.1f (%.0f%% of the sum alone)\n", "sum", sum_alone, sum_together,
+           sum_alone > 0 ? 100.0 * sum_together / sum_alone : 0.0);
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
+    if (g.n_paths > 1) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        run_multi();
+        if (g.csv)
+            write_csv(g.csv);
+        free(res);
+        return 0;
+    }
     si_progress_init(&bar, g.quiet);
     struct stat st;
     if (stat(g.path, &st) != 0)

@@ -1,6 +1,8 @@
 /* Pack reader: header, metadata, extent (tensor and chunk) table, then every tensor's
  * rows through chunk decode and checksum (pread). Checksums are recomputed for most
- * inputs (fix_checksums) so that mutations reach the table and the decoders. */
+ * inputs (fix_checksums) so that mutations reach the table and the decoders. Seeds
+ * include the two members of a striped set (version 2): member 0 alone reaches the
+ * members block and the table before its missing member is refused. */
 #include "fuzz_util.h"
 #include "streaminfer/io.h"
 #include "streaminfer/pack.h"
@@ -23,6 +25,17 @@ static void fix_checksums(uint8_t *d, size_t size)
     if (size < SI_PACK_HEADER_SIZE || d[size - 1] % 4 == 0)
         return;
     wr64(d + 16, size);
+    uint32_t version, hsize, ce_size = SI_PACK_CHUNK_ENTRY;
+    memcpy(&version, d + 4, 4);
+    memcpy(&hsize, d + 8, 4);
+    bool v2 = version == SI_PACK_VERSION_2 && hsize >= SI_PACK_HEADER_SIZE && hsize <= size;
+    if (v2) { /* a striped set's member: its own entry in the members block, 56-byte chunk entries */
+        ce_size = SI_PACK_CHUNK_ENTRY_V2;
+        uint16_t idx;
+        memcpy(&idx, d + 76, 2);
+        if (SI_PACK_HEADER_SIZE + (uint64_t)(idx + 1) * SI_PACK_MEMBER_ENTRY <= hsize)
+            wr64(d + SI_PACK_HEADER_SIZE + (size_t)idx * SI_PACK_MEMBER_ENTRY + 240, size);
+    }
     uint64_t meta_off = rd64(d + 24), meta_size = rd64(d + 32), table_off = rd64(d + 40), table_size = rd64(d + 48);
     uint32_t n_tensors, n_chunks;
     memcpy(&n_tensors, d + 56, 4);
@@ -30,17 +43,17 @@ static void fix_checksums(uint8_t *d, size_t size)
     if (meta_off <= size && meta_size <= size - meta_off)
         wr64(d + 88, si_xxh3(d + meta_off, (size_t)meta_size));
     if (table_off <= size && table_size <= size - table_off &&
-        (uint64_t)n_tensors * SI_PACK_TENSOR_ENTRY + (uint64_t)n_chunks * SI_PACK_CHUNK_ENTRY <= table_size) {
+        (uint64_t)n_tensors * SI_PACK_TENSOR_ENTRY + (uint64_t)n_chunks * ce_size <= table_size) {
         uint8_t *ce = d + table_off + (size_t)n_tensors * SI_PACK_TENSOR_ENTRY;
         for (uint32_t i = 0; i < n_chunks; i++) {
-            uint8_t *e = ce + (size_t)i * SI_PACK_CHUNK_ENTRY;
+            uint8_t *e = ce + (size_t)i * ce_size;
             uint64_t off = rd64(e), stored = rd64(e + 8);
             if (off <= size && stored <= size - off)
                 wr64(e + 24, si_xxh3(d + off, (size_t)stored));
         }
         wr64(d + 96, si_xxh3(d + table_off, (size_t)table_size));
     }
-    wr64(d + 120, si_xxh3(d, 120));
+    wr64(d + 120, v2 ? si_pack_v2_header_xxh3(d, hsize) : si_xxh3(d, 120));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -73,10 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint8_t *raw = malloc((size_t)t->raw_size);
                 if (!raw)
                     continue;
-                if (si_pack_read_rows(p, io, t, 0, t->n_rows, raw, &e) == SI_OK)
+                if (si_pack_read_rows(p, &io, t, 0, t->n_rows, raw, &e) == SI_OK)
                     sink += raw[0];
                 /* a slice from the middle: the last row alone */
-                (void)si_pack_read_rows(p, io, t, t->n_rows - 1, 1, raw, &e);
+                (void)si_pack_read_rows(p, &io, t, t->n_rows - 1, 1, raw, &e);
                 free(raw);
             }
             si_io_close(io);

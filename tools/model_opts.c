@@ -31,7 +31,9 @@ const char si_model_opts_help_io[] =
     "      --chunk SIZE        largest single read (default 1M)\n"
     "      --kernels NAME      kernel set: auto (default: the best this CPU has), c, or a SIMD set\n"
     "  -t, --threads N         compute threads, 1 to 256 (default: the CPUs this process may run\n"
-    "                          on); the output is the same for every N\n";
+    "                          on); the output is the same for every N\n"
+    "      --stripe-path DIR   a striped pack's other members are looked for in -m's directory,\n"
+    "                          then here (repeatable)\n";
 
 const char si_draft_opts_help[] =
     "      --draft none|lookup|lookahead|auto  guesses checked in the same pass; the output is\n"
@@ -176,6 +178,10 @@ int si_model_opt(int o, const char *arg, si_llama_opts *lo, const char **kernels
             return -1;
         lo->n_threads = (uint32_t)v;
         return 1;
+    case SI_MOPT_STRIPE_PATH: {
+        si_error e = {0};
+        return *arg && si_llama_stripe_path_add(arg, &e) == SI_OK ? 1 : -1;
+    }
     default:
         return 0;
     }

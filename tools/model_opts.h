@@ -13,7 +13,8 @@
 /* getopt_long values of the shared options: above any tool's own. */
 enum {
     SI_MOPT_BUDGET = 0x1000, SI_MOPT_KV, SI_MOPT_IO, SI_MOPT_COMPAT, SI_MOPT_DIRECT, SI_MOPT_QD, SI_MOPT_CHUNK,
-    SI_MOPT_KERNELS, SI_MOPT_PIN, SI_MOPT_PLAN, SI_MOPT_RING, SI_MOPT_DRAFT, SI_MOPT_DRAFT_MAX, SI_MOPT_CRATIO
+    SI_MOPT_KERNELS, SI_MOPT_PIN, SI_MOPT_PLAN, SI_MOPT_RING, SI_MOPT_DRAFT, SI_MOPT_DRAFT_MAX, SI_MOPT_CRATIO,
+    SI_MOPT_STRIPE_PATH
 };
 
 /* To put in a tool's struct option table (before its {0, 0, 0, 0}). */
@@ -23,7 +24,8 @@ enum {
         {"direct", required_argument, 0, SI_MOPT_DIRECT}, {"queue-depth", required_argument, 0, SI_MOPT_QD},    \
         {"chunk", required_argument, 0, SI_MOPT_CHUNK}, {"kernels", required_argument, 0, SI_MOPT_KERNELS},  \
         {"pin", required_argument, 0, SI_MOPT_PIN}, {"plan", no_argument, 0, SI_MOPT_PLAN},    \
-        {"ring", required_argument, 0, SI_MOPT_RING}, {"threads", required_argument, 0, 't'}
+        {"ring", required_argument, 0, SI_MOPT_RING}, {"stripe-path", required_argument, 0, SI_MOPT_STRIPE_PATH}, \
+        {"threads", required_argument, 0, 't'}
 
 /* The shared short options, to append to a tool's getopt_long string: -t N (--threads). */
 #define SI_MODEL_SHORT_OPTIONS "t:"

@@ -4,6 +4,8 @@
  *
  *   repack IN OUT [--zstd[=LEVEL]] [--chunk SIZE] [--embd-chunk SIZE] [--align N]
  *                 [--min-saving F] [--vocab FILE.gguf] [--rope-base F] [--q80 f32|q8_0]
+ *   repack IN --stripe OUT1,OUT2[,...] [--stripe-weights W1,W2,...] [options]
+ *                            a pack striped over several files (format version 2)
  *   repack --info PACK       header, extent table and totals
  *   repack --verify PACK     re-read every chunk and check its checksum (and frame) */
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "si_config.h"
@@ -26,8 +29,15 @@
 
 #include "progress.h"
 
+#define MAX_STRIPE SI_PACK_MAX_MEMBERS
+
 typedef struct opts {
     const char *in, *out, *vocab;
+    const char *stripe[MAX_STRIPE];
+    double weights[MAX_STRIPE];
+    uint32_t n_stripe, n_weights;
+    const char *dirs[64];              /* --stripe-path (--info / --verify) */
+    size_t n_dirs;
     si_pack_write_opts w;
     float rope_base;
     bool rope_base_set, progress;
@@ -50,9 +60,16 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: repack IN OUT [options]    write a pack from a GGUF or llama2.c checkpoint\n"
+            "       repack IN --stripe OUT1,OUT2[,...] [options]  the same, striped over several files\n"
             "       repack --info PACK         print header, extent table and totals\n"
             "       repack --verify PACK       re-read every chunk and check its checksum\n"
             "options:\n"
+            "  --stripe OUT1,OUT2[,...]  write one pack as 2..16 member files, one per device (distinct\n"
+            "                     file names: members are found by name); every layer is spread over\n"
+            "                     them chunk by chunk, so all are read at once\n"
+            "  --stripe-weights W1,W2,...  each member's share (e.g. 25,40: the devices' MB/s measured\n"
+            "                     with io-bench on the board); default equal shares\n"
+            "  --stripe-path DIR  --info, --verify: look for the other members here too (repeatable)\n"
             "  --zstd[=LEVEL]     zstd frames per chunk (default level 19); a chunk stays raw when\n"
             "                     zstd saves less than --min-saving\n"
             "  --no-fields        compress bytes as stored (default: block fields grouped and fp16/F32\n"
@@ -421,7 +438,12 @@ static int do_repack(const opts *o)
         wo.progress = on_progress;
         wo.progress_ctx = &pr;
     }
-    int rc = si_pack_writer_new(&w, o->out, &wo, &err);
+    if (o->n_stripe) {
+        wo.n_members = o->n_stripe;
+        wo.members = o->stripe;
+        wo.weights = o->n_weights ? o->weights : NULL;
+    }
+    int rc = si_pack_writer_new(&w, o->n_stripe ? o->stripe[0] : o->out, &wo, &err);
     bool gguf = false;
     if (rc == SI_OK) {
         FILE *f = fopen(o->in, "rb");
@@ -446,8 +468,20 @@ static int do_repack(const opts *o)
     bar_now = NULL;
     if (rc == SI_OK) {
         double el = now_s() - pr.t0;
-        fprintf(stderr, "repack: wrote %s (%.1f MB of tensors in %.2f s, %.1f MB/s)\n", o->out,
+        fprintf(stderr, "repack: wrote %s%s (%.1f MB of tensors in %.2f s, %.1f MB/s)\n",
+                o->n_stripe ? o->stripe[0] : o->out, o->n_stripe ? " and the other members" : "",
                 si_pack_writer_total_raw(w) / 1e6, el, si_pack_writer_total_raw(w) / 1e6 / (el > 0 ? el : 1e-9));
+        uint64_t all = 0;
+        double wsum = 0;
+        for (uint32_t i = 0; i < o->n_stripe; i++) {
+            all += si_pack_writer_member_bytes(w, i);
+            wsum += o->n_weights ? o->weights[i] : 1.0;
+        }
+        for (uint32_t i = 0; i < o->n_stripe; i++)
+            fprintf(stderr, "repack: member %u %s: %" PRIu64 " bytes of data, %.1f%% (weight %.1f%%)\n", i,
+                    o->stripe[i], si_pack_writer_member_bytes(w, i),
+                    all ? 100.0 * (double)si_pack_writer_member_bytes(w, i) / (double)all : 0.0,
+                    100.0 * (o->n_weights ? o->weights[i] : 1.0) / wsum);
         print_type_stats(w);
     }
     si_pack_writer_free(w);
@@ -460,23 +494,43 @@ static int do_repack(const opts *o)
 
 /* ---- info and verify ---- */
 
-static int do_info(const char *path)
+static int do_info(const char *path, const opts *o)
 {
     si_error err = {0};
     si_pack *p;
-    if (si_pack_open(&p, path, &err) != SI_OK) {
+    if (si_pack_open_set(&p, path, o->dirs, o->n_dirs, &err) != SI_OK) {
         fprintf(stderr, "repack: error: %s\n", err.msg);
         return 1;
     }
-    printf("pack %s\n", path);
+    printf("pack %s\n", si_pack_path(p));
+    uint32_t nm = si_pack_n_members(p);
+    if (nm > 1) {
+        const uint8_t *id = si_pack_set_id(p);
+        printf("  striped set of %u members, set id ", nm);
+        for (int i = 0; i < 16; i++)
+            printf("%02x", id[i]);
+        printf("\n");
+        uint64_t mb[SI_PACK_MAX_MEMBERS] = {0}, all = 0;
+        uint32_t mc[SI_PACK_MAX_MEMBERS] = {0};
+        for (uint32_t c = 0; c < si_pack_n_chunks(p); c++) {
+            const si_pack_chunk *k = si_pack_chunk_at(p, c);
+            mb[k->member] += k->stored;
+            mc[k->member]++;
+            all += k->stored;
+        }
+        for (uint32_t i = 0; i < nm; i++)
+            printf("  member %u %-24s %s: file %" PRIu64 " bytes, data %" PRIu64 " bytes (%.1f%%), %u chunks\n", i,
+                   si_pack_member_name(p, i), si_pack_member_path(p, i), si_pack_member_size(p, i), mb[i],
+                   all ? 100.0 * (double)mb[i] / (double)all : 0.0, mc[i]);
+    }
     printf("  version %u, flags %#x%s, alignment %u, file %" PRIu64 " bytes\n", si_pack_version(p), si_pack_flags(p),
            si_pack_flags(p) & SI_PACK_FLAG_ZSTD ? " (zstd)" : "", si_pack_alignment(p), si_pack_file_size(p));
     printf("  metadata [%" PRIu64 ", +%" PRIu64 "): %" PRIu64 " keys; table at %" PRIu64 "; data at %" PRIu64 "\n",
            si_pack_meta_offset(p), si_pack_meta_size(p), si_gguf_n_kv(si_pack_meta(p)), si_pack_table_offset(p),
            si_pack_data_offset(p));
     printf("  %u tensors, %u chunks\n\n", si_pack_n_tensors(p), si_pack_n_chunks(p));
-    printf("%-28s %-5s %-16s %12s %12s %12s %7s %s\n", "tensor", "type", "shape", "offset", "raw", "stored", "chunks",
-           "zstd");
+    printf("%-28s %-5s %-16s %12s %12s %12s %7s %s\n", "tensor", "type", "shape", nm > 1 ? "member:offset" : "offset",
+           "raw", "stored", "chunks", "zstd");
     uint64_t tr = 0, ts = 0, tz = 0;
     for (uint32_t i = 0; i < si_pack_n_tensors(p); i++) {
         const si_pack_tensor *t = si_pack_tensor_at(p, i);
@@ -488,8 +542,14 @@ static int do_info(const char *path)
         }
         char shape[40];
         snprintf(shape, sizeof shape, "%" PRIu64 "x%" PRIu64, t->ne[0], t->n_rows);
-        printf("%-28s %-5s %-16s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %7u %u\n", t->name, si_type_name(t->type),
-               shape, si_pack_chunk_at(p, t->first_chunk)->offset, t->raw_size, st, t->n_chunks, z);
+        const si_pack_chunk *k0 = si_pack_chunk_at(p, t->first_chunk);
+        char off[40];
+        if (nm > 1)
+            snprintf(off, sizeof off, "%u:%" PRIu64, k0->member, k0->offset);
+        else
+            snprintf(off, sizeof off, "%" PRIu64, k0->offset);
+        printf("%-28s %-5s %-16s %12s %12" PRIu64 " %12" PRIu64 " %7u %u\n", t->name, si_type_name(t->type), shape, off,
+               t->raw_size, st, t->n_chunks, z);
         tr += t->raw_size;
         ts += st;
         tz += z;
@@ -502,17 +562,24 @@ static int do_info(const char *path)
     return 0;
 }
 
-static int do_verify(const char *path)
+static int do_verify(const char *path, const opts *o)
 {
     si_error err = {0};
     si_pack *p;
-    if (si_pack_open(&p, path, &err) != SI_OK) {
+    if (si_pack_open_set(&p, path, o->dirs, o->n_dirs, &err) != SI_OK) {
         fprintf(stderr, "repack: error: %s\n", err.msg);
         return 1;
     }
-    FILE *f = fopen(path, "rb");
+    uint32_t nm = si_pack_n_members(p);
+    FILE *fs[SI_PACK_MAX_MEMBERS] = {0}, *f = (FILE *)1;
+    uint64_t bad = 0, bytes = 0, mbytes[SI_PACK_MAX_MEMBERS] = {0}, mbad[SI_PACK_MAX_MEMBERS] = {0};
+    for (uint32_t i = 0; i < nm; i++)
+        if (!(fs[i] = fopen(si_pack_member_path(p, i), "rb"))) {
+            fprintf(stderr, "repack: error: %s: %s\n", si_pack_member_path(p, i), strerror(errno));
+            f = NULL;
+            bad++;
+        }
     uint8_t *buf = NULL, *raw = NULL;
-    uint64_t bad = 0, bytes = 0;
     double t0 = now_s();
     for (uint32_t c = 0; f && c < si_pack_n_chunks(p); c++) {
         const si_pack_chunk *k = si_pack_chunk_at(p, c);
@@ -521,12 +588,15 @@ static int do_verify(const char *path)
             buf = nb;
         if (nr)
             raw = nr;
-        if (!nb || !nr || pread_full(f, buf, k->stored, k->offset) != 0) {
-            fprintf(stderr, "repack: error: %s: cannot read chunk %u at %" PRIu64 "\n", path, c, k->offset);
+        if (!nb || !nr || pread_full(fs[k->member], buf, k->stored, k->offset) != 0) {
+            fprintf(stderr, "repack: error: %s: cannot read chunk %u at %" PRIu64 "\n",
+                    si_pack_member_path(p, k->member), c, k->offset);
             bad++;
+            mbad[k->member]++;
             continue;
         }
         bytes += k->stored;
+        mbytes[k->member] += k->stored;
         const si_pack_tensor *t = NULL;
         for (uint32_t i = 0; i < si_pack_n_tensors(p) && !t; i++) {
             const si_pack_tensor *x = si_pack_tensor_at(p, i);
@@ -536,13 +606,17 @@ static int do_verify(const char *path)
         if (si_pack_check(p, c, buf, &err) != SI_OK || si_pack_decode(k, t->type, buf, raw, t->name, &err) != SI_OK) {
             fprintf(stderr, "repack: error: %s\n", err.msg);
             bad++;
+            mbad[k->member]++;
         }
     }
     double el = now_s() - t0;
-    if (!f)
-        fprintf(stderr, "repack: error: %s: %s\n", path, strerror(errno)), bad++;
-    else
-        fclose(f);
+    for (uint32_t i = 0; i < nm; i++) {
+        if (fs[i])
+            fclose(fs[i]);
+        if (nm > 1)
+            printf("member %u %s: %.1f MB checked: %s\n", i, si_pack_member_path(p, i), mbytes[i] / 1e6,
+                   mbad[i] || !fs[i] ? "CORRUPT" : "ok");
+    }
     free(buf);
     free(raw);
     printf("%s: %u chunks, %.1f MB checked in %.2f s: %s\n", path, si_pack_n_chunks(p), bytes / 1e6, el,
@@ -553,12 +627,89 @@ static int do_verify(const char *path)
     return bad ? 1 : 0;
 }
 
+/* --stripe's argument, split in place; lives until exit (o.stripe points into it). */
+static char *stripe_buf;
+
+/* --stripe OUT1,OUT2[,...]: 2..16 distinct files. */
+static bool parse_stripe(opts *o, const char *arg)
+{
+    free(stripe_buf);
+    if (!(stripe_buf = strdup(arg))) {
+        fprintf(stderr, "repack: error: out of memory\n");
+        return false;
+    }
+    o->n_stripe = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(stripe_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->n_stripe == MAX_STRIPE) {
+            fprintf(stderr, "repack: error: --stripe: more than %u files\n", MAX_STRIPE);
+            return false;
+        }
+        o->stripe[o->n_stripe++] = t;
+    }
+    if (o->n_stripe < 2 || strstr(arg, ",,") || arg[0] == ',' || arg[strlen(arg) - 1] == ',') {
+        fprintf(stderr, "repack: error: --stripe wants 2..%u files separated by commas, got '%s'\n", MAX_STRIPE, arg);
+        return false;
+    }
+    return true;
+}
+
+/* --stripe-weights W1,W2,...: positive numbers. */
+static bool parse_weights(opts *o, const char *arg)
+{
+    o->n_weights = 0;
+    const char *s = arg;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (end == s || errno || !(v > 0 && v < 1e9) || (*end && *end != ',') || o->n_weights == MAX_STRIPE) {
+            fprintf(stderr, "repack: error: --stripe-weights wants up to %u positive numbers separated by commas "
+                            "(e.g. 25,40), got '%s'\n", MAX_STRIPE, arg);
+            return false;
+        }
+        o->weights[o->n_weights++] = v;
+        if (!*end)
+            return true;
+        s = end + 1;
+    }
+}
+
+/* The members against each other and the input: one count, no file twice. */
+static bool check_stripe(const opts *o)
+{
+    if (o->n_weights && o->n_weights != o->n_stripe) {
+        fprintf(stderr, "repack: error: --stripe names %u files but --stripe-weights gives %u weights\n", o->n_stripe,
+                o->n_weights);
+        return false;
+    }
+    struct stat in, a, b;
+    bool have_in = stat(o->in, &in) == 0;
+    for (uint32_t i = 0; i < o->n_stripe; i++) {
+        if (have_in && stat(o->stripe[i], &a) == 0 && a.st_dev == in.st_dev && a.st_ino == in.st_ino) {
+            fprintf(stderr, "repack: error: --stripe: %s is the input file\n", o->stripe[i]);
+            return false;
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            bool same = strcmp(o->stripe[i], o->stripe[j]) == 0 ||
+                        (stat(o->stripe[i], &a) == 0 && stat(o->stripe[j], &b) == 0 && a.st_dev == b.st_dev &&
+                         a.st_ino == b.st_ino);
+            if (same) {
+                fprintf(stderr, "repack: error: --stripe names the same file twice: %s and %s\n", o->stripe[j],
+                        o->stripe[i]);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     opts o = {.progress = true, .q80 = SI_L2C_Q80_AUTO};
     o.w.min_saving = -1;
     const char *info = NULL, *verify = NULL;
-    enum { O_ZSTD = 256, O_CHUNK, O_EMBD, O_ALIGN, O_MINSAVE, O_VOCAB, O_ROPE, O_Q80, O_INFO, O_VERIFY, O_NOPROG, O_NOFIELDS, O_REQUANT };
+    enum { O_ZSTD = 256, O_CHUNK, O_EMBD, O_ALIGN, O_MINSAVE, O_VOCAB, O_ROPE, O_Q80, O_INFO, O_VERIFY, O_NOPROG, O_NOFIELDS, O_REQUANT, O_STRIPE, O_WEIGHTS, O_SPATH };
     static const struct option lo[] = {
         {"zstd", optional_argument, 0, O_ZSTD},     {"chunk", required_argument, 0, O_CHUNK},
         {"embd-chunk", required_argument, 0, O_EMBD}, {"align", required_argument, 0, O_ALIGN},
@@ -566,7 +717,8 @@ int main(int argc, char **argv)
         {"rope-base", required_argument, 0, O_ROPE}, {"q80", required_argument, 0, O_Q80},
         {"info", required_argument, 0, O_INFO},     {"verify", required_argument, 0, O_VERIFY},
         {"no-progress", no_argument, 0, O_NOPROG},  {"quiet", no_argument, 0, 'q'},  {"no-fields", no_argument, 0, O_NOFIELDS},
-        {"requant", required_argument, 0, O_REQUANT},  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
+        {"requant", required_argument, 0, O_REQUANT},  {"stripe", required_argument, 0, O_STRIPE},
+        {"stripe-weights", required_argument, 0, O_WEIGHTS}, {"stripe-path", required_argument, 0, O_SPATH},  {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
@@ -606,6 +758,21 @@ int main(int argc, char **argv)
             }
             break;
         case O_INFO: info = optarg; break;
+        case O_STRIPE:
+            if (!parse_stripe(&o, optarg))
+                return 2;
+            break;
+        case O_WEIGHTS:
+            if (!parse_weights(&o, optarg))
+                return 2;
+            break;
+        case O_SPATH:
+            if (o.n_dirs == 64) {
+                fprintf(stderr, "repack: error: more than 64 --stripe-path directories\n");
+                return 2;
+            }
+            o.dirs[o.n_dirs++] = optarg;
+            break;
         case O_VERIFY: verify = optarg; break;
         case 'q':
         case O_NOPROG: o.progress = false; break;
@@ -630,9 +797,21 @@ int main(int argc, char **argv)
         }
     }
     if (info)
-        return do_info(info);
+        return do_info(info, &o);
     if (verify)
-        return do_verify(verify);
+        return do_verify(verify, &o);
+    if (o.n_weights && !o.n_stripe) {
+        fprintf(stderr, "repack: error: --stripe-weights without --stripe\n");
+        return 2;
+    }
+    if (o.n_stripe) {
+        if (argc - optind != 1) {
+            fprintf(stderr, "repack: error: with --stripe, give only the input (the outputs are --stripe's files)\n");
+            return 2;
+        }
+        o.in = argv[optind];
+        return check_stripe(&o) ? do_repack(&o) : 2;
+    }
     if (argc - optind != 2) {
         usage(stderr);
         return 2;

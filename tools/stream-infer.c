@@ -430,6 +430,8 @@ typedef struct report {
     double t_start; /* si_now_s() at program start */
     uint64_t peak_rss;
     bool interrupted; /* -p or --batch-file ended by Ctrl-C */
+    uint32_t n_files; /* a striped pack's members: each one's bytes and busy time */
+    si_sched_file_stats files[SI_SCHED_MAX_FILES];
 } report;
 
 static void print_report(FILE *f, const report *r)
@@ -542,6 +544,12 @@ static void print_report(FILE *f, const report *r)
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
     fprintf(f, "compute             : %u thread%s (%u CPU%s available), %s kernels\n", r->n_threads,
             r->n_threads == 1 ? "" : "s", r->n_cpus, r->n_cpus == 1 ? "" : "s", r->kernels);
+    for (uint32_t i = 0; r->n_files > 1 && i < r->n_files; i++) {
+        const si_sched_file_stats *m = &r->files[i];
+        fprintf(f, "member %-2u           : %s: %s read, %.1f MB/s while busy, busy %.0f%% of the passes' time\n", i,
+                m->path, si_format_size(m->io_bytes_read, a, sizeof a),
+                m->busy_s > 0 ? (double)m->bytes_read / 1e6 / m->busy_s : 0.0, 100.0 * m->busy_s / pass_s);
+    }
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
     if (r->interrupted)
         fprintf(f, "interrupted         : yes (Ctrl-C; the run ended at the end of the pass in flight)\n");
@@ -631,6 +639,19 @@ static int write_report_json(const char *path, const report *r)
         double share = r->st.tokens_evaluated ? guessed / (double)r->st.tokens_evaluated : 0;
         fprintf(f, ", \"draft_compute_s_per_pass\": %.6f",
                 s->passes ? share * r->st.compute_s / (double)s->passes : 0.0);
+    }
+    if (r->n_files > 1) {
+        fprintf(f, ", \"members\": [");
+        for (uint32_t i = 0; i < r->n_files; i++) {
+            const si_sched_file_stats *m = &r->files[i];
+            fprintf(f, "%s{\"path\": ", i ? ", " : "");
+            json_string(f, m->path);
+            fprintf(f, ", \"bytes_read\": %" PRIu64 ", \"streamed_bytes\": %" PRIu64 ", \"busy_s\": %.6f"
+                       ", \"mb_s_busy\": %.3f, \"busy_fraction\": %.4f}",
+                    m->io_bytes_read, m->bytes_read, m->busy_s,
+                    m->busy_s > 0 ? (double)m->bytes_read / 1e6 / m->busy_s : 0.0, m->busy_s / pass_s);
+        }
+        fprintf(f, "]");
     }
     if (r->batch.lines)
         fprintf(f, ", \"requests\": %u, \"request_errors\": %u, \"ttft_mean_s\": %.6f, \"ttft_max_s\": %.6f"
@@ -973,6 +994,9 @@ int main(int argc, char **argv)
         fflush(stdout);
         report *r = &S.r;
         si_llama_get_stats(S.m, &r->st);
+        r->n_files = si_llama_n_files(S.m);
+        for (uint32_t i = 0; i < r->n_files && i < SI_SCHED_MAX_FILES; i++)
+            si_llama_file_stats(S.m, i, &r->files[i]);
         si_engine_get_stats(S.eng, &r->es);
         r->plan = si_llama_plan_of(S.m);
         si_llama_stats ls;

@@ -133,6 +133,17 @@ si_kv *si_llama_kv(si_llama *m);
 /* Wait for reads still in flight; call before reading final statistics. */
 int si_llama_finish(si_llama *m, si_error *err);
 void si_llama_get_stats(const si_llama *m, si_llama_stats *st);
+/* Files the weights stream from (a striped pack's members: several; else 1), and each
+ * one's bytes, reads and busy time (si_sched_file_stats). */
+uint32_t si_llama_n_files(const si_llama *m);
+void si_llama_file_stats(const si_llama *m, uint32_t i, si_sched_file_stats *fs);
+
+/* Striped packs: directories where si_llama_open looks for the members other than the
+ * one it is given, after that one's own directory, in the order added (process-wide,
+ * like --stripe-path; not thread-safe against a concurrent si_llama_open). SI_ENOMEM or
+ * SI_EINVAL (more than 64 directories). _clear forgets them all. */
+int si_llama_stripe_path_add(const char *dir, si_error *err);
+void si_llama_stripe_path_clear(void);
 
 #ifdef __cplusplus
 }

@@ -26,10 +26,15 @@ extern "C" {
 #endif
 
 #define SI_PACK_MAGIC 0x4b504953u /* "SIPK" little-endian */
-#define SI_PACK_VERSION 1u
-#define SI_PACK_HEADER_SIZE 128u
+#define SI_PACK_VERSION 1u    /* a single-file pack */
+#define SI_PACK_VERSION_2 2u  /* a member of a striped set (several files, one per device) */
+#define SI_PACK_HEADER_SIZE 128u /* version 1; version 2: 128 + n_members * SI_PACK_MEMBER_ENTRY */
 #define SI_PACK_TENSOR_ENTRY 128u
 #define SI_PACK_CHUNK_ENTRY 48u
+#define SI_PACK_CHUNK_ENTRY_V2 56u /* the version 1 entry, then u32 member, u32 reserved */
+#define SI_PACK_MEMBER_ENTRY 256u  /* name (240 bytes, NUL-padded), u64 file_size, u64 reserved */
+#define SI_PACK_MEMBER_NAME_MAX 240u
+#define SI_PACK_MAX_MEMBERS 16u
 #define SI_PACK_NAME_MAX 64u /* name field bytes, NUL-padded: at most 63 characters */
 
 /* ZSTD_FIELDS: zstd over the chunk's bytes rearranged field by field (all blocks'
@@ -46,6 +51,7 @@ typedef struct si_pack_chunk {
     uint64_t row0;   /* first tensor row in this chunk */
     uint32_t codec;  /* SI_PACK_CODEC_* */
     uint32_t n_rows;
+    uint32_t member; /* member file holding it (0 in a single-file pack) */
 } si_pack_chunk;
 
 typedef struct si_pack_tensor {
@@ -69,7 +75,19 @@ bool si_pack_probe(const char *path);
  * is refused here), the metadata and table checksums, and every table entry (names,
  * types, shapes, chunk ranges inside the data area, in order, not overlapping). */
 int si_pack_open(si_pack **out, const char *path, si_error *err);
+/* The same for any member of a striped set (or a single-file pack): the other members
+ * are looked up by their file names in path's directory, then in each of dirs (in
+ * order). Every member's header is checked (set id, index, count, names, size): a
+ * missing, foreign or truncated member is refused with an error naming the file. */
+int si_pack_open_set(si_pack **out, const char *path, const char *const *dirs, size_t n_dirs, si_error *err);
 void si_pack_close(si_pack *p);
+
+/* Striped sets: members (1 for a single-file pack); member 0 holds metadata and table. */
+uint32_t si_pack_n_members(const si_pack *p);
+const char *si_pack_member_path(const si_pack *p, uint32_t i); /* where it was found */
+const char *si_pack_member_name(const si_pack *p, uint32_t i); /* as the header names it */
+uint64_t si_pack_member_size(const si_pack *p, uint32_t i);
+const uint8_t *si_pack_set_id(const si_pack *p); /* 16 bytes; zero for version 1 */
 
 const char *si_pack_path(const si_pack *p);
 const si_gguf *si_pack_meta(const si_pack *p);
@@ -89,6 +107,8 @@ const si_pack_chunk *si_pack_chunk_at(const si_pack *p, uint32_t i);
 
 /* XXH3-64, seed 0: the checksum of every stored chunk. */
 uint64_t si_xxh3(const void *data, size_t n);
+/* A version 2 header's checksum: XXH3 of its size bytes, bytes 120..127 taken as zero. */
+uint64_t si_pack_v2_header_xxh3(const void *h, uint32_t size);
 
 /* Decode one chunk's stored bytes into raw (exactly c->raw bytes). zstd chunks fail with
  * SI_EUNSUPPORTED in a build without zstd, SI_EFORMAT when the frame is bad. */
@@ -101,10 +121,11 @@ int si_pack_decode_raw(uint32_t codec, uint32_t type, const void *stored, uint64
  * false) or join; false when the type has no field layout (then not used). */
 bool si_pack_fields(uint32_t type, const void *src, void *dst, uint64_t n, bool inverse);
 
-/* Read rows [row, row+n) of tensor t (within one chunk or several) through io into dst,
+/* Read rows [row, row+n) of tensor t (within one chunk or several) through ios[member]
+ * (one si_io per member, si_pack_n_members of them) into dst,
  * verifying each chunk touched (re-read up to 3 times on mismatch) and decoding it. For
  * the rows the engine reads outside the stream (embedding rows, rope factors). */
-int si_pack_read_rows(si_pack *p, si_io *io, const si_pack_tensor *t, uint64_t row, uint64_t n, void *dst,
+int si_pack_read_rows(si_pack *p, si_io *const *ios, const si_pack_tensor *t, uint64_t row, uint64_t n, void *dst,
                       si_error *err);
 
 /* Checksum of chunk i against stored bytes; on mismatch the error names the tensor,
@@ -122,6 +143,13 @@ typedef struct si_pack_write_opts {
     bool no_fields;          /* compress bytes as they are, never field-split */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* Striping (version 2): n_members >= 2 member files, members[0] holding metadata and
+     * table (the path given to si_pack_writer_new is then unused); each chunk goes to
+     * the member whose stored bytes over its weight are the smallest after it (weights
+     * NULL: equal shares). 0 or 1: a version 1 single-file pack. */
+    uint32_t n_members;
+    const char *const *members;
+    const double *weights;
 } si_pack_write_opts;
 
 typedef struct si_pack_writer si_pack_writer;
@@ -147,6 +175,8 @@ int si_pack_writer_finish(si_pack_writer *w, si_error *err);
 void si_pack_writer_free(si_pack_writer *w);
 uint64_t si_pack_writer_total_raw(const si_pack_writer *w);
 const si_pack_type_stats *si_pack_writer_type_stats(const si_pack_writer *w, uint32_t type);
+/* Stored bytes written to member i so far (after finish: its data). */
+uint64_t si_pack_writer_member_bytes(const si_pack_writer *w, uint32_t i);
 
 #ifdef __cplusplus
 }

@@ -42,7 +42,7 @@ typedef struct si_frame {
 } si_frame;
 
 typedef struct si_extent {
-    uint64_t offset;   /* file offset of the first byte the model needs */
+    uint64_t offset;   /* offset in its file (member) of the first byte the model needs */
     uint64_t size;     /* bytes the model needs */
     char label[80];    /* what it holds, for errors: "blk.3.ffn_up.weight rows 0-767" */
     /* Packs only (zero for GGUF): frames covering the range, checked before acquire
@@ -54,6 +54,7 @@ typedef struct si_extent {
     /* Pinned: read (and verified, decoded) in the first pass that uses it into a buffer
      * of its own, then served from memory by every later pass without a read. */
     bool pinned;
+    uint32_t member; /* which file: a striped pack's member (si_sched_open_files); 0 otherwise */
 } si_extent;
 
 typedef struct si_sched_opts {
@@ -101,7 +102,25 @@ void si_sched_extent_cost(const si_extent *e, uint64_t align, uint64_t file_size
 /* Open the file at path with the I/O layer's backend and options; the scheduler owns
  * it until si_sched_free. No pass yet: see si_sched_set_pass. */
 int si_sched_open(si_sched **out, const char *path, const si_io_opts *io, si_error *err);
-/* The alignment the scheduler reads with (at least 4 KiB), the file's size and path. */
+/* The same over several files (a striped pack's members, at most SI_SCHED_MAX_FILES),
+ * each with its own I/O queue: an extent belongs to one file (si_extent.member), and
+ * reads stay in flight on every file at once. */
+#define SI_SCHED_MAX_FILES 16
+int si_sched_open_files(si_sched **out, const char *const *paths, uint32_t n, const si_io_opts *io,
+                        si_error *err);
+/* Per file: bytes the scheduler read from it (streamed and its tails), reads issued, and
+ * the time it had reads in flight (its busy time; bytes / busy_s is its throughput). */
+typedef struct si_sched_file_stats {
+    const char *path;
+    uint64_t bytes_read, reads;
+    uint64_t io_bytes_read; /* everything the I/O layer read from it (on-demand reads too) */
+    double busy_s;
+} si_sched_file_stats;
+uint32_t si_sched_n_files(const si_sched *s);
+void si_sched_get_file_stats(const si_sched *s, uint32_t i, si_sched_file_stats *fs);
+
+/* The alignment the scheduler reads with (at least 4 KiB), the (largest) file's size and
+ * the first file's path. */
 uint64_t si_sched_alignment(const si_sched *s);
 uint64_t si_sched_file_size(const si_sched *s);
 const char *si_sched_path(const si_sched *s);

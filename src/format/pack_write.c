@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "si_config.h"
@@ -41,6 +42,13 @@ struct si_pack_writer {
     uint8_t *cbuf, *sbuf;
     size_t cbuf_cap, sbuf_cap;
     si_pack_type_stats stats[SI_TYPE_COUNT];
+    /* striping (version 2): member 0 is fd/path above */
+    uint32_t n_members, header_size, chunk_entry;
+    int mfd[SI_PACK_MAX_MEMBERS];
+    char *mpath[SI_PACK_MAX_MEMBERS];
+    uint64_t mpos[SI_PACK_MAX_MEMBERS], mbytes[SI_PACK_MAX_MEMBERS];
+    double weight[SI_PACK_MAX_MEMBERS];
+    uint8_t set_id[16];
 #if SI_HAVE_ZSTD
     ZSTD_CCtx *cctx;
 #endif
@@ -93,26 +101,80 @@ int si_pack_writer_new(si_pack_writer **out, const char *path, const si_pack_wri
         return si_errorf(err, SI_ENOMEM, "out of memory for the zstd compressor");
     }
 #endif
+    for (uint32_t i = 0; i < SI_PACK_MAX_MEMBERS; i++)
+        w->mfd[i] = -1;
+    w->n_members = opts->n_members >= 2 ? opts->n_members : 1;
+    w->header_size = SI_PACK_HEADER_SIZE;
+    w->chunk_entry = SI_PACK_CHUNK_ENTRY;
+    if (w->n_members > 1) {
+        int rc = SI_OK;
+        if (w->n_members > SI_PACK_MAX_MEMBERS || !opts->members)
+            rc = si_errorf(err, SI_EINVAL, "a striped pack has 2..%u members, not %u", SI_PACK_MAX_MEMBERS,
+                           opts->n_members);
+        for (uint32_t i = 0; rc == SI_OK && i < w->n_members; i++) {
+            const char *nm = strrchr(opts->members[i], '/') ? strrchr(opts->members[i], '/') + 1 : opts->members[i];
+            double wt = opts->weights ? opts->weights[i] : 1.0;
+            if (!*nm || strlen(nm) >= SI_PACK_MEMBER_NAME_MAX || !strcmp(nm, ".") || !strcmp(nm, ".."))
+                rc = si_errorf(err, SI_EINVAL, "member %u: '%s' is not a file name of 1..%u characters", i,
+                               opts->members[i], SI_PACK_MEMBER_NAME_MAX - 1);
+            else if (!(wt > 0 && wt < 1e12))
+                rc = si_errorf(err, SI_EINVAL, "member %u: weight %g is not a positive number", i, wt);
+            for (uint32_t j = 0; rc == SI_OK && j < i; j++) {
+                const char *nj = strrchr(opts->members[j], '/') ? strrchr(opts->members[j], '/') + 1 : opts->members[j];
+                if (strcmp(nm, nj) == 0)
+                    rc = si_errorf(err, SI_EINVAL,
+                                   "members %u and %u have the same file name '%s' (%s, %s): members are found by "
+                                   "name, so each needs its own",
+                                   j, i, nm, opts->members[j], opts->members[i]);
+            }
+            w->weight[i] = wt;
+        }
+        if (rc < 0) {
+            si_pack_writer_free(w);
+            return rc;
+        }
+        if (getrandom(w->set_id, sizeof w->set_id, 0) != (ssize_t)sizeof w->set_id) {
+            si_pack_writer_free(w);
+            return si_errorf(err, SI_EIO, "getrandom: %s", strerror(errno));
+        }
+        w->header_size = SI_PACK_HEADER_SIZE + w->n_members * SI_PACK_MEMBER_ENTRY;
+        w->chunk_entry = SI_PACK_CHUNK_ENTRY_V2;
+        path = opts->members[0];
+    }
     w->path = strdup(path);
     w->meta = si_gguf_writer_new(8);
     if (!w->path || !w->meta) {
         si_pack_writer_free(w);
         return si_errorf(err, SI_ENOMEM, "out of memory");
     }
-    w->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        int e = errno;
-        free(w->path);
-        w->path = NULL; /* nothing to remove */
-        si_pack_writer_free(w);
-        return si_errorf(err, SI_EIO, "%s: cannot create: %s", path, strerror(e));
+    for (uint32_t i = 0; i < w->n_members; i++) {
+        const char *mp = w->n_members > 1 ? opts->members[i] : path;
+        w->mfd[i] = open(mp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (w->mfd[i] < 0) {
+            int e = errno;
+            if (i == 0) {
+                free(w->path);
+                w->path = NULL; /* nothing to remove */
+            }
+            si_pack_writer_free(w);
+            return si_errorf(err, SI_EIO, "%s: cannot create: %s", mp, strerror(e));
+        }
+        if (i > 0 && !(w->mpath[i] = strdup(mp))) {
+            si_pack_writer_free(w);
+            return si_errorf(err, SI_ENOMEM, "out of memory");
+        }
     }
+    w->fd = w->mfd[0];
     *out = w;
     return SI_OK;
 }
 
 si_gguf_writer *si_pack_writer_meta(si_pack_writer *w) { return w->meta; }
 uint64_t si_pack_writer_total_raw(const si_pack_writer *w) { return w->total_raw; }
+uint64_t si_pack_writer_member_bytes(const si_pack_writer *w, uint32_t i)
+{
+    return i < w->n_members ? w->mbytes[i] : 0;
+}
 
 const si_pack_type_stats *si_pack_writer_type_stats(const si_pack_writer *w, uint32_t type)
 {
@@ -187,14 +249,17 @@ int si_pack_writer_begin(si_pack_writer *w, si_error *err)
     close(mfd);
     SI_TRY(rc);
     w->meta_size = (uint64_t)end;
-    w->table_off = SI_PACK_HEADER_SIZE + w->meta_size;
-    w->table_size = (uint64_t)w->n_t * SI_PACK_TENSOR_ENTRY + (uint64_t)w->n_chunks * SI_PACK_CHUNK_ENTRY;
+    w->table_off = w->header_size + w->meta_size;
+    w->table_size = (uint64_t)w->n_t * SI_PACK_TENSOR_ENTRY + (uint64_t)w->n_chunks * w->chunk_entry;
     w->data_off = align_up(w->table_off + w->table_size, w->o.alignment);
+    w->mpos[0] = w->data_off;
+    for (uint32_t i = 1; i < w->n_members; i++)
+        w->mpos[i] = align_up(w->header_size, w->o.alignment);
     w->chunks = calloc(w->n_chunks, sizeof *w->chunks);
     SI_CHECK(!w->chunks, err, SI_ENOMEM, "out of memory for %u chunks", w->n_chunks);
     w->pos = w->data_off;
     w->begun = true;
-    return pwrite_all(w->fd, w->meta_buf, (size_t)w->meta_size, SI_PACK_HEADER_SIZE, w->path, err);
+    return pwrite_all(w->fd, w->meta_buf, (size_t)w->meta_size, w->header_size, w->path, err);
 }
 
 int si_pack_writer_write_tensor(si_pack_writer *w, const void *data, uint64_t size, si_error *err)
@@ -203,7 +268,6 @@ int si_pack_writer_write_tensor(si_pack_writer *w, const void *data, uint64_t si
     wt *t = &w->t[w->cur];
     SI_CHECK(size != t->raw_size, err, SI_EINVAL, "pack writer: '%s' has %" PRIu64 " bytes, got %" PRIu64, t->name,
              t->raw_size, size);
-    w->pos = align_up(w->pos, w->o.alignment);
     si_pack_type_stats *ts = &w->stats[t->type < SI_TYPE_COUNT ? t->type : 0];
     for (uint32_t k = 0; k < t->n_chunks; k++) {
         si_pack_chunk *c = &w->chunks[t->first_chunk + k];
@@ -251,10 +315,22 @@ int si_pack_writer_write_tensor(si_pack_writer *w, const void *data, uint64_t si
             }
         }
 #endif
-        c->offset = w->pos;
+        /* Striped: the member whose stored bytes over its weight stay the smallest
+         * (a deficit counter), so every member's share tracks its weight along the
+         * whole pass. A run of a tensor's chunks on one member is contiguous there; a
+         * run starts aligned. */
+        uint32_t m = 0;
+        for (uint32_t i = 1; i < w->n_members; i++)
+            if ((double)(w->mbytes[i] + c->stored) / w->weight[i] < (double)(w->mbytes[m] + c->stored) / w->weight[m])
+                m = i;
+        c->member = m;
+        if (k == 0 || w->chunks[t->first_chunk + k - 1].member != m)
+            w->mpos[m] = align_up(w->mpos[m], w->o.alignment);
+        c->offset = w->mpos[m];
         c->xxh3 = si_xxh3(out, (size_t)c->stored);
-        SI_TRY(pwrite_all(w->fd, out, (size_t)c->stored, c->offset, w->path, err));
-        w->pos += c->stored;
+        SI_TRY(pwrite_all(w->mfd[m], out, (size_t)c->stored, c->offset, m ? w->mpath[m] : w->path, err));
+        w->mpos[m] += c->stored;
+        w->mbytes[m] += c->stored;
         ts->raw += c->raw;
         ts->stored += c->stored;
         ts->chunks++;
@@ -266,6 +342,7 @@ int si_pack_writer_write_tensor(si_pack_writer *w, const void *data, uint64_t si
     return SI_OK;
 }
 
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
@@ -273,9 +350,14 @@ int si_pack_writer_finish(si_pack_writer *w, si_error *err)
 {
     SI_CHECK(!w->begun || w->finished || w->cur != w->n_t, err, SI_EINVAL,
              "pack writer: %u of %u tensors written", w->cur, w->n_t);
-    /* The file ends aligned so the last extent is read like every other. */
-    uint64_t file_size = align_up(w->pos, w->o.alignment);
-    SI_CHECK(ftruncate(w->fd, (off_t)file_size) != 0, err, SI_EIO, "%s: %s", w->path, strerror(errno));
+    /* Each file ends aligned so the last extent is read like every other. */
+    uint64_t msize[SI_PACK_MAX_MEMBERS];
+    for (uint32_t i = 0; i < w->n_members; i++) {
+        msize[i] = align_up(w->mpos[i], w->o.alignment);
+        SI_CHECK(ftruncate(w->mfd[i], (off_t)msize[i]) != 0, err, SI_EIO, "%s: %s", i ? w->mpath[i] : w->path,
+                 strerror(errno));
+    }
+    uint64_t file_size = msize[0];
     uint8_t *tab = calloc(1, (size_t)w->table_size);
     SI_CHECK(!tab, err, SI_ENOMEM, "out of memory for the table");
     for (uint32_t i = 0; i < w->n_t; i++) {
@@ -294,7 +376,9 @@ int si_pack_writer_finish(si_pack_writer *w, si_error *err)
     uint8_t *ce = tab + (size_t)w->n_t * SI_PACK_TENSOR_ENTRY;
     for (uint32_t c = 0; c < w->n_chunks; c++) {
         const si_pack_chunk *k = &w->chunks[c];
-        uint8_t *e = ce + (size_t)c * SI_PACK_CHUNK_ENTRY;
+        uint8_t *e = ce + (size_t)c * w->chunk_entry;
+        if (w->n_members > 1)
+            put32(e + 48, k->member); /* 52..55 reserved, zero */
         put64(e, k->offset);
         put64(e + 8, k->stored);
         put64(e + 16, k->raw);
@@ -303,13 +387,13 @@ int si_pack_writer_finish(si_pack_writer *w, si_error *err)
         put32(e + 40, k->codec);
         put32(e + 44, k->n_rows);
     }
-    uint8_t h[SI_PACK_HEADER_SIZE] = {0};
+    uint8_t h[SI_PACK_HEADER_SIZE + SI_PACK_MAX_MEMBERS * SI_PACK_MEMBER_ENTRY] = {0};
     put32(h, SI_PACK_MAGIC);
-    put32(h + 4, SI_PACK_VERSION);
-    put32(h + 8, SI_PACK_HEADER_SIZE);
+    put32(h + 4, w->n_members > 1 ? SI_PACK_VERSION_2 : SI_PACK_VERSION);
+    put32(h + 8, w->header_size);
     put32(h + 12, w->any_zstd ? SI_PACK_FLAG_ZSTD : 0);
     put64(h + 16, file_size);
-    put64(h + 24, SI_PACK_HEADER_SIZE);
+    put64(h + 24, w->header_size);
     put64(h + 32, w->meta_size);
     put64(h + 40, w->table_off);
     put64(h + 48, w->table_size);
@@ -317,19 +401,64 @@ int si_pack_writer_finish(si_pack_writer *w, si_error *err)
     put32(h + 60, w->n_chunks);
     put32(h + 64, w->o.alignment);
     put32(h + 68, SI_PACK_TENSOR_ENTRY);
-    put32(h + 72, SI_PACK_CHUNK_ENTRY);
+    put32(h + 72, w->chunk_entry);
     put64(h + 80, w->data_off);
     put64(h + 88, si_xxh3(w->meta_buf, (size_t)w->meta_size));
     put64(h + 96, si_xxh3(tab, (size_t)w->table_size));
-    put64(h + 120, si_xxh3(h, 120));
-    int rc = pwrite_all(w->fd, tab, (size_t)w->table_size, w->table_off, w->path, err);
+    int rc = SI_OK;
+    if (w->n_members > 1) {
+        put16(h + 76, 0);
+        put16(h + 78, (uint16_t)w->n_members);
+        memcpy(h + 104, w->set_id, 16);
+        for (uint32_t i = 0; i < w->n_members; i++) {
+            uint8_t *e = h + SI_PACK_HEADER_SIZE + (size_t)i * SI_PACK_MEMBER_ENTRY;
+            const char *mp = i ? w->mpath[i] : w->path;
+            const char *nm = strrchr(mp, '/') ? strrchr(mp, '/') + 1 : mp;
+            memcpy(e, nm, strlen(nm)); /* checked shorter than the field at creation */
+            put64(e + 240, msize[i]);
+        }
+        /* Members 1..n-1 first: a header naming the set, its index and the members,
+         * no metadata or table, data after the header (aligned). */
+        uint8_t hm[sizeof h];
+        for (uint32_t i = 1; rc == SI_OK && i < w->n_members; i++) {
+            memcpy(hm, h, w->header_size);
+            put64(hm + 16, msize[i]);
+            put64(hm + 24, w->header_size);
+            put64(hm + 32, 0);
+            put64(hm + 40, w->header_size);
+            put64(hm + 48, 0);
+            put32(hm + 56, 0);
+            put32(hm + 60, 0);
+            put16(hm + 76, (uint16_t)i);
+            put64(hm + 80, align_up(w->header_size, w->o.alignment));
+            put64(hm + 88, si_xxh3(NULL, 0));
+            put64(hm + 96, si_xxh3(NULL, 0));
+            put64(hm + 120, si_pack_v2_header_xxh3(hm, w->header_size));
+            if (fsync(w->mfd[i]) != 0)
+                rc = si_errorf(err, SI_EIO, "%s: fsync: %s", w->mpath[i], strerror(errno));
+            if (rc == SI_OK)
+                rc = pwrite_all(w->mfd[i], hm, w->header_size, 0, w->mpath[i], err);
+            if (rc == SI_OK && fsync(w->mfd[i]) != 0)
+                rc = si_errorf(err, SI_EIO, "%s: fsync: %s", w->mpath[i], strerror(errno));
+        }
+        put64(h + 120, si_pack_v2_header_xxh3(h, w->header_size));
+    } else {
+        put64(h + 120, si_xxh3(h, 120));
+    }
+    if (rc == SI_OK)
+        rc = pwrite_all(w->fd, tab, (size_t)w->table_size, w->table_off, w->path, err);
     free(tab);
     if (rc == SI_OK && fsync(w->fd) != 0)
         rc = si_errorf(err, SI_EIO, "%s: fsync: %s", w->path, strerror(errno));
     if (rc == SI_OK)
-        rc = pwrite_all(w->fd, h, sizeof h, 0, w->path, err);
-    if (rc == SI_OK && close(w->fd) != 0)
-        rc = si_errorf(err, SI_EIO, "%s: close: %s", w->path, strerror(errno));
+        rc = pwrite_all(w->fd, h, w->header_size, 0, w->path, err);
+    for (uint32_t i = 0; i < w->n_members; i++) {
+        if (rc == SI_OK && close(w->mfd[i]) != 0)
+            rc = si_errorf(err, SI_EIO, "%s: close: %s", i ? w->mpath[i] : w->path, strerror(errno));
+        else if (rc != SI_OK)
+            close(w->mfd[i]);
+        w->mfd[i] = -1;
+    }
     w->fd = -1;
     if (rc == SI_OK)
         w->finished = true;
@@ -340,8 +469,13 @@ void si_pack_writer_free(si_pack_writer *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0)
-        close(w->fd);
+    for (uint32_t i = 0; i < SI_PACK_MAX_MEMBERS; i++) {
+        if (w->mfd[i] >= 0)
+            close(w->mfd[i]);
+        if (!w->finished && w->mpath[i])
+            unlink(w->mpath[i]);
+        free(w->mpath[i]);
+    }
     if (!w->finished && w->path)
         unlink(w->path);
     si_gguf_writer_free(w->meta);

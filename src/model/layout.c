@@ -172,9 +172,11 @@ static uint64_t pack_need(const builder *b, uint64_t stored, uint64_t image)
 
 /* A new extent over chunks [c0, c1) of each listed tensor (a group or one tensor's
  * slice); frames are recorded and linked after the build. */
-static int pack_extent(builder *b, uint64_t lo, uint64_t hi, uint64_t image, const char *label, si_error *err)
+static int pack_extent(builder *b, uint32_t member, uint64_t lo, uint64_t hi, uint64_t image, const char *label,
+                       si_error *err)
 {
     SI_TRY(add_extent(b, lo, hi - lo, label, err));
+    b->lay->ext[b->lay->n_ext - 1].member = member;
     si_llama_layout *lay = b->lay;
     if (lay->n_ext > b->cap_frame0) {
         size_t cap = b->cap_frame0 ? 2 * b->cap_frame0 : 64;
@@ -231,6 +233,9 @@ static int pack_slices(builder *b, const si_tensor_ref *t, si_tensor_views *tv, 
         uint32_t c1 = c0;
         while (c1 < end) {
             const si_pack_chunk *k = si_pack_chunk_at(b->pack, c1);
+            /* A striped pack: an extent is a run of chunks on one member file. */
+            if (k->member != si_pack_chunk_at(b->pack, c0)->member)
+                break;
             bool d2 = decode || k->codec != SI_PACK_CODEC_RAW;
             if (pack_need(b, stored + k->stored, d2 ? raw + k->raw : 0) > b->max_extent)
                 break;
@@ -251,7 +256,7 @@ static int pack_slices(builder *b, const si_tensor_ref *t, si_tensor_views *tv, 
             snprintf(label, sizeof label, "%s", t->name);
         else
             snprintf(label, sizeof label, "%s rows %" PRIu64 "-%" PRIu64, t->name, r0, r1 - 1);
-        SI_TRY(pack_extent(b, k0->offset, k0->offset + stored, decode ? raw : 0, label, err));
+        SI_TRY(pack_extent(b, k0->member, k0->offset, k0->offset + stored, decode ? raw : 0, label, err));
         SI_TRY(pack_frames(b, pt, c0, c1, 0, err));
         SI_TRY(add_view(b, tv, 0, r0, r1 - r0, err));
         c0 = c1;
@@ -264,7 +269,7 @@ static int pack_group(builder *b, const si_tensor_ref *const *ts, si_tensor_view
 {
     const si_pack_tensor *pts[SI_LAYER_N_TENSORS];
     uint64_t lo = UINT64_MAX, hi = 0, stored = 0, raw = 0;
-    bool decode = false;
+    bool decode = false, one_file = true;
     for (size_t i = 0; i < n; i++) {
         if (!(pts[i] = pack_tensor(b, ts[i], err)))
             return err ? err->code : SI_EFORMAT;
@@ -276,12 +281,14 @@ static int pack_group(builder *b, const si_tensor_ref *const *ts, si_tensor_view
             const si_pack_chunk *k = si_pack_chunk_at(b->pack, c);
             stored += k->stored;
             decode = decode || k->codec != SI_PACK_CODEC_RAW;
+            one_file = one_file && k->member == si_pack_chunk_at(b->pack, pts[0]->first_chunk)->member;
         }
         raw += pts[i]->raw_size;
     }
     uint64_t span = hi - lo;
-    if (stored >= span - span / 8 && pack_need(b, span, decode ? raw : 0) <= b->max_extent) {
-        SI_TRY(pack_extent(b, lo, hi, decode ? raw : 0, label, err));
+    if (one_file && stored >= span - span / 8 && pack_need(b, span, decode ? raw : 0) <= b->max_extent) {
+        SI_TRY(pack_extent(b, si_pack_chunk_at(b->pack, pts[0]->first_chunk)->member, lo, hi, decode ? raw : 0, label,
+                           err));
         uint64_t image = 0;
         for (size_t i = 0; i < n; i++) {
             const si_pack_chunk *k0 = si_pack_chunk_at(b->pack, pts[i]->first_chunk);

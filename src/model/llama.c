@@ -24,6 +24,7 @@
 #include "streaminfer/pack.h"
 #include "streaminfer/pool.h"
 #include "streaminfer/types.h"
+#include "stripe.h"
 
 struct si_llama {
     const si_kernels *K; /* the kernel set, fixed at open */
@@ -257,7 +258,9 @@ static const si_gguf_tensor *find_pack_info(const void *ctx, const char *name)
  * (shapes, types); offsets are those of each tensor's first chunk. */
 static int open_pack(si_llama *m, const char *path, si_error *err)
 {
-    SI_TRY(si_pack_open(&m->pack, path, err));
+    size_t n_dirs;
+    const char *const *dirs = si_stripe_dirs(&n_dirs);
+    SI_TRY(si_pack_open_set(&m->pack, path, dirs, n_dirs, err));
     uint32_t n = si_pack_n_tensors(m->pack);
     m->pack_infos = calloc(n, sizeof *m->pack_infos);
     SI_CHECK(!m->pack_infos, err, SI_ENOMEM, "out of memory");
@@ -337,6 +340,16 @@ static void pack_ring_request(si_plan_req *r, const si_pack *p, uint64_t align)
     r->book_bytes_per_extent += 2 * (sizeof(si_frame) + sizeof(size_t));
 }
 
+/* A pack's files: one, or a striped set's members (each read with its own queue). */
+static int open_pack_files(si_llama *m, const si_io_opts *io, si_error *err)
+{
+    const char *paths[SI_PACK_MAX_MEMBERS];
+    uint32_t n = si_pack_n_members(m->pack);
+    for (uint32_t i = 0; i < n; i++)
+        paths[i] = si_pack_member_path(m->pack, i);
+    return si_sched_open_files(&m->sched, paths, n, io, err);
+}
+
 int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, si_error *err)
 {
     *out = NULL;
@@ -359,7 +372,7 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
                        "or f32",
                        SI_QK8_0, m->d.hp.head_dim);
     if (rc == SI_OK)
-        rc = si_sched_open(&m->sched, path, &opts->io, err);
+        rc = m->pack ? open_pack_files(m, &opts->io, err) : si_sched_open(&m->sched, path, &opts->io, err);
     si_plan_req req;
     uint64_t align = 4096;
     if (rc == SI_OK) {
@@ -954,4 +967,14 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
     st->pins_planned = m->pins.n;
     st->pins_released = m->pins.released;
     st->pins_restored = m->pins.restored;
+}
+
+uint32_t si_llama_n_files(const si_llama *m) { return m->sched ? si_sched_n_files(m->sched) : 0; }
+
+void si_llama_file_stats(const si_llama *m, uint32_t i, si_sched_file_stats *fs)
+{
+    if (m->sched)
+        si_sched_get_file_stats(m->sched, i, fs);
+    else
+        memset(fs, 0, sizeof *fs);
 }

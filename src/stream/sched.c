@@ -36,17 +36,24 @@ typedef struct slot {
     bool ready;         /* frames verified and decoded */
 } slot;
 
+#define MAX_FILES SI_SCHED_MAX_FILES
+
 struct si_sched {
-    si_io *io;
+    si_io *io;                /* ios[0] */
+    si_io *ios[MAX_FILES];    /* one per file (member of a striped pack), each its own queue */
+    uint32_t n_io;
+    uint64_t fsize[MAX_FILES];
+    uint64_t m_bytes[MAX_FILES], m_reads[MAX_FILES];
+    double m_busy[MAX_FILES], m_since[MAX_FILES]; /* time with reads in flight; since when */
     si_extent *ext;
     slot *slots; /* slot for seq is slots[seq % n] */
     size_t n;
     uint8_t *ring;
-    uint64_t cap, align, chunk, file_size;
+    uint64_t cap, align, chunk, file_size; /* file_size: the largest file's */
 
     uint64_t live_first; /* oldest seq still holding ring space */
     uint64_t alloc_next; /* next seq to get ring space */
-    uint64_t sub_seq;    /* seq whose chunks are being submitted */
+    uint64_t sub_seq[MAX_FILES]; /* per file: the oldest seq of its that may have chunks to submit */
     uint64_t limit;      /* seqs below this may be read */
     uint64_t head;       /* ring position of the next region */
     uint64_t used;       /* bytes held by live regions */
@@ -66,8 +73,8 @@ static void extent_range(const si_sched *s, const si_extent *e, uint64_t *r0, ui
 {
     *r0 = align_down(e->offset, s->align);
     *r1 = align_up(e->offset + e->size, s->align);
-    if (*r1 > s->file_size)
-        *r1 = s->file_size;
+    if (*r1 > s->fsize[e->member])
+        *r1 = s->fsize[e->member];
 }
 
 static slot *slot_of(si_sched *s, uint64_t seq) { return &s->slots[seq % s->n]; }
@@ -78,20 +85,55 @@ static uint64_t io_alignment(const si_io *io)
     return a < 4096 ? 4096 : a; /* always O_DIRECT-safe, so a fallback changes nothing here */
 }
 
-int si_sched_open(si_sched **out, const char *path, const si_io_opts *io_opts, si_error *err)
+int si_sched_open_files(si_sched **out, const char *const *paths, uint32_t n, const si_io_opts *io_opts,
+                        si_error *err)
 {
     *out = NULL;
+    SI_CHECK(n == 0 || n > MAX_FILES, err, SI_EINVAL, "stream scheduler: %u files (1..%u)", n, MAX_FILES);
     si_sched *s = calloc(1, sizeof *s);
     SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the stream scheduler");
-    int rc = si_io_open(&s->io, path, io_opts, err);
-    if (rc < 0) {
-        free(s);
-        return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = si_io_open(&s->ios[i], paths[i], io_opts, err);
+        if (rc < 0) {
+            si_sched_free(s);
+            return rc;
+        }
+        s->n_io = i + 1;
+        uint64_t a = io_alignment(s->ios[i]);
+        s->align = a > s->align ? a : s->align;
+        s->fsize[i] = si_io_file_size(s->ios[i]);
+        s->file_size = s->fsize[i] > s->file_size ? s->fsize[i] : s->file_size;
     }
-    s->align = io_alignment(s->io);
-    s->file_size = si_io_file_size(s->io);
+    s->io = s->ios[0];
     *out = s;
     return SI_OK;
+}
+
+int si_sched_open(si_sched **out, const char *path, const si_io_opts *io_opts, si_error *err)
+{
+    return si_sched_open_files(out, &path, 1, io_opts, err);
+}
+
+uint32_t si_sched_n_files(const si_sched *s) { return s->n_io; }
+
+void si_sched_get_file_stats(const si_sched *s, uint32_t i, si_sched_file_stats *fs)
+{
+    memset(fs, 0, sizeof *fs);
+    if (i >= s->n_io)
+        return;
+    fs->path = si_io_path(s->ios[i]);
+    fs->bytes_read = s->m_bytes[i];
+    fs->reads = s->m_reads[i];
+    fs->busy_s = s->m_busy[i] + (si_io_inflight(s->ios[i]) > 0 ? si_now_s() - s->m_since[i] : 0);
+    fs->io_bytes_read = si_io_bytes_read(s->ios[i]);
+}
+
+static uint64_t io_bytes_all(const si_sched *s)
+{
+    uint64_t b = 0;
+    for (uint32_t i = 0; i < s->n_io; i++)
+        b += si_io_bytes_read(s->ios[i]);
+    return b;
 }
 
 uint64_t si_sched_alignment(const si_sched *s) { return s->align; }
@@ -117,9 +159,11 @@ int si_sched_read(si_sched *s, uint64_t offset, size_t len, void *dst, si_error 
 int si_sched_read_pack_rows(si_sched *s, struct si_pack *pack, const struct si_pack_tensor *t, uint64_t row,
                             uint64_t n, void *dst, si_error *err)
 {
-    uint64_t before = si_io_bytes_read(s->io);
-    int rc = si_pack_read_rows(pack, s->io, t, row, n, dst, err);
-    s->st.on_demand_bytes += si_io_bytes_read(s->io) - before;
+    SI_CHECK(si_pack_n_members(pack) != s->n_io, err, SI_EINVAL,
+             "stream scheduler: the pack has %u member files, the scheduler %u", si_pack_n_members(pack), s->n_io);
+    uint64_t before = io_bytes_all(s);
+    int rc = si_pack_read_rows(pack, s->ios, t, row, n, dst, err);
+    s->st.on_demand_bytes += io_bytes_all(s) - before;
     return rc;
 }
 
@@ -156,7 +200,6 @@ int si_sched_set_pass(si_sched *s, const si_extent *ext, size_t n_ext, const si_
 {
     SI_CHECK(n_ext == 0, err, SI_EINVAL, "stream scheduler: no extents to read");
     SI_CHECK(s->ext != NULL, err, SI_EINVAL, "stream scheduler: the pass is already set");
-    si_io *io = s->io;
     s->st.bytes_per_pass = s->st.bytes_per_pass_unpinned = s->st.pinned_bytes = s->st.pinned_extents = 0;
     s->n = n_ext;
     s->chunk = align_up(opts->chunk_bytes ? opts->chunk_bytes : (1u << 20), s->align);
@@ -172,10 +215,14 @@ int si_sched_set_pass(si_sched *s, const si_extent *ext, size_t n_ext, const si_
     memcpy(s->ext, ext, n_ext * sizeof *ext);
     for (size_t i = 0; i < n_ext; i++) {
         const si_extent *e = &ext[i];
-        if (e->size == 0 || e->offset + e->size > s->file_size || e->offset + e->size < e->offset) {
+        if (e->member >= s->n_io) {
+            drop_pass(s);
+            return si_errorf(err, SI_EINVAL, "stream scheduler: %s: file %u of %u", e->label, e->member, s->n_io);
+        }
+        if (e->size == 0 || e->offset + e->size > s->fsize[e->member] || e->offset + e->size < e->offset) {
             drop_pass(s);
             return si_errorf(err, SI_EFORMAT, "%s: %s: bytes [%" PRIu64 ", +%" PRIu64 ") lie outside the file",
-                             si_io_path(io), e->label, e->offset, e->size);
+                             si_io_path(s->ios[e->member]), e->label, e->offset, e->size);
         }
         for (uint32_t k = 0; k < e->n_frames; k++) {
             const si_frame *f = &e->frames[k];
@@ -304,20 +351,56 @@ static int alloc_next_slot(si_sched *s, bool *placed, si_error *err)
     sl->ready = false;
     uint64_t tail0 = r0 + sl->async_len;
     if (r1 > tail0) {
-        int rc = si_io_read(s->io, tail0, r1 - tail0, sl->buf + sl->async_len, err);
+        int rc = si_io_read(s->ios[e->member], tail0, r1 - tail0, sl->buf + sl->async_len, err);
         if (rc < 0)
             return wrap_io_error(s, seq, err);
         s->st.bytes_read += r1 - tail0;
+        s->m_bytes[e->member] += r1 - tail0;
     }
     return SI_OK;
 }
 
-/* Issue reads until the queue is full, the ring is full, or the limit is reached. */
+/* Issue reads until every file's queue is full, the ring is full, or the limit is
+ * reached. Ring space is given in pass order; each file has its own cursor over the
+ * extents that have it, so a file whose queue is full never holds back the others'
+ * reads (a striped pack keeps every member busy at once). */
 static int pump(si_sched *s, si_error *err)
 {
-    unsigned qd = si_io_queue_depth(s->io);
-    while (si_io_inflight(s->io) < qd) {
-        if (s->sub_seq == s->alloc_next) {
+    for (;;) {
+        bool progress = false, want_alloc = false;
+        for (uint32_t m = 0; m < s->n_io; m++) {
+            si_io *io = s->ios[m];
+            if (si_io_inflight(io) >= si_io_queue_depth(io))
+                continue;
+            uint64_t q = s->sub_seq[m];
+            while (q < s->alloc_next &&
+                   (s->ext[q % s->n].member != m || slot_of(s, q)->submitted == slot_of(s, q)->n_chunks))
+                q++;
+            s->sub_seq[m] = q;
+            if (q == s->alloc_next) {
+                want_alloc = true;
+                continue;
+            }
+            slot *sl = slot_of(s, q);
+            uint64_t off = (uint64_t)sl->submitted * s->chunk;
+            uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
+            double t0 = si_now_s();
+            if (si_io_inflight(io) == 0)
+                s->m_since[m] = t0;
+            int rc = si_io_submit(io, sl->read_off + off, (size_t)len, sl->buf + off, q, err);
+            s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
+            if (rc < 0)
+                return wrap_io_error(s, q, err);
+            if (s->st.reads == 0)
+                s->st.first_read_at = t0;
+            s->st.bytes_read += len;
+            s->st.reads++;
+            s->m_bytes[m] += len;
+            s->m_reads[m]++;
+            sl->submitted++;
+            progress = true;
+        }
+        if (!progress && want_alloc) {
             /* Each slot index may hold one seq at a time: stay within one pass ahead. */
             if (s->alloc_next >= s->limit || s->alloc_next >= s->live_first + s->n)
                 break;
@@ -325,37 +408,36 @@ static int pump(si_sched *s, si_error *err)
             SI_TRY(alloc_next_slot(s, &placed, err));
             if (!placed)
                 break;
+            progress = true;
         }
-        slot *sl = slot_of(s, s->sub_seq);
-        if (sl->submitted == sl->n_chunks) {
-            s->sub_seq++;
-            continue;
-        }
-        uint64_t off = (uint64_t)sl->submitted * s->chunk;
-        uint64_t len = sl->async_len - off < s->chunk ? sl->async_len - off : s->chunk;
-        double t0 = si_now_s();
-        int rc = si_io_submit(s->io, sl->read_off + off, (size_t)len, sl->buf + off, s->sub_seq,
-                              err);
-        s->st.io_wait_s += si_now_s() - t0; /* pread reads here; io_uring only queues */
-        if (rc < 0)
-            return wrap_io_error(s, s->sub_seq, err);
-        if (s->st.reads == 0)
-            s->st.first_read_at = t0;
-        s->st.bytes_read += len;
-        s->st.reads++;
-        if (++sl->submitted == sl->n_chunks)
-            s->sub_seq++;
+        if (!progress)
+            break;
     }
     return SI_OK;
 }
 
-static int reap(si_sched *s, bool wait, bool *got, si_error *err)
+static unsigned inflight_all(const si_sched *s)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < s->n_io; i++)
+        n += si_io_inflight(s->ios[i]);
+    return n;
+}
+
+/* One completion of file m (waiting for it when wait). */
+static int reap_file(si_sched *s, uint32_t m, bool wait, bool *got, si_error *err)
 {
     uint64_t tag = 0;
     double t0 = wait ? si_now_s() : 0;
-    int rc = si_io_reap(s->io, wait, &tag, err);
+    *got = false;
+    if (si_io_inflight(s->ios[m]) == 0)
+        return SI_OK;
+    int rc = si_io_reap(s->ios[m], wait, &tag, err);
+    double t1 = si_now_s();
     if (wait)
-        s->st.io_wait_s += si_now_s() - t0;
+        s->st.io_wait_s += t1 - t0;
+    if (si_io_inflight(s->ios[m]) == 0)
+        s->m_busy[m] += t1 - s->m_since[m];
     if (rc < 0)
         return wrap_io_error(s, tag, err);
     *got = rc > 0;
@@ -364,11 +446,26 @@ static int reap(si_sched *s, bool wait, bool *got, si_error *err)
     return SI_OK;
 }
 
+/* Wait for one completion: of file prefer when it has reads in flight, else of any. */
+static int reap(si_sched *s, uint32_t prefer, bool *got, si_error *err)
+{
+    uint32_t m = prefer < s->n_io && si_io_inflight(s->ios[prefer]) > 0 ? prefer : 0;
+    while (m < s->n_io && si_io_inflight(s->ios[m]) == 0)
+        m++;
+    if (m == s->n_io) {
+        *got = false;
+        return SI_OK;
+    }
+    return reap_file(s, m, true, got, err);
+}
+
 int si_sched_poll(si_sched *s, si_error *err)
 {
-    bool got = true;
-    while (got)
-        SI_TRY(reap(s, false, &got, err));
+    for (uint32_t m = 0; m < s->n_io; m++) {
+        bool got = true;
+        while (got)
+            SI_TRY(reap_file(s, m, false, &got, err));
+    }
     return pump(s, err);
 }
 
@@ -387,13 +484,14 @@ void si_sched_free(si_sched *s)
         return;
     /* Reads still in flight (prefetch for a pass that never ran) write into the ring and
      * the pin buffers: they must complete before those are freed. */
-    for (unsigned tries = 0; s->io && si_io_inflight(s->io) > 0 && tries < 4096; tries++) {
+    for (unsigned tries = 0; s->n_io && inflight_all(s) > 0 && tries < 4096; tries++) {
         bool got;
         si_error ignored;
-        reap(s, true, &got, &ignored);
+        reap(s, 0, &got, &ignored);
     }
     drop_pass(s);
-    si_io_close(s->io);
+    for (uint32_t i = 0; i < s->n_io; i++)
+        si_io_close(s->ios[i]);
     free(s);
 }
 
@@ -422,7 +520,7 @@ static int finish_frames(si_sched *s, const si_extent *e, slot *sl, si_error *er
             tries++;
             s->st.rereads++;
             double t1 = si_now_s();
-            int rc = si_io_read(s->io, f->offset, (size_t)f->stored, p, err);
+            int rc = si_io_read(s->ios[e->member], f->offset, (size_t)f->stored, p, err);
             s->st.io_wait_s += si_now_s() - t1;
             if (rc < 0)
                 return si_error_prefix(err, "re-reading %s", e->label);
@@ -438,7 +536,7 @@ static int finish_frames(si_sched *s, const si_extent *e, slot *sl, si_error *er
                              "%s: checksum mismatch in tensor %s%s, chunk %u at file offset %" PRIu64
                              " (%" PRIu64 " bytes): XXH3 %016" PRIx64 ", expected %016" PRIx64
                              ", still wrong after %d re-reads; the file is corrupt",
-                             si_io_path(s->io), f->tensor ? f->tensor : e->label, layer, f->chunk, f->offset,
+                             si_io_path(s->ios[e->member]), f->tensor ? f->tensor : e->label, layer, f->chunk, f->offset,
                              f->stored, h, f->xxh3, MAX_REREADS);
         }
         if (e->image_size) {
@@ -460,17 +558,17 @@ int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
     SI_CHECK(!s->in_pass || i >= s->n || seq < s->live_first, err, SI_EINVAL,
              "stream scheduler: extent %zu acquired out of order", i);
     for (;;) {
-        SI_TRY(pump(s, err));
+        SI_TRY(si_sched_poll(s, err));
         slot *sl = slot_of(s, seq);
         if (seq < s->alloc_next && sl->done == sl->n_chunks)
             break;
-        if (si_io_inflight(s->io) == 0)
+        if (inflight_all(s) == 0)
             return si_errorf(err, SI_EBUDGET,
                              "stream scheduler: weight buffer (%" PRIu64 " bytes, %" PRIu64
                              " held) has no room for %s",
                              s->cap, s->used, s->ext[i].label);
         bool got;
-        SI_TRY(reap(s, true, &got, err));
+        SI_TRY(reap(s, s->ext[i].member, &got, err));
     }
     slot *sl = slot_of(s, seq);
     const si_extent *e = &s->ext[i];
@@ -506,9 +604,9 @@ int si_sched_end_pass(si_sched *s, si_error *err)
 
 int si_sched_drain(si_sched *s, si_error *err)
 {
-    while (si_io_inflight(s->io) > 0) {
+    while (inflight_all(s) > 0) {
         bool got;
-        SI_TRY(reap(s, true, &got, err));
+        SI_TRY(reap(s, 0, &got, err));
     }
     if (s->in_pass)
         return SI_OK;
@@ -523,7 +621,9 @@ int si_sched_drain(si_sched *s, si_error *err)
                                      ? (uint64_t)sl->submitted * s->chunk + (r1 - r0 - sl->async_len)
                                      : r1 - r0;
     }
-    s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
+    s->live_first = s->alloc_next = s->pass * s->n;
+    for (uint32_t m = 0; m < MAX_FILES; m++)
+        s->sub_seq[m] = s->alloc_next;
     s->used = 0;
     s->head = 0;
     return SI_OK;
@@ -533,16 +633,18 @@ void si_sched_abort_pass(si_sched *s)
 {
     /* A failed read still completes (its error is what stopped the pass), so this ends;
      * the bound only guards against a backend that keeps failing to reap. */
-    for (unsigned tries = 0; si_io_inflight(s->io) > 0 && tries < 4096; tries++) {
+    for (unsigned tries = 0; inflight_all(s) > 0 && tries < 4096; tries++) {
         bool got;
         si_error ignored;
-        reap(s, true, &got, &ignored);
+        reap(s, 0, &got, &ignored);
     }
     if (s->in_pass) {
         s->in_pass = false;
         s->pass++;
     }
-    s->live_first = s->alloc_next = s->sub_seq = s->pass * s->n;
+    s->live_first = s->alloc_next = s->pass * s->n;
+    for (uint32_t m = 0; m < MAX_FILES; m++)
+        s->sub_seq[m] = s->alloc_next;
     s->used = 0;
     s->head = 0;
 }
@@ -583,5 +685,5 @@ int si_sched_set_pinned(si_sched *s, size_t i, bool pinned, si_error *err)
 void si_sched_get_stats(const si_sched *s, si_sched_stats *st)
 {
     *st = s->st;
-    st->io_bytes_read = si_io_bytes_read(s->io);
+    st->io_bytes_read = io_bytes_all(s);
 }

@@ -118,7 +118,8 @@ int main(int argc, char **argv)
         stmt;                              \
         expect_refused(what, b, orig_n, fix, want); \
     } while (0)
-    EDIT("version 2", true, "version 2 is not supported", p32(b, 4, 2));
+    EDIT("version 3", true, "version 3 is not supported", p32(b, 4, 3));
+    EDIT("version 2 header on a single file", true, "striped set of 0 members", p32(b, 4, 2));
     EDIT("version 0", true, "not supported", p32(b, 4, 0));
     EDIT("header sum", false, "header checksum", b[17] ^= 1);
     EDIT("table sum", false, "extent table", b[to + 70] ^= 1);

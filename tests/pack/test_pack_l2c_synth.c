@@ -128,7 +128,7 @@ static int compare(const char *pack_path, bool expect_classifier)
                pack_path, t->name, t->ne[0], t->n_rows);
         uint8_t *raw = malloc((size_t)t->raw_size);
         float *v = malloc(sizeof(float) * (size_t)w->cols * w->rows);
-        CHECKF(si_pack_read_rows(p, io, t, 0, t->n_rows, raw, &e) == SI_OK, "%s", e.msg);
+        CHECKF(si_pack_read_rows(p, &io, t, 0, t->n_rows, raw, &e) == SI_OK, "%s", e.msg);
         si_type_get(t->type)->to_float(raw, v, (int64_t)w->cols * w->rows);
         for (int j = 0; j < w->cols * w->rows; j++)
             CHECKF(v[j] == w->v[j], "%s: %s[%d] = %g, checkpoint %g", pack_path, t->name, j, v[j], w->v[j]);
