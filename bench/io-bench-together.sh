@@ -4,11 +4,13 @@
 # usage: io-bench-together.sh IO_BENCH
 set -eu
 bench=$1
+# in a cross build meson runs this script natively: io-bench goes through its emulator
+run() { ${MESON_EXE_WRAPPER:+$MESON_EXE_WRAPPER} "$@"; }
 dir=${SI_BUILD_ROOT:-/tmp}/io-bench-together
 rm -rf "$dir" && mkdir -p "$dir"
 head -c 8388608 /dev/urandom > "$dir/a.bin"
 head -c 6291456 /dev/urandom > "$dir/b.bin"
-"$bench" -q --max-bytes 4M "$dir/a.bin" "$dir/b.bin" --csv "$dir/r.csv" > "$dir/out.txt"
+run "$bench" -q --max-bytes 4M "$dir/a.bin" "$dir/b.bin" --csv "$dir/r.csv" > "$dir/out.txt"
 grep -q '^sum ' "$dir/out.txt" || { echo "no sum line"; cat "$dir/out.txt"; exit 1; }
 for t in alone together; do
     for f in a b; do
@@ -16,7 +18,7 @@ for t in alone together; do
             { echo "no $t row with 4 MiB for $f.bin"; cat "$dir/r.csv"; exit 1; }
     done
 done
-if "$bench" -q --max-bytes 4M "$dir/a.bin" "$dir/missing.bin" > "$dir/err.txt" 2>&1; then
+if run "$bench" -q --max-bytes 4M "$dir/a.bin" "$dir/missing.bin" > "$dir/err.txt" 2>&1; then
     echo "a missing file was accepted"; exit 1
 fi
 grep -q "missing.bin" "$dir/err.txt" || { echo "the error does not name the file"; cat "$dir/err.txt"; exit 1; }
