@@ -68,8 +68,7 @@ struct si_llama {
     uint8_t *row_buf; /* one token_embd row */
     float *inv_freq;  /* [n_rot/2] rope frequency per pair, rope_freqs applied */
 
-    uint64_t embd_bytes;
-    uint64_t open_bytes; /* read at open (rope_freqs) */
+    uint64_t open_bytes; /* read at open (rope_freqs); every later on-demand read is an embedding row */
     uint64_t tokens;
     double pass_s;
 };
@@ -223,13 +222,11 @@ static int init_rope(si_llama *m, si_error *err)
     if (m->d.rope_freqs.size) {
         float *f = malloc(half * sizeof(float));
         SI_CHECK(!f, err, SI_ENOMEM, "out of memory for rope_freqs");
-        si_sched_stats ss;
-        si_sched_get_stats(m->sched, &ss);
-        uint64_t before = ss.on_demand_bytes;
         int rc = m->pack ? si_sched_read_pack_rows(m->sched, m->pack, m->pack_rope, 0, 1, f, err)
                          : si_sched_read(m->sched, m->d.rope_freqs.offset, half * sizeof(float), f, err);
+        si_sched_stats ss; /* the scheduler's first on-demand read: all it counts so far */
         si_sched_get_stats(m->sched, &ss);
-        m->open_bytes = ss.on_demand_bytes - before;
+        m->open_bytes = ss.on_demand_bytes;
         if (rc < 0)
             rc = si_error_prefix(err, "reading %s", m->d.rope_freqs.name);
         for (uint32_t i = 0; rc == SI_OK && i < half; i++) {
@@ -703,19 +700,15 @@ static int embed(si_llama *m, const int32_t *ids, uint32_t n, si_error *err)
     for (uint32_t b = 0; b < n; b++) {
         SI_CHECK(ids[b] < 0 || (uint32_t)ids[b] >= m->d.hp.n_vocab, err, SI_EINVAL,
                  "token id %d is out of range (vocabulary of %u)", ids[b], m->d.hp.n_vocab);
-        /* Counted by the scheduler from the I/O layer: under O_DIRECT a row costs whole
-         * blocks. In a pack the row's chunk is read and verified (and decoded) whole. */
-        si_sched_stats ss;
-        si_sched_get_stats(m->sched, &ss);
-        uint64_t before = ss.on_demand_bytes;
+        /* Counted by the scheduler from the I/O layer (si_llama_get_stats): under O_DIRECT
+         * a row costs whole blocks. In a pack the row's chunk is read and verified (and
+         * decoded) whole. */
         int rc = m->pack ? si_sched_read_pack_rows(m->sched, m->pack, m->pack_embd, (uint64_t)ids[b], 1, m->row_buf,
                                                    err)
                          : si_sched_read(m->sched, e->offset + (uint64_t)ids[b] * e->row_bytes, e->row_bytes,
                                          m->row_buf, err);
         if (rc < 0) /* the I/O layer names file, offset and length; say which tensor */
             return si_error_prefix(err, "reading %s row %d (token %d)", e->name, ids[b], ids[b]);
-        si_sched_get_stats(m->sched, &ss);
-        m->embd_bytes += ss.on_demand_bytes - before;
         tt->to_float(m->row_buf, m->x + (size_t)b * m->d.hp.n_embd, (int64_t)e->n_cols);
     }
     return SI_OK;
@@ -947,7 +940,7 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
 {
     memset(st, 0, sizeof *st);
     si_sched_get_stats(m->sched, &st->sched);
-    st->embd_bytes_read = m->embd_bytes;
+    st->embd_bytes_read = st->sched.on_demand_bytes - m->open_bytes;
     st->open_bytes_read = m->open_bytes;
     st->io_bytes_read = st->sched.io_bytes_read;
     si_sched_io_info(m->sched, &st->io);
