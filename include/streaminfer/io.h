@@ -35,6 +35,10 @@ typedef struct si_io_opts {
     unsigned queue_depth;  /* reads in flight at most (both backends; io_uring ring
                               entries); 0 = default 8; at most 4096 */
     bool compat_5_10;      /* use only io_uring features Linux 5.10 has */
+    bool reader_thread;    /* pread backend: reads run on a thread of the handle's own,
+                              so they overlap the caller's work and other handles' reads
+                              (the scheduler asks for it for every member of a striped
+                              pack); without it pread reads inside si_io_submit */
 } si_io_opts;
 
 typedef struct si_io si_io;
@@ -48,6 +52,7 @@ bool si_io_direct_active(const si_io *io);  /* O_DIRECT in use right now */
  * O_DIRECT, which the scheduler always honours so a later switch is harmless). */
 size_t si_io_alignment(const si_io *io);
 unsigned si_io_queue_depth(const si_io *io);
+bool si_io_reader_thread(const si_io *io); /* the pread backend reads on its own thread */
 unsigned si_io_inflight(const si_io *io);
 uint64_t si_io_file_size(const si_io *io);
 const char *si_io_path(const si_io *io);
@@ -80,7 +85,8 @@ const char *si_io_note(const si_io *io);
  * "pread, depth 8". Never NULL. */
 const char *si_io_detail(const si_io *io);
 
-/* Threads: a handle is not thread-safe. Without compat_5_10 the io_uring ring may be
+/* Threads: a handle is not thread-safe (its reader thread, with reader_thread, is
+ * internal: the calls below still come from one thread). Without compat_5_10 the io_uring ring may be
  * set up with IORING_SETUP_SINGLE_ISSUER (Linux 6.0+), so si_io_submit/si_io_reap must
  * then come from the thread that called si_io_open (another thread gets an error
  * naming this). si_io_close waits for reads still in flight before it returns. */

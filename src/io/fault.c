@@ -1,10 +1,15 @@
 /* Fault injection for tests (built only with -Dfault_injection=true; absent from
  * release builds): the backends ask si_io_fi_next() before every read they issue to
  * the kernel (each pread call, each io_uring read SQE, resubmissions included) and act
- * out the fault it names. Not thread-safe: tests use one thread. */
+ * out the fault it names. The read counter is shared by every handle and thread (a
+ * lock keeps it whole); which read is the k-th is defined only with one reader. */
 #include "io_internal.h"
 
 #if SI_FAULT_INJECTION
+
+#include <pthread.h>
+
+static pthread_mutex_t g_fi_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct {
     si_fi_kind kind;
@@ -33,19 +38,30 @@ unsigned si_io_fi_fired(void) { return g_fi.fired; }
 
 si_fi_kind si_io_fi_next(void)
 {
+    pthread_mutex_lock(&g_fi_lock);
     uint64_t i = g_fi.reads++;
-    if (g_fi.kind == SI_FI_NONE || i < g_fi.at || i - g_fi.at >= g_fi.times)
-        return SI_FI_NONE;
-    g_fi.fired++;
-    return g_fi.kind;
+    si_fi_kind k = SI_FI_NONE;
+    if (g_fi.kind != SI_FI_NONE && i >= g_fi.at && i - g_fi.at < g_fi.times) {
+        g_fi.fired++;
+        k = g_fi.kind;
+    }
+    pthread_mutex_unlock(&g_fi_lock);
+    return k;
 }
 
-void si_io_fi_set_late(void) { g_fi.late_pending = true; }
+void si_io_fi_set_late(void)
+{
+    pthread_mutex_lock(&g_fi_lock);
+    g_fi.late_pending = true;
+    pthread_mutex_unlock(&g_fi_lock);
+}
 
 bool si_io_fi_take_late(void)
 {
+    pthread_mutex_lock(&g_fi_lock);
     bool l = g_fi.late_pending;
     g_fi.late_pending = false;
+    pthread_mutex_unlock(&g_fi_lock);
     return l;
 }
 

@@ -181,22 +181,31 @@ bool si_io_retry_after_einval(si_io *io, int errnum, unsigned gen)
 {
     if (errnum != EINVAL)
         return false;
+    pthread_mutex_lock(&io->state_lock);
+    bool retry;
     if (gen != io->fd_gen)
-        return true; /* issued on the replaced O_DIRECT descriptor */
-    if (!io->direct || io->direct_mode != SI_DIRECT_AUTO || io->direct_proven)
-        return false;
-    return switch_to_buffered(io);
+        retry = true; /* issued on the replaced O_DIRECT descriptor */
+    else if (!io->direct || io->direct_mode != SI_DIRECT_AUTO || io->direct_proven)
+        retry = false;
+    else
+        retry = switch_to_buffered(io);
+    pthread_mutex_unlock(&io->state_lock);
+    return retry;
 }
 
 /* ---- reading helpers shared by the backends ----------------------------------- */
 
 void si_io_account(si_io *io, uint64_t offset, size_t len)
 {
+    pthread_mutex_lock(&io->state_lock);
     io->bytes_read += len;
-    if (io->direct) {
+    bool direct = io->direct;
+    if (direct)
         io->direct_proven = true;
+    int fd = io->fd;
+    pthread_mutex_unlock(&io->state_lock);
+    if (direct)
         return;
-    }
     /* Buffered: the scheduler keeps its own copy; cached pages would only push the
      * process out of its memory cgroup. DONTNEED keeps partly covered pages, so widen
      * the range to whole pages (unaligned si_io_read ranges). Failures are harmless. */
@@ -205,15 +214,15 @@ void si_io_account(si_io *io, uint64_t offset, size_t len)
         page = 4096;
     uint64_t start = offset & ~(page - 1);
     uint64_t end = (offset + len + page - 1) & ~(page - 1);
-    (void)posix_fadvise(io->fd, (off_t)start, (off_t)(end - start), POSIX_FADV_DONTNEED);
+    (void)posix_fadvise(fd, (off_t)start, (off_t)(end - start), POSIX_FADV_DONTNEED);
 }
 
 /* An O_DIRECT read that stops short ends at end of file; the next read then starts
  * at an unaligned offset, which some file systems reject with EINVAL before they
  * notice the end of file. */
-static bool direct_eof_einval(const si_io *io, int errnum, size_t done, uint64_t pos)
+static bool direct_eof_einval(const si_io *io, bool direct, int errnum, size_t done, uint64_t pos)
 {
-    return errnum == EINVAL && io->direct && done > 0 && (pos % io->align) != 0;
+    return errnum == EINVAL && direct && done > 0 && (pos % io->align) != 0;
 }
 
 int si_io_pread_full(si_io *io, uint64_t offset, size_t len, void *dst, size_t *got)
@@ -223,7 +232,14 @@ int si_io_pread_full(si_io *io, uint64_t offset, size_t len, void *dst, size_t *
     while (done < len) {
         size_t piece = len - done < io->max_piece ? len - done : io->max_piece;
         ssize_t n;
-        if (si_io_fault_read_einval(io)) {
+        /* The descriptor as of now: a fallback on another thread may replace it (the
+         * old one stays open until close, and its EINVAL is retried by generation). */
+        pthread_mutex_lock(&io->state_lock);
+        int fd = io->fd;
+        unsigned gen = io->fd_gen;
+        bool direct = io->direct, fake_einval = si_io_fault_read_einval(io);
+        pthread_mutex_unlock(&io->state_lock);
+        if (fake_einval) {
             n = -1;
             errno = EINVAL;
         } else {
@@ -235,11 +251,11 @@ int si_io_pread_full(si_io *io, uint64_t offset, size_t len, void *dst, size_t *
                 goto injected;
             }
             if (fk == SI_FI_SHORT) /* O_DIRECT: a short read stays aligned */
-                piece = !io->direct ? (piece + 1) / 2 : piece >= 2 * io->align ? piece / 2 / io->align * io->align : piece;
+                piece = !direct ? (piece + 1) / 2 : piece >= 2 * io->align ? piece / 2 / io->align * io->align : piece;
             if (fk == SI_FI_LATE)
                 si_io_fi_set_late();
 #endif
-            n = pread(io->fd, (char *)dst + done, piece, (off_t)(offset + done));
+            n = pread(fd, (char *)dst + done, piece, (off_t)(offset + done));
 #if SI_FAULT_INJECTION
             if (fk == SI_FI_FLIP && n > 0)
                 ((unsigned char *)dst)[done + (size_t)n / 2] ^= 0x10;
@@ -250,11 +266,11 @@ int si_io_pread_full(si_io *io, uint64_t offset, size_t len, void *dst, size_t *
             int e = errno;
             if (e == EINTR || e == EAGAIN)
                 continue;
-            if (direct_eof_einval(io, e, done, offset + done)) {
+            if (direct_eof_einval(io, direct, e, done, offset + done)) {
                 rc = SI_IO_EOF;
                 break;
             }
-            if (si_io_retry_after_einval(io, e, io->fd_gen))
+            if (si_io_retry_after_einval(io, e, gen))
                 continue;
             rc = e;
             break;
@@ -273,10 +289,14 @@ int si_io_pread_full(si_io *io, uint64_t offset, size_t len, void *dst, size_t *
 int si_io_read_error(si_io *io, si_error *err, uint64_t offset, size_t len, size_t got,
                      int errnum)
 {
+    pthread_mutex_lock(&io->state_lock);
+    int fd = io->fd;
+    bool direct = io->direct;
+    pthread_mutex_unlock(&io->state_lock);
     if (errnum == SI_IO_EOF) {
         /* The size now tells a file truncated after open from a plain short file. */
         struct stat st;
-        uint64_t now = fstat(io->fd, &st) == 0 ? (uint64_t)st.st_size : io->size;
+        uint64_t now = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : io->size;
         return si_errorf(err, SI_EIO,
                          "%s: read of %zu bytes at offset %" PRIu64 " failed: end of file "
                          "after %zu bytes (file has %" PRIu64 " bytes, %" PRIu64
@@ -284,7 +304,7 @@ int si_io_read_error(si_io *io, si_error *err, uint64_t offset, size_t len, size
                          io->path, len, offset, got, now, io->size);
     }
     const char *hint = "";
-    if (errnum == EINVAL && io->direct)
+    if (errnum == EINVAL && direct)
         hint = io->direct_mode == SI_DIRECT_ON
                    ? " (O_DIRECT refused by the device; direct=auto falls back to buffered "
                      "reads)"
@@ -298,7 +318,7 @@ int si_io_read_error(si_io *io, si_error *err, uint64_t offset, size_t len, size
 static int attach_backend(si_io *io, const si_io_opts *o, si_error *err)
 {
     if (o->kind == SI_IO_PREAD)
-        return si_io_pread_attach(io, err);
+        return si_io_pread_attach(io, o->reader_thread, err);
     si_error uerr = {0};
     int rc = si_io_uring_attach(io, o->compat_5_10, &uerr);
     if (rc == SI_OK)
@@ -309,7 +329,7 @@ static int attach_backend(si_io *io, const si_io_opts *o, si_error *err)
         return si_error_prefix(err, "%s", io->path);
     }
     si_io_add_note(io, "%s; pread backend", uerr.msg);
-    return si_io_pread_attach(io, err);
+    return si_io_pread_attach(io, o->reader_thread, err);
 }
 
 static int check_opts(const si_io_opts *o, const char *path, si_error *err)
@@ -338,6 +358,7 @@ int si_io_open(si_io **out, const char *path, const si_io_opts *opts, si_error *
         return si_errorf(err, SI_ENOMEM, "%s: out of memory opening the file", path);
     }
     io->path = p;
+    pthread_mutex_init(&io->state_lock, NULL);
     io->fd = -1;
     io->stale_fd = -1;
     io->direct_mode = o->direct;
@@ -372,20 +393,38 @@ void si_io_close(si_io *io)
         close(io->stale_fd);
     free(io->bounce);
     free(io->path);
+    pthread_mutex_destroy(&io->state_lock);
     free(io);
 }
 
 /* ---- queries ------------------------------------------------------------------ */
 
 const char *si_io_backend(const si_io *io) { return io->ops->name; }
-bool si_io_direct_active(const si_io *io) { return io->direct; }
+bool si_io_reader_thread(const si_io *io) { return io->reader_thread; }
+/* The fields a read may change are read under the state lock (see io_internal.h);
+ * the lock is logically mutable, hence the casts. */
+static pthread_mutex_t *state_lock(const si_io *io) { return (pthread_mutex_t *)&io->state_lock; }
+
+bool si_io_direct_active(const si_io *io)
+{
+    pthread_mutex_lock(state_lock(io));
+    bool d = io->direct;
+    pthread_mutex_unlock(state_lock(io));
+    return d;
+}
 size_t si_io_alignment(const si_io *io) { return io->align; }
 unsigned si_io_queue_depth(const si_io *io) { return io->depth; }
 unsigned si_io_inflight(const si_io *io) { return io->inflight; }
 uint64_t si_io_file_size(const si_io *io) { return io->size; }
 const char *si_io_path(const si_io *io) { return io->path; }
-uint64_t si_io_bytes_read(const si_io *io) { return io->bytes_read; }
-const char *si_io_note(const si_io *io) { return io->note; }
+uint64_t si_io_bytes_read(const si_io *io)
+{
+    pthread_mutex_lock(state_lock(io));
+    uint64_t b = io->bytes_read;
+    pthread_mutex_unlock(state_lock(io));
+    return b;
+}
+const char *si_io_note(const si_io *io) { return io->note; } /* written at open or by a fallback */
 const char *si_io_detail(const si_io *io) { return io->detail; }
 
 /* ---- reads -------------------------------------------------------------------- */
@@ -451,7 +490,7 @@ int si_io_read(si_io *io, uint64_t offset, size_t len, void *dst, si_error *err)
              "%s: read of %zu bytes at offset %" PRIu64 ": range overflows", io->path, len,
              offset);
     size_t got = 0;
-    if (!io->direct) {
+    if (!si_io_direct_active(io)) {
         int rc = si_io_pread_full(io, offset, len, dst, &got);
         return rc ? si_io_read_error(io, err, offset, len, got, rc) : SI_OK;
     }

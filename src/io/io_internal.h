@@ -10,6 +10,7 @@
 
 #include "streaminfer/io.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ struct si_io {
     size_t max_piece; /* SI_IO_MAX_PIECE; tests lower it to force partial reads */
     unsigned depth;
     unsigned inflight;
+    bool reader_thread; /* the pread backend reads on a thread of its own */
     uint64_t size;
     uint64_t bytes_read;
     char note[320];
@@ -55,11 +57,15 @@ struct si_io {
     void *backend;
     void *bounce; /* aligned buffer of si_io_read under O_DIRECT */
     size_t bounce_cap;
+    /* Guards the fields a read changes (fd, stale_fd, fd_gen, direct, direct_proven,
+     * bytes_read, note) while the pread backend's reader thread reads beside the
+     * caller's si_io_read; held only around those changes, never across a read. */
+    pthread_mutex_t state_lock;
 };
 
 /* Backends. Each fills io->ops/io->backend or returns an error (io unchanged).
  * si_io_uring_attach returns SI_ENOSYS when io_uring cannot be used here. */
-int si_io_pread_attach(si_io *io, si_error *err);
+int si_io_pread_attach(si_io *io, bool reader_thread, si_error *err);
 int si_io_uring_attach(si_io *io, bool compat_5_10, si_error *err);
 
 /* Append "; text" (or text) to io->note. */

@@ -110,6 +110,9 @@ static inline int t_parse_backend(const char *name, si_io_opts *o)
 {
     if (strcmp(name, "pread") == 0) {
         o->kind = SI_IO_PREAD;
+    } else if (strcmp(name, "pread-thread") == 0) { /* reads on the handle's reader thread */
+        o->kind = SI_IO_PREAD;
+        o->reader_thread = true;
     } else if (strcmp(name, "uring") == 0) {
         o->kind = SI_IO_URING;
     } else if (strcmp(name, "uring-compat") == 0) {

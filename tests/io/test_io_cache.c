@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 {
     si_io_opts o = {.direct = SI_DIRECT_OFF};
     if (argc != 2 || t_parse_backend(argv[1], &o)) {
-        fprintf(stderr, "usage: %s pread|uring|uring-compat\n", argv[0]);
+        fprintf(stderr, "usage: %s pread|pread-thread|uring|uring-compat\n", argv[0]);
         return 2;
     }
     char name[64], path[4096];

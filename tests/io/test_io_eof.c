@@ -1,4 +1,4 @@
-/* Reads past the end of the file (argv: pread|uring|uring-compat) fail at reap with
+/* Reads past the end of the file (argv: pread|pread-thread|uring|uring-compat) fail at reap with
  * an error naming the path and offset, never hang or crash: a range partly beyond
  * the end, one wholly beyond, si_io_read beyond the end, and a file truncated after
  * open while good and bad reads are in flight together. Runs with direct=auto (O_DIRECT
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 {
     si_io_opts o = {0};
     if (argc != 2 || t_parse_backend(argv[1], &o)) {
-        fprintf(stderr, "usage: %s pread|uring|uring-compat\n", argv[0]);
+        fprintf(stderr, "usage: %s pread|pread-thread|uring|uring-compat\n", argv[0]);
         return 2;
     }
     char tag[64];

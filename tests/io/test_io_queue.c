@@ -1,4 +1,4 @@
-/* The queue (argv: pread|uring|uring-compat): submitting beyond the queue depth or
+/* The queue (argv: pread|pread-thread|uring|uring-compat): submitting beyond the queue depth or
  * with misaligned offset, length or buffer fails cleanly with SI_EINVAL and leaves
  * the reads in flight intact; a default depth of 8 applies when 0 is asked. */
 #include "io_test_util.h"
@@ -7,7 +7,7 @@ int main(int argc, char **argv)
 {
     si_io_opts o = {.direct = SI_DIRECT_AUTO, .queue_depth = 4};
     if (argc != 2 || t_parse_backend(argv[1], &o)) {
-        fprintf(stderr, "usage: %s pread|uring|uring-compat\n", argv[0]);
+        fprintf(stderr, "usage: %s pread|pread-thread|uring|uring-compat\n", argv[0]);
         return 2;
     }
     char name[64], path[4096];

@@ -1,4 +1,4 @@
-/* Reads through one backend and direct mode (argv: pread|uring|uring-compat
+/* Reads through one backend and direct mode (argv: pread|pread-thread|uring|uring-compat
  * off|auto) come back byte-exact: many aligned reads at random offsets with up to
  * queue-depth in flight, reaped with and without waiting, one read of the whole
  * file, and unaligned si_io_read ranges (including ones ending at an unaligned end
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
     bool pieces = argc == 4 && strcmp(argv[3], "pieces") == 0;
     bool readv = argc == 4 && strcmp(argv[3], "readv") == 0;
     if ((argc != 3 && !pieces && !readv) || t_parse_backend(argv[1], &o) || t_parse_direct(argv[2], &o)) {
-        fprintf(stderr, "usage: %s pread|uring|uring-compat off|auto [pieces|readv]\n", argv[0]);
+        fprintf(stderr, "usage: %s pread|pread-thread|uring|uring-compat off|auto [pieces|readv]\n", argv[0]);
         return 2;
     }
     char name[96], path[4096];
