@@ -422,6 +422,7 @@ typedef struct report {
     const si_plan *plan;
     uint32_t n_prompt;
     const char *backend, *io_note;
+    bool reader_threads;
     bool direct;
     unsigned queue_depth;
     uint32_t n_threads, n_cpus; /* compute threads; CPUs of the process's affinity set */
@@ -539,8 +540,8 @@ static void print_report(FILE *f, const report *r)
             r->plan->budget_source);
     fprintf(f, "fixed overhead      : %s beside the budget (code, libraries, metadata, tokenizer; at open)\n",
             si_format_size(r->plan->overhead_bytes, a, sizeof a));
-    fprintf(f, "I/O                 : %s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
-            r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
+    fprintf(f, "I/O                 : %s%s, %s, queue depth %u, chunk %s%s%s\n", r->backend,
+            r->reader_threads ? " (a reader thread per member)" : "", r->direct ? "O_DIRECT" : "buffered", r->queue_depth, si_format_size(s->chunk_bytes, a, sizeof a),
             r->io_note && *r->io_note ? "; " : "", r->io_note ? r->io_note : "");
     fprintf(f, "compute             : %u thread%s (%u CPU%s available), %s kernels\n", r->n_threads,
             r->n_threads == 1 ? "" : "s", r->n_cpus, r->n_cpus == 1 ? "" : "s", r->kernels);
@@ -1005,6 +1006,7 @@ int main(int argc, char **argv)
         r->direct = ls.io.direct;
         r->io_note = ls.io.note;
         r->queue_depth = ls.io.queue_depth;
+        r->reader_threads = ls.io.reader_threads;
         r->n_threads = si_llama_n_threads(S.m);
         r->n_cpus = si_pool_default_threads();
         r->kernels = si_kernels_active()->name;

@@ -92,6 +92,7 @@ typedef struct si_sched_io {
     bool direct;         /* O_DIRECT in use */
     const char *note;    /* why a fallback happened, or NULL */
     unsigned queue_depth;
+    bool reader_threads; /* pread on a thread per file (a striped pack's members) */
 } si_sched_io;
 
 /* What extent e costs: the bytes a pass reads for it (its range aligned to align,

@@ -92,8 +92,13 @@ int si_sched_open_files(si_sched **out, const char *const *paths, uint32_t n, co
     SI_CHECK(n == 0 || n > MAX_FILES, err, SI_EINVAL, "stream scheduler: %u files (1..%u)", n, MAX_FILES);
     si_sched *s = calloc(1, sizeof *s);
     SI_CHECK(!s, err, SI_ENOMEM, "out of memory for the stream scheduler");
+    /* Several members: with pread each reads on a thread of its own, so every device
+     * is busy at once (io_uring needs none: its reads are in flight already). */
+    si_io_opts o = io_opts ? *io_opts : (si_io_opts){0};
+    if (n > 1)
+        o.reader_thread = true;
     for (uint32_t i = 0; i < n; i++) {
-        int rc = si_io_open(&s->ios[i], paths[i], io_opts, err);
+        int rc = si_io_open(&s->ios[i], paths[i], &o, err);
         if (rc < 0) {
             si_sched_free(s);
             return rc;
@@ -146,6 +151,7 @@ void si_sched_io_info(const si_sched *s, si_sched_io *info)
     info->direct = si_io_direct_active(s->io);
     info->note = si_io_note(s->io);
     info->queue_depth = si_io_queue_depth(s->io);
+    info->reader_threads = si_io_reader_thread(s->io);
 }
 
 int si_sched_read(si_sched *s, uint64_t offset, size_t len, void *dst, si_error *err)

@@ -71,6 +71,11 @@ int main(int argc, char **argv)
 
     CHECKF(si_sched_open_files(&s, paths, 2, &io, &e) == SI_OK, "%s", e.msg);
     CHECK(si_sched_n_files(s) == 2);
+    si_sched_io info;
+    si_sched_io_info(s, &info);
+    /* pread: each member reads on its own thread, or one device would wait for the other */
+    CHECKF(info.reader_threads == !strcmp(info.backend, "pread"), "%s, reader threads %d", info.backend,
+           info.reader_threads);
     CHECKF(si_sched_set_pass(s, ext, N_A + N_B, &so, &e) == SI_OK, "%s", e.msg);
     for (int pass = 0; pass < 2; pass++) {
         CHECKF(si_sched_begin_pass(s, pass == 0, &e) == SI_OK, "%s", e.msg);
