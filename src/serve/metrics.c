@@ -45,6 +45,16 @@ static void metric(buf *b, const char *name, const char *type, const char *help)
     out(b, "# HELP streaminfer_%s %s\n# TYPE streaminfer_%s %s\n", name, help, name, type);
 }
 
+/* "streaminfer_NAME{member="i",path="PATH"} " with the path escaped as a label value
+ * must be (backslash, double quote and newline). */
+static void file_sample(buf *b, const char *name, uint32_t member, const char *path)
+{
+    out(b, "streaminfer_%s{member=\"%u\",path=\"", name, member);
+    for (const char *c = path ? path : ""; *c; c++)
+        out(b, *c == '\\' ? "\\\\" : *c == '"' ? "\\\"" : *c == '\n' ? "\\n" : "%c", *c);
+    out(b, "\"} ");
+}
+
 enum MHD_Result srv_handle_metrics(srv_req *r)
 {
     si_server *s = r->s;
@@ -55,12 +65,18 @@ enum MHD_Result srv_handle_metrics(srv_req *r)
 
     si_engine_stats es = {0};
     si_llama_stats ls = {0};
+    si_sched_file_stats files[SI_SCHED_MAX_FILES];
+    uint32_t n_files = 0;
     pthread_mutex_lock(&s->mu);
     int state = s->state;
     bool have = s->engine_alive;
     if (have) {
         si_engine_get_stats(s->m.engine, &es);
         si_llama_get_stats(s->m.model, &ls);
+        n_files = si_llama_n_files(s->m.model);
+        n_files = n_files < SI_SCHED_MAX_FILES ? n_files : SI_SCHED_MAX_FILES;
+        for (uint32_t i = 0; i < n_files; i++)
+            si_llama_file_stats(s->m.model, i, &files[i]);
     }
     pthread_mutex_unlock(&s->mu);
 
@@ -91,6 +107,17 @@ enum MHD_Result srv_handle_metrics(srv_req *r)
     metric(&b, "read_throughput_bytes_per_second", "gauge", "bytes read per second of pass time, since the start");
     out(&b, "streaminfer_read_throughput_bytes_per_second %.1f\n",
         ls.pass_s > 0 ? (double)ls.io_bytes_read / ls.pass_s : 0.0);
+    /* Per file the weights stream from: a striped pack's members, each on its device. */
+    metric(&b, "file_bytes_read_total", "counter", "bytes read from each model file (a striped pack's members)");
+    for (uint32_t i = 0; i < n_files; i++) {
+        file_sample(&b, "file_bytes_read_total", i, files[i].path);
+        out(&b, "%llu\n", (unsigned long long)files[i].io_bytes_read);
+    }
+    metric(&b, "file_busy_seconds_total", "counter", "time each model file had reads in flight");
+    for (uint32_t i = 0; i < n_files; i++) {
+        file_sample(&b, "file_busy_seconds_total", i, files[i].path);
+        out(&b, "%.6f\n", files[i].busy_s);
+    }
     metric(&b, "active_sequences", "gauge", "sequences admitted and not finished");
     out(&b, "streaminfer_active_sequences %u\n", es.active);
     metric(&b, "queued_requests", "gauge", "requests waiting for admission");
