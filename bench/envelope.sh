@@ -2,6 +2,7 @@
 # envelope.sh: run a command inside a K230-like envelope on any Linux PC.
 #
 #   bench/envelope.sh [--bw MBPS] [--mem MIB] [--file PATH]... [options] -- COMMAND...
+#   bench/envelope.sh --bw 25 --file A --bw2 40 --file2 B [options] -- COMMAND...
 #
 # - copies each --file onto a fresh ext4 file system on a loop device (backed by an
 #   image file with direct I/O, so the host's page cache does not serve the reads);
@@ -12,6 +13,9 @@
 #   memory cgroup of MIB MiB (default 448: the board's 512 MB less what Linux and its
 #   own processes keep; page cache counted; no swap), whose reads of the device are
 #   throttled;
+# - with --file2 (two-device mode, a striped pack's members on an SD card and a USB
+#   disk): a second loop device, its own image, file system and throttle (--bw2),
+#   mounted at ENVELOPE_DIR2, so each device is limited alone and both read at once;
 # - reports the cgroup's peak memory, whether anything was OOM-killed, and the bytes
 #   the cgroup read from the device, on stderr (and as key=value lines with --summary).
 #
@@ -24,8 +28,10 @@ set -u -o pipefail
 
 PROG=envelope.sh
 BW=25
+BW2=
 MEM=448
 FILES=()
+FILES2=()
 IMAGE_DIR=${ENVELOPE_IMAGE_DIR:-${TMPDIR:-/var/tmp}}
 SUMMARY=
 CG_MODE=auto
@@ -45,9 +51,12 @@ throttled to MBPS, inside a memory cgroup of MIB MiB with the page cache counted
   --mem MIB         memory limit of the cgroup in MiB (default 448; 0 = none)
   --file PATH       copy PATH onto the device (repeatable); the copy is
                     \$ENVELOPE_DIR/\$(basename PATH)
-  --image-dir DIR   where the ext4 image file is made (default \$ENVELOPE_IMAGE_DIR,
+  --file2 PATH      two-device mode: copy PATH onto a second device of its own
+                    (repeatable); the copy is \$ENVELOPE_DIR2/\$(basename PATH)
+  --bw2 MBPS        the second device's read bandwidth (default: --bw's)
+  --image-dir DIR   where the ext4 image files are made (default \$ENVELOPE_IMAGE_DIR,
                     \$TMPDIR or /var/tmp); needs the files' size plus 5% free
-  --image-size MIB  size of the ext4 image (default: the files + 5% + 64 MiB)
+  --image-size MIB  size of each ext4 image (default: its files + 5% + 64 MiB)
   --read-ahead KB   read_ahead_kb of the device (default 128, the K230 SD card's;
                     only buffered reads are affected)
   --cgroup v1|v2    cgroup interface (default: detected)
@@ -57,7 +66,8 @@ throttled to MBPS, inside a memory cgroup of MIB MiB with the page cache counted
 
 In COMMAND, \$ENVELOPE_DIR is the mount point, \$ENVELOPE_DEV the loop device
 (e.g. /dev/loop3: io-bench can read it raw), \$ENVELOPE_BW_MBPS and \$ENVELOPE_MEM_MIB
-the limits, \$ENVELOPE_MEM_CGROUP the memory cgroup's directory (to read or reset its
+the limits (two-device mode: also \$ENVELOPE_DIR2, \$ENVELOPE_DEV2,
+\$ENVELOPE_BW2_MBPS), \$ENVELOPE_MEM_CGROUP the memory cgroup's directory (to read or reset its
 peak between steps) and \$ENVELOPE_CGROUP_VERSION v1 or v2. Quote COMMAND for a shell when it uses them:
   $PROG --file model.gguf -- sh -c 'stream-infer -m "\$ENVELOPE_DIR/model.gguf" -p Hi -n 4'
 EOF
@@ -75,6 +85,10 @@ while [ $# -gt 0 ]; do
     --mem=*) MEM=${1#*=}; shift ;;
     --file) FILES+=("${2:?--file needs a path}"); shift 2 ;;
     --file=*) FILES+=("${1#*=}"); shift ;;
+    --file2) FILES2+=("${2:?--file2 needs a path}"); shift 2 ;;
+    --file2=*) FILES2+=("${1#*=}"); shift ;;
+    --bw2) BW2=${2:?--bw2 needs a value}; shift 2 ;;
+    --bw2=*) BW2=${1#*=}; shift ;;
     --image-dir) IMAGE_DIR=${2:?}; shift 2 ;;
     --image-size) IMAGE_MIB=${2:?}; shift 2 ;;
     --cgroup) CG_MODE=${2:?}; shift 2 ;;
@@ -88,6 +102,9 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { err "no COMMAND: give it after -- (see --help)"; exit 2; }
 [[ $BW =~ ^[0-9]+([.][0-9]+)?$ ]] || { err "--bw: '$BW' is not a number of MB/s"; exit 2; }
+[ -z "$BW2" ] || [ ${#FILES2[@]} -gt 0 ] || { err "--bw2 needs the second device's files (--file2)"; exit 2; }
+BW2=${BW2:-$BW}
+[[ $BW2 =~ ^[0-9]+([.][0-9]+)?$ ]] || { err "--bw2: '$BW2' is not a number of MB/s"; exit 2; }
 [[ $MEM =~ ^[0-9]+$ ]] || { err "--mem: '$MEM' is not a number of MiB"; exit 2; }
 [ -z "$IMAGE_MIB" ] || [[ $IMAGE_MIB =~ ^[0-9]+$ ]] || { err "--image-size: '$IMAGE_MIB' is not a number"; exit 2; }
 [[ $READ_AHEAD =~ ^[0-9]+$ ]] || { err "--read-ahead: '$READ_AHEAD' is not a number of KiB"; exit 2; }
@@ -95,7 +112,13 @@ case $CG_MODE in auto|v1|v2) ;; *) err "--cgroup: expected v1 or v2, got '$CG_MO
 for f in "${FILES[@]}"; do
     [ -f "$f" ] && [ -r "$f" ] || { err "--file: '$f' is not a readable file"; exit 2; }
 done
+for f in "${FILES2[@]}"; do
+    [ -f "$f" ] && [ -r "$f" ] || { err "--file2: '$f' is not a readable file"; exit 2; }
+done
+N_DEV=1
+[ ${#FILES2[@]} -eq 0 ] || N_DEV=2
 BW_BPS=$(awk -v m="$BW" 'BEGIN { printf "%.0f", m * 1000000 }')
+BW2_BPS=$(awk -v m="$BW2" 'BEGIN { printf "%.0f", m * 1000000 }')
 MEM_BYTES=$((MEM * 1048576))
 
 # ---- can this machine do it? ----
@@ -156,7 +179,7 @@ fi
 # ---- cleanup, on every exit path ----
 
 TAG=envelope.$$
-IMG= LOOP= MNT= CG_DIRS=() SAMPLER= CHILD= STATUS=1 peak_file=
+IMGS=() LOOPS=() MNTS=() CG_DIRS=() SAMPLER= CHILD= STATUS=1 peak_file=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
@@ -188,12 +211,12 @@ cleanup() {
         done
         [ -d "$d" ] && err "could not remove cgroup $d"
     done
-    if [ -n "$MNT" ]; then
-        mountpoint -q "$MNT" && { umount "$MNT" || umount -l "$MNT"; }
-        rmdir "$MNT" 2>/dev/null
-    fi
-    [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
-    [ -n "$IMG" ] && rm -f "$IMG"
+    for d in "${MNTS[@]}"; do
+        mountpoint -q "$d" && { umount "$d" || umount -l "$d"; }
+        rmdir "$d" 2>/dev/null
+    done
+    for d in "${LOOPS[@]}"; do losetup -d "$d" 2>/dev/null; done
+    for d in "${IMGS[@]}"; do rm -f "$d"; done
     [ -n "$peak_file" ] && rm -f "$peak_file"
     exit "$rc"
 }
@@ -205,41 +228,54 @@ trap 'exit 129' HUP
 # script without running the EXIT trap: loop device, mount and cgroups would stay.
 trap 'exit 141' PIPE
 
-# ---- the device ----
+# ---- the devices ----
 
-total=0
-for f in "${FILES[@]}"; do total=$((total + $(stat -c %s "$f"))); done
-if [ -z "$IMAGE_MIB" ]; then IMAGE_MIB=$(( (total + total / 20) / 1048576 + 64 )); fi
+# make_device I FILE...: image, loop device (direct I/O to the image), ext4, the files
+# copied, read-ahead set; fills IMGS[I] LOOPS[I] MNTS[I] MAJMINS[I] DIOS[I] RAS[I].
+MAJMINS=() DIOS=() RAS=()
+make_device() {
+    local i=$1 f total=0 mib img loop name avail
+    shift
+    for f in "$@"; do total=$((total + $(stat -c %s "$f"))); done
+    mib=${IMAGE_MIB:-$(( (total + total / 20) / 1048576 + 64 ))}
+    avail=$(df -P -k "$IMAGE_DIR" | awk 'NR == 2 { print $4 }')
+    [ "$((avail / 1024))" -gt "$mib" ] ||
+        refuse "$IMAGE_DIR has $((avail / 1024)) MiB free, the image needs $mib MiB (use --image-dir)"
+    img=$(mktemp "$IMAGE_DIR/$TAG.XXXXXX.img") || refuse "cannot create an image file in $IMAGE_DIR"
+    IMGS[i]=$img
+    fallocate -l "${mib}MiB" "$img" 2>/dev/null || truncate -s "${mib}M" "$img" || refuse "cannot size $img"
+    # Direct I/O to the backing file: the host's page cache never serves (or holds) the
+    # device's blocks, so reads cost what the device costs.
+    loop=$(losetup --find --show --direct-io=on "$img" 2>/dev/null) || loop=$(losetup --find --show "$img") ||
+        refuse "losetup could not attach a loop device (all busy, or no permission?)"
+    LOOPS[i]=$loop
+    name=$(basename "$loop")
+    DIOS[i]=$(cat "/sys/block/$name/loop/dio" 2>/dev/null || echo "?")
+    [ "${DIOS[i]}" = 1 ] || say "note: $loop has no direct I/O to its backing file; the host page cache may serve some reads"
+    MAJMINS[i]=$(cat "/sys/block/$name/dev")
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 -L "envelope$i" "$loop" >/dev/null 2>&1 ||
+        refuse "mkfs.ext4 $loop failed"
+    MNTS[i]=$(mktemp -d "/tmp/$TAG.XXXXXX") || refuse "cannot create a mount point"
+    mount -o noatime "$loop" "${MNTS[i]}" || refuse "cannot mount $loop on ${MNTS[i]}"
+    for f in "$@"; do
+        say "copying $f ($(( $(stat -c %s "$f") / 1048576 )) MiB) to ${MNTS[i]}"
+        t0=$(date +%s.%N)
+        cp "$f" "${MNTS[i]}/" || refuse "copying $f onto the device failed"
+        t1=$(date +%s.%N)
+        say "  $(awk -v a="$t0" -v b="$t1" -v n="$(stat -c %s "$f")" 'BEGIN { printf "%.1f s, %.0f MB/s", b - a, n / 1e6 / (b - a) }')"
+    done
+    chmod 755 "${MNTS[i]}"
+    sync
+    # Read-ahead of the device like the board's SD card (mmcblk0: 128 KiB by default).
+    echo "$READ_AHEAD" >"/sys/block/$name/queue/read_ahead_kb" 2>/dev/null ||
+        say "note: cannot set read_ahead_kb of $name"
+    RAS[i]=$(cat "/sys/block/$name/queue/read_ahead_kb" 2>/dev/null || echo "?")
+}
 mkdir -p "$IMAGE_DIR" || refuse "cannot create --image-dir $IMAGE_DIR"
-avail=$(df -P -k "$IMAGE_DIR" | awk 'NR == 2 { print $4 }')
-[ "$((avail / 1024))" -gt "$IMAGE_MIB" ] ||
-    refuse "$IMAGE_DIR has $((avail / 1024)) MiB free, the image needs $IMAGE_MIB MiB (use --image-dir)"
-IMG=$(mktemp "$IMAGE_DIR/$TAG.XXXXXX.img") || refuse "cannot create an image file in $IMAGE_DIR"
-fallocate -l "${IMAGE_MIB}MiB" "$IMG" 2>/dev/null || truncate -s "${IMAGE_MIB}M" "$IMG" || refuse "cannot size $IMG"
-# Direct I/O to the backing file: the host's page cache never serves (or holds) the
-# device's blocks, so reads cost what the device costs.
-LOOP=$(losetup --find --show --direct-io=on "$IMG" 2>/dev/null) || LOOP=$(losetup --find --show "$IMG") ||
-    refuse "losetup could not attach a loop device (all busy, or no permission?)"
-DEV_NAME=$(basename "$LOOP")
-DIO=$(cat "/sys/block/$DEV_NAME/loop/dio" 2>/dev/null || echo "?")
-[ "$DIO" = 1 ] || say "note: $LOOP has no direct I/O to its backing file; the host page cache may serve some reads"
-MAJMIN=$(cat "/sys/block/$DEV_NAME/dev")
-mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 -L envelope "$LOOP" >/dev/null 2>&1 || refuse "mkfs.ext4 $LOOP failed"
-MNT=$(mktemp -d "/tmp/$TAG.XXXXXX") || refuse "cannot create a mount point"
-mount -o noatime "$LOOP" "$MNT" || refuse "cannot mount $LOOP on $MNT"
-for f in "${FILES[@]}"; do
-    say "copying $f ($(( $(stat -c %s "$f") / 1048576 )) MiB) to $MNT"
-    t0=$(date +%s.%N)
-    cp "$f" "$MNT/" || refuse "copying $f onto the device failed"
-    t1=$(date +%s.%N)
-    say "  $(awk -v a="$t0" -v b="$t1" -v n="$(stat -c %s "$f")" 'BEGIN { printf "%.1f s, %.0f MB/s", b - a, n / 1e6 / (b - a) }')"
-done
-chmod 755 "$MNT"
-sync
-# Read-ahead of the device like the board's SD card (mmcblk0: 128 KiB by default).
-echo "$READ_AHEAD" >"/sys/block/$DEV_NAME/queue/read_ahead_kb" 2>/dev/null ||
-    say "note: cannot set read_ahead_kb of $DEV_NAME"
-RA_KB=$(cat "/sys/block/$DEV_NAME/queue/read_ahead_kb" 2>/dev/null || echo "?")
+make_device 0 "${FILES[@]}"
+[ "$N_DEV" = 1 ] || make_device 1 "${FILES2[@]}"
+LOOP=${LOOPS[0]} MNT=${MNTS[0]} MAJMIN=${MAJMINS[0]}
+DEV_BPS=("$BW_BPS" "$BW2_BPS") DEV_BW=("$BW" "$BW2")
 
 # ---- the cgroup ----
 
@@ -251,9 +287,11 @@ if [ "$CG_MODE" = v2 ]; then
         echo "$MEM_BYTES" >"$CG/memory.max" || refuse "cannot set $CG/memory.max"
         [ -e "$CG/memory.swap.max" ] && echo 0 >"$CG/memory.swap.max"
     fi
-    if [ "$BW_BPS" -gt 0 ]; then
-        echo "$MAJMIN rbps=$BW_BPS" >"$CG/io.max" || refuse "cannot set $CG/io.max ($MAJMIN rbps=$BW_BPS)"
-    fi
+    for ((i = 0; i < N_DEV; i++)); do
+        [ "${DEV_BPS[i]}" -gt 0 ] || continue
+        echo "${MAJMINS[i]} rbps=${DEV_BPS[i]}" >"$CG/io.max" ||
+            refuse "cannot set $CG/io.max (${MAJMINS[i]} rbps=${DEV_BPS[i]})"
+    done
     PROCS_FILES=("$CG/cgroup.procs")
 else
     CGM=$CGV1_MEM/$TAG CGB=$CGV1_BLKIO/$TAG
@@ -267,10 +305,11 @@ else
         [ -e "$CGM/memory.memsw.limit_in_bytes" ] && echo "$MEM_BYTES" >"$CGM/memory.memsw.limit_in_bytes" 2>/dev/null
         echo 0 >"$CGM/memory.swappiness" 2>/dev/null
     fi
-    if [ "$BW_BPS" -gt 0 ]; then
-        echo "$MAJMIN $BW_BPS" >"$CGB/blkio.throttle.read_bps_device" ||
-            refuse "cannot set $CGB/blkio.throttle.read_bps_device ($MAJMIN $BW_BPS)"
-    fi
+    for ((i = 0; i < N_DEV; i++)); do
+        [ "${DEV_BPS[i]}" -gt 0 ] || continue
+        echo "${MAJMINS[i]} ${DEV_BPS[i]}" >"$CGB/blkio.throttle.read_bps_device" ||
+            refuse "cannot set $CGB/blkio.throttle.read_bps_device (${MAJMINS[i]} ${DEV_BPS[i]})"
+    done
     PROCS_FILES=("$CGM/cgroup.procs" "$CGB/cgroup.procs")
 fi
 
@@ -278,8 +317,10 @@ fi
 
 sync
 echo 3 >/proc/sys/vm/drop_caches
-say "device $LOOP ($MAJMIN, ext4 on $IMG, loop dio=$DIO, read_ahead_kb=$RA_KB) at $MNT"
-say "limits: reads $( [ "$BW_BPS" -gt 0 ] && echo "$BW MB/s" || echo unthrottled ), memory $( [ "$MEM" -gt 0 ] && echo "$MEM MiB" || echo unlimited ) (cgroup $CG_MODE: ${CG_DIRS[*]})"
+for ((i = 0; i < N_DEV; i++)); do
+    say "device $((i + 1)): ${LOOPS[i]} (${MAJMINS[i]}, ext4 on ${IMGS[i]}, loop dio=${DIOS[i]}, read_ahead_kb=${RAS[i]}) at ${MNTS[i]}, reads $( [ "${DEV_BPS[i]}" -gt 0 ] && echo "${DEV_BW[i]} MB/s" || echo unthrottled )"
+done
+say "limits: memory $( [ "$MEM" -gt 0 ] && echo "$MEM MiB" || echo unlimited ) (cgroup $CG_MODE: ${CG_DIRS[*]})"
 cmd_line=$(printf '%s ' "$@" | tr '\n' ' ')
 [ "${#cmd_line}" -gt 160 ] && cmd_line="${cmd_line:0:157}..."
 say "running: $cmd_line"
@@ -305,6 +346,7 @@ t0=$(date +%s.%N)
     for p in "${PROCS_FILES[@]}"; do echo "$BASHPID" >"$p" || exit 125; done
     export ENVELOPE_DIR=$MNT ENVELOPE_DEV=$LOOP ENVELOPE_BW_MBPS=$BW ENVELOPE_MEM_MIB=$MEM \
         ENVELOPE_MEM_CGROUP=$MEM_DIR ENVELOPE_CGROUP_VERSION=$CG_MODE
+    [ "$N_DEV" = 1 ] || export ENVELOPE_DIR2=${MNTS[1]} ENVELOPE_DEV2=${LOOPS[1]} ENVELOPE_BW2_MBPS=$BW2
     trap - EXIT INT TERM HUP
     exec "$@"
 ) &
@@ -324,15 +366,18 @@ if [ "$CG_MODE" = v2 ]; then
     else peak=$(cat "$peak_file" 2>/dev/null || echo 0); peak_src="memory.current sampled every 50 ms"; fi
     oom_kill=$(awk '$1 == "oom_kill" { print $2 }' "$MEM_DIR/memory.events")
     oom_events=$(awk '$1 == "oom" { print $2 }' "$MEM_DIR/memory.events")
-    rbytes=$(awk -v d="$MAJMIN" '$1 == d { for (i = 2; i <= NF; i++) if ($i ~ /^rbytes=/) { sub(/rbytes=/, "", $i); print $i } }' "$MEM_DIR/io.stat")
+    dev_rbytes() { awk -v d="$1" '$1 == d { for (i = 2; i <= NF; i++) if ($i ~ /^rbytes=/) { sub(/rbytes=/, "", $i); print $i } }' "$MEM_DIR/io.stat"; }
 else
     peak=$(cat "$MEM_DIR/memory.max_usage_in_bytes"); peak_src=memory.max_usage_in_bytes
     oom_kill=$(awk '$1 == "oom_kill" { print $2 }' "$MEM_DIR/memory.oom_control")
     oom_events=$(cat "$MEM_DIR/memory.failcnt")
-    rbytes=$(awk -v d="$MAJMIN" '$1 == d && $2 == "Read" { print $3 }' "${CG_DIRS[1]}/blkio.throttle.io_service_bytes")
+    dev_rbytes() { awk -v d="$1" '$1 == d && $2 == "Read" { print $3 }' "${CG_DIRS[1]}/blkio.throttle.io_service_bytes"; }
 fi
+RBYTES=()
+for ((i = 0; i < N_DEV; i++)); do r=$(dev_rbytes "${MAJMINS[i]}"); RBYTES[i]=${r:-0}; done
+rbytes=${RBYTES[0]}
 rm -f "$peak_file"
-oom_kill=${oom_kill:-?} rbytes=${rbytes:-0}
+oom_kill=${oom_kill:-?}
 elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 dev_mbs=$(awk -v n="$rbytes" -v t="$elapsed" 'BEGIN { printf "%.2f", (t > 0 ? n / 1e6 / t : 0) }')
 {
@@ -342,6 +387,7 @@ dev_mbs=$(awk -v n="$rbytes" -v t="$elapsed" 'BEGIN { printf "%.2f", (t > 0 ? n 
     echo "peak memory         : $(awk -v p="$peak" 'BEGIN { printf "%.1f MiB", p / 1048576 }') of $( [ "$MEM" -gt 0 ] && echo "$MEM MiB" || echo "no limit" ) ($peak_src, page cache included)"
     echo "OOM kills           : $oom_kill $( [ "$oom_kill" = 0 ] && echo "(none)" || echo "(SOMETHING WAS OOM-KILLED)")"
     echo "device reads        : $rbytes bytes ($dev_mbs MB/s averaged over the run; throttle $( [ "$BW_BPS" -gt 0 ] && echo "$BW MB/s" || echo off))"
+    [ "$N_DEV" = 1 ] || echo "device 2 reads      : ${RBYTES[1]} bytes ($(awk -v n="${RBYTES[1]}" -v t="$elapsed" 'BEGIN { printf "%.2f", (t > 0 ? n / 1e6 / t : 0) }') MB/s averaged over the run; throttle $( [ "$BW2_BPS" -gt 0 ] && echo "$BW2 MB/s" || echo off))"
 } >&2
 if [ -n "$SUMMARY" ]; then
     cat >"$SUMMARY" <<EOF
@@ -351,7 +397,7 @@ bw_mbps=$BW
 mem_mib=$MEM
 cgroup=$CG_MODE
 device=$LOOP
-loop_dio=$DIO
+loop_dio=${DIOS[0]}
 peak_bytes=$peak
 peak_source=$peak_src
 oom_kill=$oom_kill
@@ -359,5 +405,6 @@ limit_events=$oom_events
 device_read_bytes=$rbytes
 device_read_mb_s=$dev_mbs
 EOF
+    [ "$N_DEV" = 1 ] || printf 'bw2_mbps=%s\ndevice2=%s\ndevice2_read_bytes=%s\n' "$BW2" "${LOOPS[1]}" "${RBYTES[1]}" >>"$SUMMARY"
 fi
 exit "$STATUS"
