@@ -41,7 +41,8 @@ typedef enum si_finish {
     SI_FINISH_NONE = 0,  /* still running */
     SI_FINISH_STOP,      /* an end-of-generation token, or on_token returned false (a stop string) */
     SI_FINISH_LENGTH,    /* n_predict tokens, or the sequence ran out of KV cells */
-    SI_FINISH_CANCELLED, /* si_engine_cancel, or the engine was stopped or freed */
+    SI_FINISH_CANCELLED, /* si_engine_cancel, the engine stopped or freed, or the model's
+                            should_stop ended the pass it was in (result.error says where) */
     SI_FINISH_TIMEOUT,   /* the request's timeout passed */
     SI_FINISH_ERROR,     /* the model step failed (message in result.error) */
     SI_FINISH_N_

@@ -22,6 +22,7 @@ typedef enum si_result {
     SI_ECHECKSUM = -6,    /* data failed verification */
     SI_EBUDGET = -7,      /* memory budget too small */
     SI_ENOSYS = -8,       /* a kernel/runtime feature is missing (io_uring) */
+    SI_ESTOPPED = -9,     /* the caller asked to stop (si_llama_opts.should_stop: Ctrl-C) */
 } si_result; /* not si_status: <signal.h> defines that name */
 
 typedef struct si_error {

@@ -68,6 +68,13 @@ typedef struct si_llama_opts {
      * heads; logits are bit-identical for every count. 0 = the online CPUs of the
      * process's affinity set. Reads stay on the calling thread. */
     uint32_t n_threads;
+    /* Asked before each extent of a weight matrix in a pass (on the thread evaluating;
+     * it must not call into the model): true stops the pass there, and si_llama_decode
+     * returns SI_ESTOPPED naming the tensor, with the step's cells given back as after a
+     * failed read, so the next step starts clean. For Ctrl-C on a device where one pass
+     * takes minutes: the wait is one extent's read. NULL: never. */
+    bool (*should_stop)(void *ctx);
+    void *should_stop_ctx;
 } si_llama_opts;
 
 typedef struct si_llama_stats {
@@ -90,6 +97,7 @@ typedef struct si_llama_stats {
     uint32_t pins_planned;    /* pinned tensors at open */
     uint64_t pins_released;   /* pinned tensors that gave way to KV blocks, so far */
     uint64_t pins_restored;   /* and that were pinned again when blocks were freed */
+    uint64_t passes_stopped;  /* passes ended early by should_stop */
     si_sched_io io;           /* how the file is read (backend, O_DIRECT, fallback note) */
 } si_llama_stats;
 

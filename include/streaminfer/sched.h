@@ -154,6 +154,10 @@ int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err);
  * byte. Extents are acquired in increasing order; acquiring the same one again is
  * allowed while it is held. */
 int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err);
+/* Asked before each wait for a read in si_sched_acquire: true makes it fail with
+ * SI_ESTOPPED naming the extent (then si_sched_abort_pass). Ctrl-C on a slow card thus
+ * waits one read, not a pass. NULL: never. */
+void si_sched_set_should_stop(si_sched *s, bool (*should_stop)(void *ctx), void *ctx);
 /* Release extent i (the oldest held); its buffer space is reused for prefetch. */
 int si_sched_release(si_sched *s, size_t i, si_error *err);
 /* Reap finished reads and issue new ones without blocking; call it during long

@@ -942,6 +942,10 @@ static int step(si_engine *e, bool *idle, si_error *err)
     e->st.tokens_evaluated += rc == SI_OK ? n : 0;
     pthread_mutex_unlock(&e->lock);
     if (rc < 0) {
+        /* Stopped by the model's should_stop (Ctrl-C): the step's requests are
+         * cancelled with what they made so far, and the engine goes on. Any other
+         * failure ends them with the error. */
+        bool stopped = rc == SI_ESTOPPED;
         for (uint32_t j = 0; j < n; j++) {
             req *r = e->b_req[j];
             bool still = false;
@@ -949,12 +953,12 @@ static int step(si_engine *e, bool *idle, si_error *err)
                 still = e->running[i] == r;
             if (still) {
                 snprintf(r->error, sizeof r->error, "%s", err ? err->msg : "the model step failed");
-                retire(e, r, SI_FINISH_ERROR, -1, &dl);
+                retire(e, r, stopped ? SI_FINISH_CANCELLED : SI_FINISH_ERROR, -1, &dl);
             }
         }
         drop_branches(e);
         deliver_all(e, &dl);
-        return rc;
+        return stopped ? SI_OK : rc;
     }
     /* Record what went in, then hand out the rows in batch order (guessed tokens are
      * the verifier's). */

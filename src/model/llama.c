@@ -70,6 +70,7 @@ struct si_llama {
 
     uint64_t open_bytes; /* read at open (rope_freqs); every later on-demand read is an embedding row */
     uint64_t tokens;
+    uint64_t passes_stopped; /* by opts.should_stop */
     double pass_s;
 };
 
@@ -416,6 +417,8 @@ int si_llama_open(si_llama **out, const char *path, const si_llama_opts *opts, s
      * step (the tokenizer, the prompt) hides under them rather than delaying them. */
     if (rc == SI_OK)
         rc = si_sched_prefetch(m->sched, err);
+    if (rc == SI_OK)
+        si_sched_set_should_stop(m->sched, opts->should_stop, opts->should_stop_ctx);
     if (rc < 0) {
         si_llama_close(m);
         return rc;
@@ -498,6 +501,16 @@ static void matmul_blocks(void *ctx, uint32_t thread, uint32_t n_threads)
 /* y[b][row] = W[row] . x[b] for every row of tensor t, streamed view by view. The
  * activations are quantized once into the weight type's vec_dot_type, as llama.cpp
  * does, so the dot products match its arithmetic; the compute threads share them. */
+/* The caller's stop point, before each extent of a weight matrix: on a 25 MB/s card
+ * the wait is one extent's read, not the rest of a pass (the 8B model's classifier
+ * alone is 17 s). */
+static int check_stop(si_llama *m, const si_view *v, si_error *err)
+{
+    if (!m->opts.should_stop || !m->opts.should_stop(m->opts.should_stop_ctx))
+        return SI_OK;
+    return si_errorf(err, SI_ESTOPPED, "stopped before %s", m->lay.ext[v->extent].label);
+}
+
 static int matmul(si_llama *m, const si_tensor_ref *t, const si_tensor_views *tv, const float *x, size_t x_stride,
                   uint32_t n_tok, float *y, size_t y_stride, si_error *err)
 {
@@ -508,6 +521,7 @@ static int matmul(si_llama *m, const si_tensor_ref *t, const si_tensor_views *tv
     for (uint32_t vi = 0; vi < tv->n; vi++) {
         const si_view *v = &m->lay.views[tv->first + vi];
         const uint8_t *base;
+        SI_TRY(check_stop(m, v, err));
         SI_TRY(si_sched_acquire(m->sched, v->extent, &base, err));
         matmul_job j = {.m = m, .t = t, .w = base + v->offset, .n_rows = v->n_rows, .act_row = act_row,
                         .n_tok = n_tok, .y = y + v->row0, .y_stride = y_stride, .err = err};
@@ -811,6 +825,7 @@ static int decode_step(si_llama *m, const si_batch *bt, bool another_follows, fl
         for (uint32_t vi = 0; vi < m->lay.output.n; vi++) {
             const si_view *v = &m->lay.views[m->lay.output.first + vi];
             const uint8_t *base;
+            SI_TRY(check_stop(m, v, err));
             SI_TRY(si_sched_acquire(m->sched, v->extent, &base, err));
             if (v->release)
                 SI_TRY(si_sched_release(m->sched, v->extent, err));
@@ -903,6 +918,8 @@ int si_llama_decode(si_llama *m, const si_batch *bt, bool another_follows, float
     for (uint32_t b = 0; b < n; b++)
         m->step_cell[b] = (uint32_t)si_kv_alloc(m->kv, bt->pos[b], bt->seq[b]);
     int rc = decode_step(m, bt, another_follows, out, err);
+    if (rc == SI_ESTOPPED) /* by opts.should_stop: here, or while the scheduler waited */
+        m->passes_stopped++;
     if (rc < 0) { /* the cells hold partial rows: give them back; the next pass starts clean */
         for (uint32_t b = 0; b < n; b++)
             si_kv_release(m->kv, m->step_cell[b]);
@@ -960,6 +977,7 @@ void si_llama_get_stats(const si_llama *m, si_llama_stats *st)
     st->pins_planned = m->pins.n;
     st->pins_released = m->pins.released;
     st->pins_restored = m->pins.restored;
+    st->passes_stopped = m->passes_stopped;
 }
 
 uint32_t si_llama_n_files(const si_llama *m) { return m->sched ? si_sched_n_files(m->sched) : 0; }

@@ -62,6 +62,8 @@ struct si_sched {
     si_sched_stats st;
     uint8_t *scratch; /* decompressed field-split frame before its fields are joined */
     uint8_t **pin_buf; /* [n] a pinned extent's buffer (NULL when not pinned) */
+    bool (*should_stop)(void *ctx); /* asked before each wait in acquire */
+    void *should_stop_ctx;
     bool *pin_loaded;  /* [n] resident and verified */
 };
 
@@ -558,6 +560,12 @@ static int finish_frames(si_sched *s, const si_extent *e, slot *sl, si_error *er
     return SI_OK;
 }
 
+void si_sched_set_should_stop(si_sched *s, bool (*should_stop)(void *ctx), void *ctx)
+{
+    s->should_stop = should_stop;
+    s->should_stop_ctx = ctx;
+}
+
 int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
 {
     uint64_t seq = s->pass * s->n + i;
@@ -573,6 +581,8 @@ int si_sched_acquire(si_sched *s, size_t i, const uint8_t **data, si_error *err)
                              "stream scheduler: weight buffer (%" PRIu64 " bytes, %" PRIu64
                              " held) has no room for %s",
                              s->cap, s->used, s->ext[i].label);
+        if (s->should_stop && s->should_stop(s->should_stop_ctx))
+            return si_errorf(err, SI_ESTOPPED, "stopped waiting for %s", s->ext[i].label);
         bool got;
         SI_TRY(reap(s, s->ext[i].member, &got, err));
     }

@@ -48,6 +48,7 @@ const char *si_status_name(int code)
     case SI_ECHECKSUM: return "checksum mismatch";
     case SI_EBUDGET: return "memory budget too small";
     case SI_ENOSYS: return "feature not available";
+    case SI_ESTOPPED: return "stopped";
     }
     return "unknown error";
 }
