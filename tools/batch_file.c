@@ -657,7 +657,8 @@ int si_run_batch_file(si_engine *e, const si_tokenizer *tok, const char *path, c
     bool cancelled = false;
     while (R.outstanding) {
         if (R.interrupt && *R.interrupt && !cancelled) {
-            /* Interrupted: what waits is cancelled, what runs ends at the pass boundary;
+            /* Interrupted: what waits is cancelled, what runs was cancelled by the model's
+             * should_stop in the pass in flight (or ends at the pass boundary);
              * each still gets its object (finish_reason "cancelled", the text so far). */
             for (size_t i = 0; i < R.n_items; i++)
                 if (R.items[i]->ran && !R.items[i]->done)

@@ -275,10 +275,15 @@ typedef struct out_ctx {
     si_progress *bar; /* the pass's status line on stderr: erased around every write to stdout */
 } out_ctx;
 
-/* Ctrl-C: the first ends the generation at the end of the pass in flight (the tokens
- * so far are printed, the report follows); a second one, before that, ends the process
- * at once (a pass can take minutes on a slow device). The chat's turns reset it. */
+/* Ctrl-C: the first stops the pass in flight before its next weight extent (the model's
+ * should_stop; the tokens so far are printed, the report follows); a second one, before
+ * that, ends the process at once. The chat's turns reset it. */
 static volatile sig_atomic_t interrupted;
+static bool stop_requested(void *unused)
+{
+    (void)unused;
+    return interrupted;
+}
 static void on_sigint(int sig)
 {
     if (interrupted) {
@@ -507,10 +512,12 @@ static void print_report(FILE *f, const report *r)
             si_format_size(r->st.held_bytes, a, sizeof a), si_format_size(r->st.held_peak_bytes, b, sizeof b),
             si_format_size(r->plan->budget, c, sizeof c), si_format_size(r->st.kv_bytes, d, sizeof d),
             si_format_size(r->st.kv_peak_bytes, e, sizeof e));
-    fprintf(f, "read throughput     : %.1f MB/s over %.3f s of passes\n", (double)r->st.io_bytes_read / 1e6 / pass_s,
-            r->st.pass_s);
-    fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting, %.0f%% computing)\n", s->io_wait_s,
-            r->st.compute_s, 100.0 * s->io_wait_s / pass_s, 100.0 * r->st.compute_s / pass_s);
+    if (r->st.pass_s > 0) { /* no pass ran (an error before the first): no rates */
+        fprintf(f, "read throughput     : %.1f MB/s over %.3f s of passes\n",
+                (double)r->st.io_bytes_read / 1e6 / pass_s, r->st.pass_s);
+        fprintf(f, "I/O wait / compute  : %.3f s / %.3f s (%.0f%% waiting, %.0f%% computing)\n", s->io_wait_s,
+                r->st.compute_s, 100.0 * s->io_wait_s / pass_s, 100.0 * r->st.compute_s / pass_s);
+    }
     /* The first pass also carries the prompt's batch (and any start-up reads); the
      * later ones are one token each, the steady state of generation. */
     fprintf(f, "per pass            : %.3f s on average", r->st.pass_s / (double)passes);
@@ -553,7 +560,8 @@ static void print_report(FILE *f, const report *r)
     }
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
     if (r->interrupted)
-        fprintf(f, "interrupted         : yes (Ctrl-C; the run ended at the end of the pass in flight)\n");
+        fprintf(f, "interrupted         : yes (Ctrl-C; %s)\n",
+                r->st.passes_stopped ? "the pass in flight stopped before its next read" : "between passes");
 }
 
 /* s as a JSON string literal. */
@@ -659,7 +667,8 @@ static int write_report_json(const char *path, const report *r)
                    ", \"total_mean_s\": %.6f, \"total_max_s\": %.6f, \"batch_wall_s\": %.6f",
                 r->batch.requests, r->batch.errors, r->batch.ttft_mean_s, r->batch.ttft_max_s, r->batch.total_mean_s,
                 r->batch.total_max_s, r->batch.wall_s);
-    fprintf(f, ", \"interrupted\": %s}\n", r->interrupted ? "true" : "false");
+    fprintf(f, ", \"interrupted\": %s, \"passes_stopped\": %" PRIu64 "}\n", r->interrupted ? "true" : "false",
+            r->st.passes_stopped);
     return fclose(f);
 }
 
@@ -913,6 +922,7 @@ int main(int argc, char **argv)
     S.oc.bar = &S.pv.bar;
     c.lo.progress = on_progress;
     c.lo.progress_ctx = &S.pv;
+    c.lo.should_stop = stop_requested;
     int rc = si_kernels_select(c.kernels ? c.kernels : "auto", &err);
     /* Each sequence sharing a step gets its logits row: the plan counts them. */
     c.lo.n_seq_max = c.batch_file ? (c.parallel ? c.parallel : 4) : 1;

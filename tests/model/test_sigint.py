@@ -10,7 +10,8 @@ sent once the output shows the run is generating.
   prompt: exit status 130; every token printed before the signal is on stdout, which
           ends with a newline; stderr says "interrupted: N tokens generated" with N the
           ids on stdout, fewer than the run would have made; the report (human and
-          --report-json) says interrupted; the N ids are exactly what an uninterrupted
+          --report-json) says interrupted, and whether the pass in flight stopped before
+          its next read; the N ids are exactly what an uninterrupted
           run of -n N prints (the partial output is right, not just present);
   batch:  --batch-file with long requests: exit status 130, the message, and an object
           per request submitted: those running "cancelled" with the tokens so far;
@@ -44,13 +45,14 @@ def check(cond, msg):
         fail(msg)
 
 
-def model():
+def model(extra=()):
     d = os.path.join(ROOT, "test-models")
     os.makedirs(d, exist_ok=True)
-    out = os.path.join(d, "sigint-q8-seed1.gguf")
+    out = os.path.join(d, "sigint-q8-seed1%s.gguf" % "".join(extra).replace("-", ""))
     if not os.path.exists(out):
         tmp = out + ".%d" % os.getpid()
-        r = subprocess.run([MKMODEL, "-o", tmp, "--type", "Q8_0", "--seed", "1"], capture_output=True, timeout=120)
+        r = subprocess.run([MKMODEL, "-o", tmp, "--type", "Q8_0", "--seed", "1"] + list(extra), capture_output=True,
+                           timeout=120)
         check(r.returncode == 0, "mkmodel failed: %r" % r.stderr)
         os.replace(tmp, out)
     return out
@@ -97,8 +99,12 @@ def run_until(args, ready, stdin=None, deadline=60):
 
 
 def test_prompt(m, tmp):
+    # ids in, ids out: a 300-token vocabulary and no tokenizer, so no end-of-text id and
+    # a classifier that costs nothing: all but microseconds of a token's time is its
+    # pass's reads, and the signal lands inside a pass
+    m = model(["--vocab-size", "300"])
     rj = os.path.join(tmp, "report.json")
-    args = ["-m", m, "--prompt-ids", "500 1 2 3", "-n", "-1", "--print-ids", "--draft", "none",
+    args = ["-m", m, "--prompt-ids", "100 1 2 3", "-n", "-1", "--print-ids", "--draft", "none",
             "--report-json", rj] + SLOW
     rc, out, err, before = run_until(args, lambda o: len(o.split()) >= 6)
     check(rc == 130, "exit status %d, not 130 (128 + SIGINT): %s" % (rc, err))
@@ -115,12 +121,21 @@ def test_prompt(m, tmp):
     check(n < n_ctx - 4, "%d tokens: the run was not cut short (context %d)" % (n, n_ctx))
     check(rep["interrupted"] is True, "--report-json: interrupted is %r" % rep["interrupted"])
     check(re.search(r"^interrupted\s+: yes", err, re.M), "the human report does not say interrupted:\n" + err)
+    # the pass in flight stopped before its next read (passes_stopped 1), or the signal
+    # came after the pass's last read (the reads ahead for the next pass are done in its
+    # last matrix product), and the run ended with that pass; the report says which
+    # (tests/gen/test_engine_stop.c stops passes at every point, deterministically)
+    stopped = rep["passes_stopped"]
+    check(stopped in (0, 1), "--report-json: passes_stopped is %r" % stopped)
+    where = "stopped before its next read" if stopped else "between passes"
+    check(where in err, "passes_stopped %d, but the report does not say %r:\n%s" % (stopped, where, err))
     # the partial output is the run's own: an uninterrupted -n N gives the same ids
-    r = subprocess.run([SI, "-m", m, "--prompt-ids", "500 1 2 3", "-n", str(n), "--print-ids", "-q", "--draft",
+    r = subprocess.run([SI, "-m", m, "--prompt-ids", "100 1 2 3", "-n", str(n), "--print-ids", "-q", "--draft",
                         "none", "--pin", "none", "--temp", "0"], capture_output=True, timeout=120)
     check(r.returncode == 0, "-n %d: status %d: %r" % (n, r.returncode, r.stderr))
     check(r.stdout.split() == ids, "the interrupted output differs from a -n %d run" % n)
-    print("prompt: interrupted after %d tokens (%d seen at the signal); exit 130" % (n, len(before.split())))
+    print("prompt: interrupted after %d tokens (%d seen at the signal), %s; exit 130" % (
+        n, len(before.split()), where))
 
 
 def test_batch(m, tmp):
