@@ -8,6 +8,7 @@
 
 const si_kernels *si_kernels_avx2(void);
 const si_kernels *si_kernels_rvv(void);
+const si_kernels *si_kernels_neon(void);
 
 /* What a SIMD set implements, by family: every K-quant type shares one mat_dot, Q4_0
  * and Q8_0 another, F32 and F16 a third. A NULL entry keeps the reference's. */

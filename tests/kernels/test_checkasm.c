@@ -464,7 +464,7 @@ int main(void)
 {
     const char *only = getenv("SI_CHECKASM_SET");
     const char *seed = getenv("SI_CHECKASM_SEED");
-    static const char *const sets[] = {"avx2", "rvv"};
+    static const char *const sets[] = {"avx2", "rvv", "neon"};
     R = si_kernels_ref();
     wbuf = malloc((size_t)MAX_N * 4 * MAX_ROWS + 64);
     abuf = malloc((size_t)MAX_N * 4 * MAX_TOK + 64);
