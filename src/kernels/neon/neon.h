@@ -8,17 +8,19 @@
 #ifndef SI_KERNELS_NEON_H
 #define SI_KERNELS_NEON_H
 
-#if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
-#define SI_HAVE_NEON_SET 1
-
-#include <arm_neon.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "streaminfer/kernels.h"
 #include "../blocks.h"
 #include "../simd_sets.h"
+
+#if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
+#define SI_HAVE_NEON_SET 1
+
+#include <arm_neon.h>
 
 /* Tokens dotted per decode of a weight block; a longer step decodes again per chunk. */
 #define SI_NEON_TOK_CHUNK 64
