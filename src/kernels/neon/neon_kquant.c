@@ -1,15 +1,19 @@
 /* NEON: K-quant weights (Q2_K .. Q6_K) × Q8_K activations.
  *
  * A weight block is decoded once into 16 vectors of 16 int8 codes (one per 16-element
- * group, in element order), the 16 group scales as int16 and, for the types with mins,
- * the 16 multipliers of the Q8_K block's bsums; every token of the step (up to
+ * group, in element order) plus its scales and, for the types with mins, the
+ * multipliers of the Q8_K block's bsums; every token of the step (up to
  * SI_NEON_TOK_CHUNK per decode) is then dotted with it. Codes are the reference's:
- * unsigned 0..3 / 0..15 / 0..31 for Q2_K / Q4_K / Q5_K (their mins go through bsums),
- * signed -4..3 / -32..31 for Q3_K / Q6_K (no min term). Per group and token
- *   p = q[0..7] * a[0..7] + q[8..15] * a[8..15]     (SMULL + SMLAL2: two products per
- *                                                    int16 lane, |p| <= 2 * 32 * 128)
- *   isum += sc[g] * p                               (SMLAL/SMLAL2 by element, int32)
- * and summ = sum_g mn[g] * bsums[g], all exact. A block then contributes
+ * unsigned 0..15 / 0..31 for Q4_K / Q5_K (mins through bsums), signed -4..3 / -32..31
+ * for Q3_K / Q6_K (no min term); Q2_K's codes 0..3 are decoded already multiplied by
+ * their group's scale (0..15, so at most 45). Per token, exact integer sums:
+ *   Q3_K, Q6_K (a scale per 16 elements): p = two products per int16 lane (SMULL +
+ *     SMLAL2, |p| <= 2 * 32 * 128), isum += sc[g] * p (SMLAL/SMLAL2 by element);
+ *   Q4_K, Q5_K (a scale per 32): four products per int16 lane (|p| <= 4 * 31 * 128),
+ *     then the same scaling, once per 32 elements;
+ *   Q2_K: four products of scaled codes per int16 lane (|p| <= 4 * 45 * 128), added
+ *     pairwise into int32 (SADALP), no scaling step;
+ * and summ = sum_g mn[g] * bsums[g] for Q2_K, Q4_K, Q5_K. A block then contributes
  *   Q3_K, Q6_K:        (d * ya.d) * isum
  *   Q2_K, Q4_K, Q5_K:  (ya.d * d) * isum - (ya.d * dmin) * summ
  * added to the token's sum block by block: Q2_K's order and roundings are the
@@ -22,10 +26,11 @@
 
 typedef struct {
     int8x16_t q[16];
-    int16x8_t sc[2]; /* scale of group g: lane g % 8 of sc[g / 8] */
-    int16x8_t mn[2]; /* multiplier of bsums[g], same layout; zero for Q3_K / Q6_K */
+    /* Q3_K, Q6_K: scale of group g in lane g % 8 of sc[g / 8]; Q4_K, Q5_K: scale of
+     * sub-block s in lane s of sc[0]; Q2_K: unused (in the codes) */
+    int16x8_t sc[2]; /* (Q2_K decoded unscaled, for one token: as Q3_K) */
+    int16x8_t mn[2]; /* multiplier of bsums[g], lane g % 8 of mn[g / 8]; Q2_K, Q4_K, Q5_K */
     float d, dmin;
-    int int_min; /* Q3_K, Q6_K: no min term */
 } nkblk;
 
 static inline int8x16_t s8(uint8x16_t x) { return vreinterpretq_s8_u8(x); }
@@ -42,22 +47,25 @@ static inline void widen_u8(uint8x16_t x, int16x8_t out[2])
     out[1] = vreinterpretq_s16_u16(vmovl_high_u8(x));
 }
 
-/* Q2_K: group 8h + 2j + part holds bits 2j..2j+1 of qs[32h + 16 part .. + 15] */
-static void dec_q2_K(const uint8_t *p, nkblk *k)
+/* Q2_K: group 8h + 2j + part holds bits 2j..2j+1 of qs[32h + 16 part .. + 15];
+ * scaled: times the group's scale, else the scales go to sc as for Q3_K */
+static inline __attribute__((always_inline)) void dec_q2_K(const uint8_t *p, nkblk *k, int scaled)
 {
-    const uint8_t *qs = p + offsetof(blk_q2_K, qs);
+    const uint8_t *qs = p + offsetof(blk_q2_K, qs), *sc = p + offsetof(blk_q2_K, scales);
     for (int h = 0; h < 2; h++)
         for (int part = 0; part < 2; part++) {
             const uint8x16_t x = vld1q_u8(qs + 32 * h + 16 * part);
-            for (int j = 0; j < 4; j++)
-                k->q[8 * h + 2 * j + part] = s8(field(x, 2 * j, 3));
+            for (int j = 0; j < 4; j++) {
+                const int g = 8 * h + 2 * j + part;
+                k->q[g] = s8(scaled ? vmulq_u8(field(x, 2 * j, 3), vdupq_n_u8(sc[g] & 15)) : field(x, 2 * j, 3));
+            }
         }
-    const uint8x16_t sc8 = vld1q_u8(p + offsetof(blk_q2_K, scales));
-    widen_u8(vandq_u8(sc8, vdupq_n_u8(15)), k->sc);
+    const uint8x16_t sc8 = vld1q_u8(sc);
+    if (!scaled)
+        widen_u8(vandq_u8(sc8, vdupq_n_u8(15)), k->sc);
     widen_u8(vshrq_n_u8(sc8, 4), k->mn);
     k->d = si_neon_h2f(p + offsetof(blk_q2_K, d));
     k->dmin = si_neon_h2f(p + offsetof(blk_q2_K, dmin));
-    k->int_min = 0;
 }
 
 /* Q3_K: Q2_K's low bits; the high bit of element l of group 8h + 2j + part is bit
@@ -92,10 +100,7 @@ static void dec_q3_K(const uint8_t *p, nkblk *k)
     const int16x8_t bias = vdupq_n_s16(32);
     k->sc[0] = vsubq_s16(k->sc[0], bias);
     k->sc[1] = vsubq_s16(k->sc[1], bias);
-    k->mn[0] = k->mn[1] = vdupq_n_s16(0);
     k->d = si_neon_h2f(p + offsetof(blk_q3_K, d));
-    k->dmin = 0.0f;
-    k->int_min = 1;
 }
 
 /* Q4_K / Q5_K: sub-block 2c (2c + 1) in the low (high) nibbles of qs[32c .. 32c + 31],
@@ -128,13 +133,12 @@ static void dec_q45_K(const uint8_t *p, nkblk *k, int has_qh)
     const uint32_t m6 = 0x3F3F3F3Fu, n4 = 0x0F0F0F0Fu, t2 = 0x30303030u;
     const uint64_t scs = (uint64_t)(a & m6) | (uint64_t)((c & n4) | ((a >> 2) & t2)) << 32;
     const uint64_t mins = (uint64_t)(b & m6) | (uint64_t)(((c >> 4) & n4) | ((b >> 2) & t2)) << 32;
-    /* per 16-element group: each sub-block's byte twice */
-    const uint8x8_t s8v = vcreate_u8(scs), m8v = vcreate_u8(mins);
-    widen_u8(vcombine_u8(vzip1_u8(s8v, s8v), vzip2_u8(s8v, s8v)), k->sc);
+    /* the mins per 16-element group: each sub-block's byte twice */
+    const uint8x8_t m8v = vcreate_u8(mins);
+    k->sc[0] = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(scs)));
     widen_u8(vcombine_u8(vzip1_u8(m8v, m8v), vzip2_u8(m8v, m8v)), k->mn);
     k->d = si_neon_h2f(p + offsetof(blk_q4_K, d));
     k->dmin = si_neon_h2f(p + offsetof(blk_q4_K, dmin));
-    k->int_min = 0;
 }
 
 /* Q6_K: element l of quarter qt of half h: low nibble (qt < 2) or high nibble of
@@ -156,16 +160,20 @@ static void dec_q6_K(const uint8_t *p, nkblk *k)
     const int8x16_t sc8 = vld1q_s8((const int8_t *)p + offsetof(blk_q6_K, scales));
     k->sc[0] = vmovl_s8(vget_low_s8(sc8));
     k->sc[1] = vmovl_high_s8(sc8);
-    k->mn[0] = k->mn[1] = vdupq_n_s16(0);
     k->d = si_neon_h2f(p + offsetof(blk_q6_K, d));
-    k->dmin = 0.0f;
-    k->int_min = 1;
 }
 
-static inline void decode(uint32_t type, const uint8_t *b, nkblk *k)
+#define SI_AI static inline __attribute__((always_inline))
+
+/* Q2_K at one token: unscaled codes and a scaling step per group, cheaper than scaling
+ * the codes when the block serves one token only (the same integer sums) */
+#define Q2_K_1 (SI_TYPE_COUNT + 1)
+
+SI_AI void decode(uint32_t type, const uint8_t *b, nkblk *k)
 {
     switch (type) {
-    case SI_TYPE_Q2_K: dec_q2_K(b, k); break;
+    case SI_TYPE_Q2_K: dec_q2_K(b, k, 1); break;
+    case Q2_K_1: dec_q2_K(b, k, 0); break;
     case SI_TYPE_Q3_K: dec_q3_K(b, k); break;
     case SI_TYPE_Q4_K: dec_q45_K(b, k, 0); break;
     case SI_TYPE_Q5_K: dec_q45_K(b, k, 1); break;
@@ -173,30 +181,71 @@ static inline void decode(uint32_t type, const uint8_t *b, nkblk *k)
     }
 }
 
-/* one group's products into acc (top of this file); g a constant, so the lanes are */
-#define KGROUP(acc, g)                                                                    \
-    do {                                                                                  \
-        const int8x16_t a_ = vld1q_s8(yq + 16 * (g));                                     \
-        int16x8_t p_ = vmull_s8(vget_low_s8(k->q[g]), vget_low_s8(a_));                   \
-        p_ = vmlal_high_s8(p_, k->q[g], a_);                                              \
-        acc = vmlal_laneq_s16(acc, vget_low_s16(p_), k->sc[(g) / 8], (g) % 8);            \
-        acc = vmlal_high_laneq_s16(acc, p_, k->sc[(g) / 8], (g) % 8);                     \
+/* products of groups g and g + 1 (32 elements) with the activations, four per int16 lane */
+#define KPROD4(p, g)                                                                       \
+    do {                                                                                   \
+        const int8x16_t a0_ = vld1q_s8(yq + 16 * (g)), a1_ = vld1q_s8(yq + 16 * (g) + 16); \
+        p = vmull_s8(vget_low_s8(k->q[g]), vget_low_s8(a0_));                              \
+        p = vmlal_high_s8(p, k->q[g], a0_);                                                \
+        p = vmlal_s8(p, vget_low_s8(k->q[(g) + 1]), vget_low_s8(a1_));                     \
+        p = vmlal_high_s8(p, k->q[(g) + 1], a1_);                                          \
+    } while (0)
+
+/* acc += lane l of scale vector v times each of p's lanes (l, v constant) */
+#define KSCALE(acc, p, v, l)                                         \
+    do {                                                             \
+        acc = vmlal_laneq_s16(acc, vget_low_s16(p), v, l);           \
+        acc = vmlal_high_laneq_s16(acc, p, v, l);                    \
+    } while (0)
+
+/* Q3_K, Q6_K: group g (constant) into acc */
+#define KGROUP16(acc, g)                                                    \
+    do {                                                                    \
+        const int8x16_t a_ = vld1q_s8(yq + 16 * (g));                       \
+        int16x8_t p_ = vmull_s8(vget_low_s8(k->q[g]), vget_low_s8(a_));     \
+        p_ = vmlal_high_s8(p_, k->q[g], a_);                                \
+        KSCALE(acc, p_, k->sc[(g) / 8], (g) % 8);                           \
+    } while (0)
+
+/* Q4_K, Q5_K: sub-block s (constant) into acc */
+#define KSUB32(acc, s)                        \
+    do {                                      \
+        int16x8_t p_;                         \
+        KPROD4(p_, 2 * (s));                  \
+        KSCALE(acc, p_, k->sc[0], s);         \
+    } while (0)
+
+/* Q2_K: groups 2i, 2i + 1 (scaled codes) into acc */
+#define KPAIR(acc, i)                         \
+    do {                                      \
+        int16x8_t p_;                         \
+        KPROD4(p_, 2 * (i));                  \
+        acc = vpadalq_s16(acc, p_);           \
     } while (0)
 
 /* The block's contribution to one token whose Q8_K block is at y. */
-static inline float kdot(const nkblk *k, const uint8_t *y)
+SI_AI float kdot(uint32_t type, const nkblk *k, const uint8_t *y)
 {
     const int8_t *yq = (const int8_t *)y + offsetof(blk_q8_K, qs);
     int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-    KGROUP(a0, 0); KGROUP(a1, 1); KGROUP(a2, 2); KGROUP(a3, 3);
-    KGROUP(a0, 4); KGROUP(a1, 5); KGROUP(a2, 6); KGROUP(a3, 7);
-    KGROUP(a0, 8); KGROUP(a1, 9); KGROUP(a2, 10); KGROUP(a3, 11);
-    KGROUP(a0, 12); KGROUP(a1, 13); KGROUP(a2, 14); KGROUP(a3, 15);
+    if (type == SI_TYPE_Q2_K) {
+        KPAIR(a0, 0); KPAIR(a1, 1); KPAIR(a2, 2); KPAIR(a3, 3);
+        KPAIR(a0, 4); KPAIR(a1, 5); KPAIR(a2, 6); KPAIR(a3, 7);
+    } else if (type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K) {
+        KSUB32(a0, 0); KSUB32(a1, 1); KSUB32(a2, 2); KSUB32(a3, 3);
+        KSUB32(a0, 4); KSUB32(a1, 5); KSUB32(a2, 6); KSUB32(a3, 7);
+    } else {
+        KGROUP16(a0, 0); KGROUP16(a1, 1); KGROUP16(a2, 2); KGROUP16(a3, 3);
+        KGROUP16(a0, 4); KGROUP16(a1, 5); KGROUP16(a2, 6); KGROUP16(a3, 7);
+        KGROUP16(a0, 8); KGROUP16(a1, 9); KGROUP16(a2, 10); KGROUP16(a3, 11);
+        KGROUP16(a0, 12); KGROUP16(a1, 13); KGROUP16(a2, 14); KGROUP16(a3, 15);
+    }
     const int32_t isum = vaddvq_s32(vaddq_s32(vaddq_s32(a0, a1), vaddq_s32(a2, a3)));
     float yd;
     memcpy(&yd, y, sizeof yd);
-    if (k->int_min)
+    if (type == SI_TYPE_Q3_K || type == SI_TYPE_Q6_K)
         return (k->d * yd) * (float)isum;
+    /* Q2_K, Q2_K_1, Q4_K, Q5_K */
     const uint8_t *bs = y + offsetof(blk_q8_K, bsums);
     const int16x8_t b0 = vreinterpretq_s16_u8(vld1q_u8(bs)), b1 = vreinterpretq_s16_u8(vld1q_u8(bs + 16));
     int32x4_t m = vmull_s16(vget_low_s16(b0), vget_low_s16(k->mn[0]));
@@ -207,12 +256,18 @@ static inline float kdot(const nkblk *k, const uint8_t *y)
     const float x = (yd * k->d) * (float)isum, z = (yd * k->dmin) * (float)summ;
     return x - z;
 }
-#undef KGROUP
+#undef KPROD4
+#undef KSCALE
+#undef KGROUP16
+#undef KSUB32
+#undef KPAIR
 
-void si_neon_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+/* One type (a constant after inlining): rows × tokens, each block decoded once per chunk
+ * of tokens. */
+SI_AI void mat_dot_type(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
-    const size_t bsz = si_type_get(type)->type_size, ys = sizeof(blk_q8_K);
+    const size_t bsz = si_type_get(type == Q2_K_1 ? SI_TYPE_Q2_K : type)->type_size, ys = sizeof(blk_q8_K);
     const int64_t nb = n / SI_QK_K;
     nkblk k;
     float acc[SI_NEON_TOK_CHUNK];
@@ -226,11 +281,31 @@ void si_neon_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_byte
                 decode(type, row + (size_t)i * bsz, &k);
                 const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * ys;
                 for (int64_t t = 0; t < nt; t++, y += act_stride)
-                    acc[t] += kdot(&k, y);
+                    acc[t] += kdot(type, &k, y);
             }
             for (int64_t t = 0; t < nt; t++)
                 out[(size_t)(t0 + t) * out_stride + (size_t)r] = acc[t];
         }
+    }
+}
+
+void si_neon_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    if (type == SI_TYPE_Q2_K && n_tok == 1) {
+        mat_dot_type(Q2_K_1, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    switch (type) {
+#define SI_KQ_CASE(T) \
+    case T: mat_dot_type(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride); break;
+        SI_KQ_CASE(SI_TYPE_Q2_K)
+        SI_KQ_CASE(SI_TYPE_Q3_K)
+        SI_KQ_CASE(SI_TYPE_Q4_K)
+        SI_KQ_CASE(SI_TYPE_Q5_K)
+        SI_KQ_CASE(SI_TYPE_Q6_K)
+#undef SI_KQ_CASE
+    default: break;
     }
 }
 
