@@ -33,13 +33,16 @@ static inline float si_neon_h2f(const uint8_t *p)
     return (float)h;
 }
 
-/* Four fp16 at p, p + stride, p + 2 stride, p + 3 stride as floats. */
+/* Four fp16 at p, p + stride, p + 2 stride, p + 3 stride as floats: four lane loads
+ * (LD1 to a lane needs no alignment on AArch64 Linux) and one conversion. */
 static inline float32x4_t si_neon_h2f4(const uint8_t *p, size_t stride)
 {
-    uint16_t h[4];
-    for (int j = 0; j < 4; j++)
-        memcpy(&h[j], p + (size_t)j * stride, 2);
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+    uint16x4_t h = vdup_n_u16(0);
+    h = vld1_lane_u16((const uint16_t *)(const void *)p, h, 0);
+    h = vld1_lane_u16((const uint16_t *)(const void *)(p + stride), h, 1);
+    h = vld1_lane_u16((const uint16_t *)(const void *)(p + 2 * stride), h, 2);
+    h = vld1_lane_u16((const uint16_t *)(const void *)(p + 3 * stride), h, 3);
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
 }
 
 /* Four halves at p as floats. */

@@ -17,6 +17,7 @@
 #ifdef SI_HAVE_NEON_SET
 
 #define Q80_G 4
+#define SI_AI static inline __attribute__((always_inline))
 
 /* the 32 codes of a block as two vectors (elements 0..15, 16..31) */
 typedef struct {
@@ -38,7 +39,7 @@ static inline q32 dec_q8_0(const uint8_t *b)
 }
 
 /* four lanes whose sum is the block's integer dot with the Q8_0 activations at y */
-static inline int32x4_t idot(int q4, q32 w, const uint8_t *y)
+SI_AI int32x4_t idot(int q4, q32 w, const uint8_t *y)
 {
     const int8_t *a = (const int8_t *)y + offsetof(blk_q8_0, qs);
     const int8x16_t a0 = vld1q_s8(a), a1 = vld1q_s8(a + 16);
@@ -56,7 +57,7 @@ static inline int32x4_t idot(int q4, q32 w, const uint8_t *y)
 }
 
 /* cnt (1..4) decoded blocks against one token: their terms added to *acc in order */
-static inline void group_dot(int q4, const q32 *w, float32x4_t dw, int cnt, const uint8_t *y, float *acc)
+SI_AI void group_dot(int q4, const q32 *w, float32x4_t dw, int cnt, const uint8_t *y, float *acc)
 {
     const size_t ys = sizeof(blk_q8_0);
     int32x4_t v[Q80_G];
@@ -85,34 +86,41 @@ static inline void group_dot(int q4, const q32 *w, float32x4_t dw, int cnt, cons
     *acc = s;
 }
 
-static inline void mat_dot_rows(int q4, int64_t nb, const void *w, size_t row_bytes, int64_t n_rows,
-                                const uint8_t *y0, size_t act_stride, int64_t nt, float *out, size_t out_stride)
+/* One group of cnt blocks at b (cnt constant in the main loop) decoded, then dotted with
+ * nt tokens whose blocks start at y; acc[t] is token t's sum. */
+SI_AI void group_rows(int q4, int cnt, const uint8_t *b, const uint8_t *y, size_t act_stride, int64_t nt, float *acc)
+{
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    float32x4_t dw;
+    if (cnt == Q80_G) {
+        dw = si_neon_h2f4(b, bsz); /* d is each block's first field */
+    } else {
+        float d[Q80_G] = {0};
+        for (int j = 0; j < cnt; j++)
+            d[j] = si_neon_h2f(b + (size_t)j * bsz);
+        dw = vld1q_f32(d);
+    }
+    q32 q[Q80_G];
+    for (int j = 0; j < cnt; j++)
+        q[j] = q4 ? dec_q4_0(b + (size_t)j * bsz) : dec_q8_0(b + (size_t)j * bsz);
+    for (int64_t t = 0; t < nt; t++, y += act_stride)
+        group_dot(q4, q, dw, cnt, y, &acc[t]);
+}
+
+SI_AI void mat_dot_rows(int q4, int64_t nb, const void *w, size_t row_bytes, int64_t n_rows,
+                         const uint8_t *y0, size_t act_stride, int64_t nt, float *out, size_t out_stride)
 {
     const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), ys = sizeof(blk_q8_0);
+    const int64_t nbg = nb - nb % Q80_G;
     float acc[SI_NEON_TOK_CHUNK];
-    q32 q[Q80_G];
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         for (int64_t t = 0; t < nt; t++)
             acc[t] = 0.0f;
-        for (int64_t i = 0; i < nb; i += Q80_G) {
-            const int cnt = nb - i < Q80_G ? (int)(nb - i) : Q80_G;
-            const uint8_t *b = row + (size_t)i * bsz;
-            float32x4_t dw;
-            if (cnt == Q80_G) {
-                dw = si_neon_h2f4(b, bsz); /* d is each block's first field */
-            } else {
-                float d[Q80_G] = {0};
-                for (int j = 0; j < cnt; j++)
-                    d[j] = si_neon_h2f(b + (size_t)j * bsz);
-                dw = vld1q_f32(d);
-            }
-            for (int j = 0; j < cnt; j++)
-                q[j] = q4 ? dec_q4_0(b + (size_t)j * bsz) : dec_q8_0(b + (size_t)j * bsz);
-            const uint8_t *y = y0 + (size_t)i * ys;
-            for (int64_t t = 0; t < nt; t++, y += act_stride)
-                group_dot(q4, q, dw, cnt, y, &acc[t]);
-        }
+        for (int64_t i = 0; i < nbg; i += Q80_G)
+            group_rows(q4, Q80_G, row + (size_t)i * bsz, y0 + (size_t)i * ys, act_stride, nt, acc);
+        if (nbg < nb)
+            group_rows(q4, (int)(nb - nbg), row + (size_t)nbg * bsz, y0 + (size_t)nbg * ys, act_stride, nt, acc);
         for (int64_t t = 0; t < nt; t++)
             out[(size_t)t * out_stride + (size_t)r] = acc[t];
     }
