@@ -22,6 +22,8 @@
 
 #include <arm_neon.h>
 
+#define SI_AI static inline __attribute__((always_inline))
+
 /* Tokens dotted per decode of a weight block; a longer step decodes again per chunk. */
 #define SI_NEON_TOK_CHUNK 64
 
@@ -57,6 +59,11 @@ void si_neon_mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byt
                          size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
 void si_neon_mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
                            const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
+/* The same with the ARMv8.2 dot product (neon_dot.c); only for CPUs that have it. */
+void si_neon_mat_dot_kq_dot(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                            const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
+void si_neon_mat_dot_q80_dot(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                             const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
 void si_neon_quantize_q8_0(const float *src, void *dst, int64_t n);
 void si_neon_quantize_q8_K(const float *src, void *dst, int64_t n);
 void si_neon_quantize_f16(const float *src, void *dst, int64_t n);

@@ -10,8 +10,6 @@
 
 #ifdef SI_HAVE_NEON_SET
 
-#define SI_AI static inline __attribute__((always_inline))
-
 /* four elements from p: halves (f16) or floats */
 SI_AI float32x4_t ld4(const uint8_t *p, int f16)
 {

@@ -6,6 +6,11 @@
 
 #ifdef SI_HAVE_NEON_SET
 
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20) /* the kernel's arm64 hwcap bit for SDOT/UDOT */
+#endif
+
 /* Sum of squares in double as the reference (each float square is exact in double),
  * in four lanes: the scale matches the reference's in all but rare ties of the final
  * rounding. The output is the reference's x * scale * w, two roundings. */
@@ -163,6 +168,11 @@ const si_kernels *si_kernels_neon(void)
             .quantize_q8_K = si_neon_quantize_q8_K, .quantize_f16 = si_neon_quantize_f16, .rmsnorm = rmsnorm_neon,
             .silu_mul = silu_mul_neon, .rope = rope_neon, .attend = attend_neon};
         si_kernels_fill(&neon_set, &e);
+        if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) { /* ARMv8.2 dot product: SDOT loops */
+            for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
+                neon_set.mat_dot[t] = si_neon_mat_dot_kq_dot;
+            neon_set.mat_dot[SI_TYPE_Q4_0] = neon_set.mat_dot[SI_TYPE_Q8_0] = si_neon_mat_dot_q80_dot;
+        }
         neon_ready = true;
     }
     return &neon_set;
