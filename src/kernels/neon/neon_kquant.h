@@ -287,6 +287,10 @@ SI_AI void mat_dot_type(uint32_t type, int64_t n, const void *w, size_t row_byte
                     k.sc32[2] = vmovl_s16(vget_low_s16(k.sc[1]));
                     k.sc32[3] = vmovl_high_s16(k.sc[1]);
                 }
+                /* opaque to the compiler: else it folds the widening into every MLA by
+                 * element (DUP + UXTL + MLA per group and token) */
+                for (int j = 0; j < 4; j++)
+                    __asm__("" : "+w"(k.sc32[j]));
 #endif
                 const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * ys;
                 for (int64_t t = 0; t < nt; t++, y += act_stride)
