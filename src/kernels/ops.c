@@ -70,13 +70,21 @@ static void rope_ref(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_r
     for (uint32_t i = 0; i < n_rot / 2; i++) {
         float c, s;
         si_rope_angles(inv_freq + i, 1, pos, &c, &s);
-        for (uint32_t h = 0; h < n_heads; h++) {
-            float *p = v + (size_t)h * head_dim + 2 * i;
-            float x0 = p[0], x1 = p[1];
-            p[0] = x0 * c - x1 * s;
-            p[1] = x0 * s + x1 * c;
-        }
+        for (uint32_t h = 0; h < n_heads; h++)
+            si_rope_pair(v + (size_t)h * head_dim + 2 * i, c, s);
     }
+}
+
+uint32_t si_rope_begin(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq,
+                       uint32_t pos, float *c, float *s)
+{
+    const uint32_t np = n_rot / 2;
+    if (np > SI_ROPE_MAX_PAIRS) {
+        rope_ref(v, n_heads, head_dim, n_rot, inv_freq, pos);
+        return 0;
+    }
+    si_rope_angles(inv_freq, np, pos, c, s);
+    return np;
 }
 
 static float kv_elem(const void *base, size_t i, bool f16)

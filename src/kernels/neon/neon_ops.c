@@ -81,13 +81,8 @@ static void silu_mul_neon(float *g, const float *u, int64_t n)
 static void rope_neon(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq,
                       uint32_t pos)
 {
-    float c[256], s[256];
-    const uint32_t np = n_rot / 2;
-    if (np > 256) {
-        si_kernels_ref()->rope(v, n_heads, head_dim, n_rot, inv_freq, pos);
-        return;
-    }
-    si_rope_angles(inv_freq, np, pos, c, s);
+    float c[SI_ROPE_MAX_PAIRS], s[SI_ROPE_MAX_PAIRS];
+    const uint32_t np = si_rope_begin(v, n_heads, head_dim, n_rot, inv_freq, pos, c, s);
     for (uint32_t h = 0; h < n_heads; h++) {
         float *p = v + (size_t)h * head_dim;
         uint32_t i = 0;
@@ -99,11 +94,8 @@ static void rope_neon(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_
             y.val[1] = vaddq_f32(vmulq_f32(x.val[0], sv), vmulq_f32(x.val[1], cv));
             vst2q_f32(p + 2 * i, y);
         }
-        for (; i < np; i++) {
-            const float x0 = p[2 * i], x1 = p[2 * i + 1];
-            p[2 * i] = x0 * c[i] - x1 * s[i];
-            p[2 * i + 1] = x0 * s[i] + x1 * c[i];
-        }
+        for (; i < np; i++)
+            si_rope_pair(p + 2 * i, c[i], s[i]);
     }
 }
 
