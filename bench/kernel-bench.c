@@ -2,7 +2,7 @@
  * batch width, the way the forward pass calls it: blocks of ROWS rows of N columns
  * against B tokens' activations.
  *
- *   kernel-bench [--sets c,avx2,rvv] [--types Q2_K,Q4_K,...] [--batch 1,4,8,16,32]
+ *   kernel-bench [--sets c,avx2,rvv,neon] [--types Q2_K,Q4_K,...] [--batch 1,4,8,16,32]
  *                [--n 4096] [--rows 64] [--time SECONDS] [--reps R] [--best 1]
  *
  * Timed mode (default): each (set, type, B) runs until --time seconds (default 0.3) have
@@ -105,8 +105,8 @@ static uint32_t type_by_name(const char *name)
 
 int main(int argc, char **argv)
 {
-    char sets[4][16], types[16][16], batch_s[16][16];
-    int n_sets = parse_list("c,avx2,rvv", sets, 4);
+    char sets[5][16], types[16][16], batch_s[16][16];
+    int n_sets = parse_list("c,avx2,rvv,neon", sets, 5);
     int n_types = parse_list("Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,Q4_0,Q8_0,F16,F32", types, 16);
     int n_batch = parse_list("1,4,8,16,32", batch_s, 16);
     int64_t n = 4096, rows = 64;
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "kernel-bench: %s needs a value\n", a);
             return 2;
         }
-        if (!strcmp(a, "--sets")) n_sets = parse_list(v, sets, 4);
+        if (!strcmp(a, "--sets")) n_sets = parse_list(v, sets, 5);
         else if (!strcmp(a, "--types")) n_types = parse_list(v, types, 16);
         else if (!strcmp(a, "--batch")) n_batch = parse_list(v, batch_s, 16);
         else if (!strcmp(a, "--n")) n = atoll(v);
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--reps")) reps = atol(v);
         else if (!strcmp(a, "--best")) best = atoi(v);
         else {
-            fprintf(stderr, "usage: kernel-bench [--sets c,avx2,rvv] [--types Q2_K,...] [--batch 1,4,8,16,32] "
+            fprintf(stderr, "usage: kernel-bench [--sets c,avx2,rvv,neon] [--types Q2_K,...] [--batch 1,4,8,16,32] "
                             "[--n N] [--rows R] [--time S] [--reps R] [--best 1]\n");
             return 2;
         }

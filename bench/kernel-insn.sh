@@ -4,6 +4,11 @@
 #
 #   bench/kernel-insn.sh [BUILD_DIR]        (default build-rv64, made by tools/build-riscv64.sh)
 #
+# An aarch64 build (tools/build-aarch64.sh; its qemu-wrapper.txt names qemu-aarch64.sh)
+# counts the neon set under qemu-aarch64 instead (SI_QEMU_CPU, default cortex-a72), with
+# the columns insn, scalar and simd (SIMD&FP instructions, bench/qemu-insn.c), per weight
+# and per weight and token.
+#
 #   TYPES  types to count (default Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,Q4_0,Q8_0,F16,F32)
 #   BATCH  batch widths (default 1,8,16,32)
 #   REPS   calls in the long run (default 5); VLEN (default 128, the K230's)
@@ -34,6 +39,27 @@ ninja -C "$build" bench/kernel-bench bench/libsiinsn.so >/dev/null
 [ -x "$bench" ] && [ -f "$plugin" ] || { echo "kernel-insn: $bench or $plugin missing" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+if grep -q qemu-aarch64.sh "$build/qemu-wrapper.txt" 2>/dev/null; then
+    count() {
+        SI_QEMU_PLUGIN="$plugin,arch=aarch64,out=$tmp/c" "$src/tools/qemu-aarch64.sh" "$bench" \
+            --sets neon --types "$1" --batch "$2" --n $n --rows $rows --reps "$3" >/dev/null
+        cat "$tmp/c"
+    }
+    echo "# neon mat_dot under qemu-aarch64 -cpu ${SI_QEMU_CPU:-cortex-a72}: n=$n rows=$rows, (count(R=$reps) - count(R=1)) / ($((reps - 1)) * $((n * rows)) weights)"
+    printf "%-5s %3s | %6s %6s %6s | %8s %8s\n" type B insn scalar simd insn/tok simd/tok
+    for t in ${types//,/ }; do
+        for b in ${batch//,/ }; do
+            one=$(count "$t" "$b" 1)
+            many=$(count "$t" "$b" "$reps")
+            echo "$one" "$many" | awk -v t="$t" -v b="$b" -v d=$(((reps - 1) * n * rows)) '{
+                for (i = 2; i <= 6; i += 2) x[i] = ($(i + 12) - $i) / d
+                printf("%-5s %3d | %6.3f %6.3f %6.3f | %8.3f %8.3f\n", t, b, x[2], x[4], x[6], x[2] / b, x[6] / b)
+            }'
+        done
+    done
+    exit 0
+fi
 
 # count TYPE B R -> the plugin's line of counts
 count() {

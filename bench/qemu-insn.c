@@ -1,5 +1,6 @@
 /* A qemu TCG plugin (user mode) that counts executed RISC-V instructions by class, for
- * bench/kernel-bench's instruction counts under qemu-riscv64 (docs/BENCHMARKS.md).
+ * bench/kernel-bench's instruction counts under qemu-riscv64 (docs/BENCHMARKS.md); with
+ * the argument arch=aarch64, AArch64 instructions under qemu-aarch64 (below).
  *
  * Debian 12 ships qemu-user with plugin support but neither qemu's source nor its
  * qemu-plugin.h, so the few entry points used are declared here from the documented,
@@ -18,7 +19,13 @@
  * vector_emul the same with widening instructions (vw*, vfw*) counted at their
  * destination's 2 x LMUL: on a narrow datapath a widening instruction at LMUL 4 writes
  * eight registers and is likely to occupy it as long as an LMUL 8 one, so vector_emul
- * is the less flattering basis of a cycle estimate. */
+ * is the less flattering basis of a cycle estimate.
+ *
+ * arch=aarch64: every instruction is 4 bytes; "vector" counts the SIMD&FP ones, i.e. the
+ * encodings with bits 27 and 26 set (op0 x111: scalar floating point and Advanced SIMD
+ * data processing; op0 x1x0 with V = 1: SIMD&FP loads and stores), so scalar FP
+ * instructions count there too; everything else is scalar; vset stays 0 and each vector
+ * instruction weighs 1 in vector_lmul and vector_emul. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,6 +60,7 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 static uint64_t n_scalar, n_vector, n_vset, n_vlmul, n_vemul;
 static uint64_t cur_lmul = 1; /* max(LMUL, 1) of the last vsetvli/vsetivli executed */
 static char out_path[1024];
+static bool arch_a64; /* arch=aarch64 */
 
 /* max(LMUL, 1) from a vtype's vlmul field */
 static uint64_t lmul_of(uint32_t vlmul)
@@ -89,9 +97,35 @@ static bool is_widening(uint32_t w)
     return false;
 }
 
+/* AArch64: scalar and SIMD&FP counts of a block (classes above) */
+static void tb_trans_a64(struct qemu_plugin_tb *tb)
+{
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    uint64_t sc = 0, vec = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w = 0;
+        memcpy(&w, qemu_plugin_insn_data(qemu_plugin_tb_get_insn(tb, i)), 4);
+        if (((w >> 26) & 3) == 3)
+            vec++;
+        else
+            sc++;
+    }
+    if (sc)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_scalar, sc);
+    if (vec) {
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vector, vec);
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vlmul, vec);
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &n_vemul, vec);
+    }
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
+    if (arch_a64) {
+        tb_trans_a64(tb);
+        return;
+    }
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t sc = 0, vec = 0, vs = 0, vl_static = 0, ve_static = 0;
     uint64_t lmul = 0; /* 0: not known yet in this block */
@@ -170,6 +204,8 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     for (int i = 0; i < argc; i++)
         if (strncmp(argv[i], "out=", 4) == 0)
             snprintf(out_path, sizeof out_path, "%s", argv[i] + 4);
+        else if (strcmp(argv[i], "arch=aarch64") == 0)
+            arch_a64 = true;
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;

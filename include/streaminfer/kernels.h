@@ -2,7 +2,7 @@
  *
  * The C reference set defines every result (src/kernels/ref.c for the per-type
  * dequantize / quantize / dot kernels in types.h, src/kernels/ops.c for these).
- * SIMD sets (AVX2, RVV) provide some entries and are checked against the reference;
+ * SIMD sets (AVX2, RVV, NEON) provide some entries and are checked against the reference;
  * an entry a set does not provide falls back to the reference. The model fetches
  * the active set once when it opens. */
 #ifndef STREAMINFER_KERNELS_H
@@ -29,7 +29,7 @@ typedef void (*si_mat_dot_fn)(uint32_t type, int64_t n, const void *w, size_t ro
                               const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
 
 typedef struct si_kernels {
-    const char *name; /* "c", "avx2", "rvv" */
+    const char *name; /* "c", "avx2", "rvv", "neon" */
     si_mat_dot_fn mat_dot[SI_TYPE_COUNT];         /* per weight type */
     si_from_float_fn quantize[SI_TYPE_COUNT];     /* per activation type (F32, F16, Q8_0, Q8_K) */
     /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] */
@@ -51,7 +51,7 @@ typedef struct si_kernels {
 const si_kernels *si_kernels_active(void);
 /* The C reference set. */
 const si_kernels *si_kernels_ref(void);
-/* A set by name ("c", "avx2", "rvv"); NULL when this build or this CPU lacks it. */
+/* A set by name ("c", "avx2", "rvv", "neon"); NULL when this build or this CPU lacks it. */
 const si_kernels *si_kernels_get(const char *name);
 /* "auto", "c", or a SIMD set's name; an error when this build or CPU lacks it. */
 int si_kernels_select(const char *name, si_error *err);

@@ -888,13 +888,8 @@ static void silu_mul_avx2(float *g, const float *u, int64_t n)
  * angles computed once for all heads, a last odd pair by the reference's expression. */
 static void rope_avx2(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
 {
-    float c[256], s[256], cc[512], ss[512];
-    const uint32_t np = n_rot / 2;
-    if (np > 256) {
-        si_kernels_ref()->rope(v, n_heads, head_dim, n_rot, inv_freq, pos);
-        return;
-    }
-    si_rope_angles(inv_freq, np, pos, c, s);
+    float c[SI_ROPE_MAX_PAIRS], s[SI_ROPE_MAX_PAIRS], cc[2 * SI_ROPE_MAX_PAIRS], ss[2 * SI_ROPE_MAX_PAIRS];
+    const uint32_t np = si_rope_begin(v, n_heads, head_dim, n_rot, inv_freq, pos, c, s);
     for (uint32_t i = 0; i < np; i++) {
         cc[2 * i] = cc[2 * i + 1] = c[i];
         ss[2 * i] = -s[i];
@@ -909,11 +904,8 @@ static void rope_avx2(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_
                                            _mm256_mul_ps(_mm256_permute_ps(x, 0xB1), _mm256_loadu_ps(ss + 2 * i)));
             _mm256_storeu_ps(p + 2 * i, y);
         }
-        for (; i < np; i++) {
-            const float x0 = p[2 * i], x1 = p[2 * i + 1];
-            p[2 * i] = x0 * c[i] - x1 * s[i];
-            p[2 * i + 1] = x0 * s[i] + x1 * c[i];
-        }
+        for (; i < np; i++)
+            si_rope_pair(p + 2 * i, c[i], s[i]);
     }
 }
 

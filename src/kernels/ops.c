@@ -8,9 +8,11 @@
 
 /* Why a named SIMD set is missing: not built for this architecture, or the CPU lacks it. */
 #if defined(__x86_64__)
-#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "avx2") == 0 ? "this CPU lacks avx2, fma or f16c" : "this is an x86-64 build (rvv needs a riscv64 build)")
+#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "avx2") == 0 ? "this CPU lacks avx2, fma or f16c" : "this is an x86-64 build (rvv needs a riscv64 build, neon an aarch64 build)")
 #elif defined(__riscv)
-#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "rvv") == 0 ? "this build has no RVV (configure with -march=rv64gcv)" : "this is a riscv64 build (avx2 needs an x86-64 build)")
+#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "rvv") == 0 ? "this build has no RVV (configure with -march=rv64gcv)" : "this is a riscv64 build (avx2 needs an x86-64 build, neon an aarch64 build)")
+#elif defined(__aarch64__)
+#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "neon") == 0 ? "this build has no Advanced SIMD" : "this is an aarch64 build (avx2 needs an x86-64 build, rvv a riscv64 build)")
 #else
 #define SI_KERNELS_AVAILABLE_MSG(n) "this build has no SIMD kernel sets"
 #endif
@@ -68,13 +70,21 @@ static void rope_ref(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_r
     for (uint32_t i = 0; i < n_rot / 2; i++) {
         float c, s;
         si_rope_angles(inv_freq + i, 1, pos, &c, &s);
-        for (uint32_t h = 0; h < n_heads; h++) {
-            float *p = v + (size_t)h * head_dim + 2 * i;
-            float x0 = p[0], x1 = p[1];
-            p[0] = x0 * c - x1 * s;
-            p[1] = x0 * s + x1 * c;
-        }
+        for (uint32_t h = 0; h < n_heads; h++)
+            si_rope_pair(v + (size_t)h * head_dim + 2 * i, c, s);
     }
+}
+
+uint32_t si_rope_begin(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq,
+                       uint32_t pos, float *c, float *s)
+{
+    const uint32_t np = n_rot / 2;
+    if (np > SI_ROPE_MAX_PAIRS) {
+        rope_ref(v, n_heads, head_dim, n_rot, inv_freq, pos);
+        return 0;
+    }
+    si_rope_angles(inv_freq, np, pos, c, s);
+    return np;
 }
 
 static float kv_elem(const void *base, size_t i, bool f16)
@@ -156,6 +166,8 @@ const si_kernels *si_kernels_get(const char *name)
         return si_kernels_avx2();
     if (strcmp(name, "rvv") == 0)
         return si_kernels_rvv();
+    if (strcmp(name, "neon") == 0)
+        return si_kernels_neon();
     return NULL;
 }
 
@@ -168,6 +180,8 @@ int si_kernels_select(const char *name, si_error *err)
         if (!k)
             k = si_kernels_avx2();
         if (!k)
+            k = si_kernels_neon();
+        if (!k)
             k = si_kernels_ref();
         active = k;
         return SI_OK;
@@ -177,10 +191,10 @@ int si_kernels_select(const char *name, si_error *err)
         active = k;
         return SI_OK;
     }
-    if (strcmp(name, "avx2") == 0 || strcmp(name, "rvv") == 0)
+    if (strcmp(name, "avx2") == 0 || strcmp(name, "rvv") == 0 || strcmp(name, "neon") == 0)
         return si_errorf(err, SI_EUNSUPPORTED, "kernel set '%s' is not available: %s", name,
                          SI_KERNELS_AVAILABLE_MSG(name));
-    return si_errorf(err, SI_EUNSUPPORTED, "unknown kernel set '%s' (known: auto, c, avx2, rvv)", name);
+    return si_errorf(err, SI_EUNSUPPORTED, "unknown kernel set '%s' (known: auto, c, avx2, rvv, neon)", name);
 }
 
 const si_kernels *si_kernels_active(void)

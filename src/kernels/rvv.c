@@ -2010,13 +2010,8 @@ static void silu_mul_rvv(float *g, const float *u, int64_t n)
  * exact arithmetic (x0 c - x1 s, x0 s + x1 c), the angles computed once for all heads. */
 static void rope_rvv(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
 {
-    float c[256], s[256];
-    const uint32_t np = n_rot / 2;
-    if (np > 256) {
-        si_kernels_ref()->rope(v, n_heads, head_dim, n_rot, inv_freq, pos);
-        return;
-    }
-    si_rope_angles(inv_freq, np, pos, c, s);
+    float c[SI_ROPE_MAX_PAIRS], s[SI_ROPE_MAX_PAIRS];
+    const uint32_t np = si_rope_begin(v, n_heads, head_dim, n_rot, inv_freq, pos, c, s);
     for (uint32_t h = 0; h < n_heads; h++) {
         float *p = v + (size_t)h * head_dim;
         for (uint32_t i = 0; i < np;) {

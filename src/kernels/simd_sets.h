@@ -8,6 +8,7 @@
 
 const si_kernels *si_kernels_avx2(void);
 const si_kernels *si_kernels_rvv(void);
+const si_kernels *si_kernels_neon(void);
 
 /* What a SIMD set implements, by family: every K-quant type shares one mat_dot, Q4_0
  * and Q8_0 another, F32 and F16 a third. A NULL entry keeps the reference's. */
@@ -29,6 +30,21 @@ float si_softmax_exp(float *scores, uint32_t n, float mx);
 /* RoPE's angles, shared by every set: c[i] = cos(pos * inv_freq[i]), s[i] = sin(...)
  * for i < n_pairs, the reference's float arithmetic and libm calls. */
 void si_rope_angles(const float *inv_freq, uint32_t n_pairs, uint32_t pos, float *c, float *s);
+
+/* The start of a SIMD set's rope: the angles of the n_rot / 2 pairs into c and s (room
+ * for SI_ROPE_MAX_PAIRS each); returns the number of pairs, or 0 when there are more
+ * than that, after the reference has rotated v itself. */
+#define SI_ROPE_MAX_PAIRS 256
+uint32_t si_rope_begin(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq,
+                       uint32_t pos, float *c, float *s);
+
+/* One pair rotated by the reference's expressions (a SIMD set's scalar tail). */
+static inline void si_rope_pair(float *p, float c, float s)
+{
+    const float x0 = p[0], x1 = p[1];
+    p[0] = x0 * c - x1 * s;
+    p[1] = x0 * s + x1 * c;
+}
 
 /* The reference set with e's entries in place of its own. */
 void si_kernels_fill(si_kernels *set, const si_simd_entries *e);
