@@ -19,29 +19,25 @@ root=$(cd "$here/.." && pwd)
 MODEL= BW=100 MEM=448 USERS="1 2 4 8 16" N=8 OUT= PLOT= SUMMARY_ONLY=
 BUILD=${BUILD:-$root/build}
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+. "$here/lib.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    [ "$BENCH_SHIFT" -gt 0 ] && { shift "$BENCH_SHIFT"; continue; }
     case $1 in
-    --model) MODEL=${2:?}; shift 2 ;;
-    --bw) BW=${2:?}; shift 2 ;;
-    --mem) MEM=${2:?}; shift 2 ;;
-    --users) USERS=${2:?}; shift 2 ;;
-    -n) N=${2:?}; shift 2 ;;
-    --out) OUT=${2:?}; shift 2 ;;
-    --plot) PLOT=${2:?}; shift 2 ;;
+    --users) USERS=${2:?--users needs counts}; shift 2 ;;
+    --plot) PLOT=${2:?--plot needs a file}; shift 2 ;;
     --summary-only) SUMMARY_ONLY=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "batch-users.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) bench_die "unknown option '$1' (see --help)" ;;
     esac
 done
 if [ -n "$SUMMARY_ONLY" ]; then
-    [ -n "$OUT" ] && [ -d "$OUT" ] || { echo "batch-users.sh: --summary-only needs --out DIR of an earlier run" >&2; exit 2; }
+    [ -n "$OUT" ] && [ -d "$OUT" ] || bench_die "--summary-only needs --out DIR of an earlier run"
 else
-    [ -n "$MODEL" ] && [ -f "$MODEL" ] || { echo "batch-users.sh: --model FILE.gguf is required (see --help)" >&2; exit 2; }
-    [ -x "$BUILD/tools/stream-infer" ] || { echo "batch-users.sh: build first: $BUILD/tools/stream-infer is missing" >&2; exit 2; }
+    bench_need_model
+    bench_need_built tools/stream-infer
 fi
 if [ -z "$SUMMARY_ONLY" ]; then
-OUT=${OUT:-$(mktemp -d /var/tmp/batch-users.XXXXXX)}
-mkdir -p "$OUT"
+bench_out_dir batch-users
 cp "$BUILD/tools/stream-infer" "$OUT/stream-infer"
 
 # One batch file per user count: distinct prompts of about 8 words each.

@@ -6,28 +6,26 @@
 #
 #   sudo bench/draft-cost.sh --model M.gguf [--bw 100] [--mem 448] [-n 10]
 #                            [--prompt TEXT] [--modes "none lookup auto"] [--out DIR]
+#                            [--build DIR]
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 MODEL= BW=100 MEM=448 N=10 PROMPT="Once upon a time, " MODES="none lookup auto" OUT=
 BUILD=${BUILD:-$root/build}
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+. "$here/lib.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    [ "$BENCH_SHIFT" -gt 0 ] && { shift "$BENCH_SHIFT"; continue; }
     case $1 in
-    --model) MODEL=${2:?}; shift 2 ;;
-    --bw) BW=${2:?}; shift 2 ;;
-    --mem) MEM=${2:?}; shift 2 ;;
-    -n) N=${2:?}; shift 2 ;;
-    --prompt) PROMPT=${2:?}; shift 2 ;;
-    --modes) MODES=${2:?}; shift 2 ;;
-    --out) OUT=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "draft-cost.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    --prompt) PROMPT=${2:?--prompt needs text}; shift 2 ;;
+    --modes) MODES=${2:?--modes needs a list}; shift 2 ;;
+    *) bench_die "unknown option '$1' (see --help)" ;;
     esac
 done
-[ -n "$MODEL" ] && [ -f "$MODEL" ] || { echo "draft-cost.sh: --model FILE.gguf is required (see --help)" >&2; exit 2; }
-[ -x "$BUILD/tools/stream-infer" ] || { echo "draft-cost.sh: $BUILD/tools/stream-infer is missing" >&2; exit 2; }
-OUT=${OUT:-$(mktemp -d /var/tmp/draft-cost.XXXXXX)}
-mkdir -p "$OUT"
+bench_need_model
+bench_need_built tools/stream-infer
+bench_out_dir draft-cost
 cp "$BUILD/tools/stream-infer" "$OUT/stream-infer"
 printf '%s' "$PROMPT" > "$OUT/prompt.txt"
 cat > "$OUT/inside.sh" <<EOF

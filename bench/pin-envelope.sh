@@ -20,27 +20,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 MODEL= BW=100 MEM=448 N=10 USERS=8 OUT= BUILD=$root/build
 usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+. "$here/lib.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    [ "$BENCH_SHIFT" -gt 0 ] && { shift "$BENCH_SHIFT"; continue; }
     case $1 in
-    --model) MODEL=${2:?}; shift 2 ;;
-    --bw) BW=${2:?}; shift 2 ;;
-    --mem) MEM=${2:?}; shift 2 ;;
-    -n) N=${2:?}; shift 2 ;;
-    --users) USERS=${2:?}; shift 2 ;;
-    --out) OUT=${2:?}; shift 2 ;;
-    --build) BUILD=${2:?}; shift 2 ;;
-    -h|--help) usage; exit 0 ;;
+    --users) USERS=${2:?--users needs a count}; shift 2 ;;
     --) shift; break ;;
-    *) echo "pin-envelope.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) bench_die "unknown option '$1' (see --help)" ;;
     esac
 done
-[ -n "$MODEL" ] && [ -f "$MODEL" ] || { echo "pin-envelope.sh: --model FILE.gguf is required (see --help)" >&2; exit 2; }
-for b in bench/io-bench tools/stream-infer; do
-    [ -x "$BUILD/$b" ] || { echo "pin-envelope.sh: $BUILD/$b not built (ninja -C $BUILD)" >&2; exit 2; }
-done
-OUT=${OUT:-$(mktemp -d /var/tmp/pin-envelope.XXXXXX)}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+bench_need_model
+bench_need_built bench/io-bench tools/stream-infer
+bench_out_dir pin-envelope
 cp "$BUILD/tools/stream-infer" "$BUILD/bench/io-bench" "$OUT/"
 if [ $# -gt 0 ]; then printf '%q ' "$@"; fi >"$OUT/extra-args"
 words=(once upon a time there lived small robot who liked reading manual pages about old

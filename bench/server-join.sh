@@ -7,28 +7,27 @@
 # B's wait for its first token in passes, and whether B finished before A.
 #
 #   sudo bench/server-join.sh --model M.gguf [--bw 25] [--mem 448] [--a-tokens 6]
-#                             [--b-tokens 2] [--out DIR]
+#                             [--b-tokens 2] [--out DIR] [--build DIR]
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 MODEL= BW=25 MEM=448 A_TOKENS=6 B_TOKENS=2 OUT=
 BUILD=${BUILD:-$root/build}
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+BENCH_COMMON="--model --bw --mem --out --build"
+. "$here/lib.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    [ "$BENCH_SHIFT" -gt 0 ] && { shift "$BENCH_SHIFT"; continue; }
     case $1 in
-    --model) MODEL=${2:?}; shift 2 ;;
-    --bw) BW=${2:?}; shift 2 ;;
-    --mem) MEM=${2:?}; shift 2 ;;
-    --a-tokens) A_TOKENS=${2:?}; shift 2 ;;
-    --b-tokens) B_TOKENS=${2:?}; shift 2 ;;
-    --out) OUT=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "server-join.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    --a-tokens) A_TOKENS=${2:?--a-tokens needs a count}; shift 2 ;;
+    --b-tokens) B_TOKENS=${2:?--b-tokens needs a count}; shift 2 ;;
+    *) bench_die "unknown option '$1' (see --help)" ;;
     esac
 done
-[ -n "$MODEL" ] && [ -f "$MODEL" ] || { echo "server-join.sh: --model FILE.gguf is required (see --help)" >&2; exit 2; }
-[ -x "$BUILD/tools/stream-server" ] || { echo "server-join.sh: $BUILD/tools/stream-server is missing (build with libmicrohttpd-dev and libjansson-dev)" >&2; exit 2; }
-OUT=${OUT:-$(mktemp -d /var/tmp/server-join.XXXXXX)}
-mkdir -p "$OUT"
+bench_need_model
+[ -x "$BUILD/tools/stream-server" ] || bench_die "$BUILD/tools/stream-server is missing (build with libmicrohttpd-dev and libjansson-dev)"
+bench_out_dir server-join
 cp "$BUILD/tools/stream-server" "$OUT/stream-server"
 
 cat > "$OUT/inside.sh" <<EOF

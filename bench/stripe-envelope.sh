@@ -24,28 +24,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 MODEL= BW=25 BW2=40 MEM=448 N=6 OUT= BUILD=$root/build
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+. "$here/lib.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    [ "$BENCH_SHIFT" -gt 0 ] && { shift "$BENCH_SHIFT"; continue; }
     case $1 in
-    --model) MODEL=${2:?}; shift 2 ;;
-    --bw) BW=${2:?}; shift 2 ;;
-    --bw2) BW2=${2:?}; shift 2 ;;
-    --mem) MEM=${2:?}; shift 2 ;;
-    -n) N=${2:?}; shift 2 ;;
-    --out) OUT=${2:?}; shift 2 ;;
-    --build) BUILD=${2:?}; shift 2 ;;
-    -h|--help) usage; exit 0 ;;
+    --bw2) BW2=${2:?--bw2 needs MB/s}; shift 2 ;;
     --) shift; break ;;
-    *) echo "stripe-envelope.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) bench_die "unknown option '$1' (see --help)" ;;
     esac
 done
-[ -n "$MODEL" ] && [ -f "$MODEL" ] || { echo "stripe-envelope.sh: --model FILE.gguf is required (see --help)" >&2; exit 2; }
-[ "$N" -ge 2 ] 2>/dev/null || { echo "stripe-envelope.sh: -n must be at least 2" >&2; exit 2; }
-for b in bench/io-bench tools/stream-infer tools/repack; do
-    [ -x "$BUILD/$b" ] || { echo "stripe-envelope.sh: $BUILD/$b not built (ninja -C $BUILD)" >&2; exit 2; }
-done
-OUT=${OUT:-$(mktemp -d /var/tmp/stripe-envelope.XXXXXX)}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+bench_need_model
+[ "$N" -ge 2 ] 2>/dev/null || bench_die "-n must be at least 2"
+bench_need_built bench/io-bench tools/stream-infer tools/repack
+bench_out_dir stripe-envelope
 cp "$BUILD/tools/stream-infer" "$BUILD/bench/io-bench" "$OUT/"
 if [ $# -gt 0 ]; then printf '%q ' "$@"; fi >"$OUT/extra-args"
 
