@@ -149,6 +149,12 @@ void si_engine_run(si_engine *e);
 void si_engine_stop(si_engine *e);
 
 void si_engine_get_stats(si_engine *e, si_engine_stats *st);
+/* The model's figures (si_llama_get_stats) and those of its first max_files files
+ * (si_llama_file_stats; *n_files gets how many) as of the end of the last pass: safe
+ * from any thread while the engine runs, unlike asking the model, which the engine's
+ * thread is changing. The server's /metrics reads these. */
+void si_engine_get_model_stats(si_engine *e, si_llama_stats *ls, si_sched_file_stats *files, uint32_t max_files,
+                               uint32_t *n_files);
 si_llama *si_engine_model(si_engine *e);
 
 #ifdef __cplusplus

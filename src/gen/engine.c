@@ -85,6 +85,9 @@ struct si_engine {
     uint64_t next_id;
     bool stop;
     si_engine_stats st;
+    si_llama_stats model_st;                        /* the model's, at the end of the last pass */
+    si_sched_file_stats file_st[SI_SCHED_MAX_FILES]; /* [n_files], likewise */
+    uint32_t n_files;
 };
 
 static const char *const finish_names[SI_FINISH_N_] = {"none", "stop", "length", "cancelled", "timeout", "error"};
@@ -92,6 +95,7 @@ const char *si_finish_name(si_finish f) { return f >= 0 && f < SI_FINISH_N_ ? fi
 
 static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static void publish_pool(si_engine *e);
+static void publish_model(si_engine *e);
 typedef struct done_list done_list;
 static bool emit(si_engine *e, req *r, int32_t id, done_list *dl);
 
@@ -148,6 +152,7 @@ int si_engine_create(si_engine **out, si_llama *m, const si_engine_opts *o, si_e
         return rc;
     }
     publish_pool(e);
+    publish_model(e);
     *out = e;
     return SI_OK;
 }
@@ -871,6 +876,25 @@ static void publish_pool(si_engine *e)
     pthread_mutex_unlock(&e->lock);
 }
 
+/* The model's figures for si_engine_get_model_stats, which may run on another thread:
+ * taken on the engine's thread right after a pass (before its requests hear of it, so
+ * a client that got its answer sees the pass counted) and copied out under the lock. */
+static void publish_model(si_engine *e)
+{
+    si_llama_stats ls;
+    si_llama_get_stats(e->m, &ls);
+    uint32_t n_files = si_llama_n_files(e->m);
+    n_files = n_files < SI_SCHED_MAX_FILES ? n_files : SI_SCHED_MAX_FILES;
+    si_sched_file_stats files[SI_SCHED_MAX_FILES];
+    for (uint32_t i = 0; i < n_files; i++)
+        si_llama_file_stats(e->m, i, &files[i]);
+    pthread_mutex_lock(&e->lock);
+    e->model_st = ls;
+    memcpy(e->file_st, files, n_files * sizeof files[0]);
+    e->n_files = n_files;
+    pthread_mutex_unlock(&e->lock);
+}
+
 static int step(si_engine *e, bool *idle, si_error *err);
 
 /* SI_DRAFT_AUTO: as many guesses as keep a pass's compute under its reads. With a
@@ -937,6 +961,7 @@ static int step(si_engine *e, bool *idle, si_error *err)
     e->pass_no++;
     si_batch bt = {.n = n, .id = e->b_id, .pos = e->b_pos, .seq = e->b_seq, .logits = e->b_logits};
     int rc = si_llama_decode(e->m, &bt, more_follows(e, n), e->logits, err);
+    publish_model(e);
     pthread_mutex_lock(&e->lock);
     e->st.passes++;
     e->st.tokens_evaluated += rc == SI_OK ? n : 0;
@@ -1049,6 +1074,17 @@ void si_engine_get_stats(si_engine *e, si_engine_stats *st)
     pthread_mutex_lock(&e->lock);
     *st = e->st; /* the pool's counts as of the end of the last pass */
     st->n_parallel = e->n_parallel;
+    pthread_mutex_unlock(&e->lock);
+}
+
+void si_engine_get_model_stats(si_engine *e, si_llama_stats *ls, si_sched_file_stats *files, uint32_t max_files,
+                               uint32_t *n_files)
+{
+    pthread_mutex_lock(&e->lock);
+    *ls = e->model_st;
+    uint32_t n = e->n_files < max_files ? e->n_files : max_files;
+    memcpy(files, e->file_st, n * sizeof files[0]);
+    *n_files = n;
     pthread_mutex_unlock(&e->lock);
 }
 

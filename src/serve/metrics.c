@@ -72,11 +72,7 @@ enum MHD_Result srv_handle_metrics(srv_req *r)
     bool have = s->engine_alive;
     if (have) {
         si_engine_get_stats(s->m.engine, &es);
-        si_llama_get_stats(s->m.model, &ls);
-        n_files = si_llama_n_files(s->m.model);
-        n_files = n_files < SI_SCHED_MAX_FILES ? n_files : SI_SCHED_MAX_FILES;
-        for (uint32_t i = 0; i < n_files; i++)
-            si_llama_file_stats(s->m.model, i, &files[i]);
+        si_engine_get_model_stats(s->m.engine, &ls, files, SI_SCHED_MAX_FILES, &n_files);
     }
     pthread_mutex_unlock(&s->mu);
 

@@ -181,6 +181,25 @@ static void check_model(const char *path, si_kv_type kv_type)
     CHECK_EQ_INT(st.tokens_evaluated, prompt + gen - N_REQ);
     CHECK_EQ_INT(st.requests[SI_FINISH_LENGTH], N_REQ);
     CHECK_EQ_INT(st.active, 0);
+    /* The model's figures as the engine publishes them for other threads: those of
+     * the model itself once the engine is idle, taken after the last pass. */
+    {
+        si_llama_stats now, pub;
+        si_sched_file_stats files[SI_SCHED_MAX_FILES];
+        uint32_t n_files = 99;
+        si_llama_get_stats(m, &now);
+        si_engine_get_model_stats(e, &pub, files, SI_SCHED_MAX_FILES, &n_files);
+        CHECK_EQ_INT(pub.tokens_evaluated, now.tokens_evaluated);
+        CHECK_EQ_INT(pub.tokens_evaluated, st.tokens_evaluated);
+        CHECK_EQ_INT(pub.io_bytes_read, now.io_bytes_read);
+        CHECK(pub.io_bytes_read > 0 && pub.pass_s == now.pass_s);
+        CHECK_EQ_INT(n_files, si_llama_n_files(m));
+        si_sched_file_stats f0;
+        si_llama_file_stats(m, 0, &f0);
+        CHECK_EQ_INT(files[0].io_bytes_read, f0.io_bytes_read);
+        si_engine_get_model_stats(e, &pub, files, 0, &n_files); /* room for none: none copied */
+        CHECK_EQ_INT(n_files, 0);
+    }
     /* Sharing passes: far fewer than run one after another. */
     uint32_t serial = 0;
     for (uint32_t i = 0; i < N_REQ; i++)
