@@ -556,7 +556,7 @@ static void print_report(FILE *f, const report *r)
         const si_sched_file_stats *m = &r->files[i];
         fprintf(f, "member %-2u           : %s: %s read, %.1f MB/s while busy, busy %.0f%% of the passes' time\n", i,
                 m->path, si_format_size(m->io_bytes_read, a, sizeof a),
-                m->busy_s > 0 ? (double)m->bytes_read / 1e6 / m->busy_s : 0.0, 100.0 * m->busy_s / pass_s);
+                m->busy_s > 0 ? (double)m->bytes_read / 1e6 / m->busy_s : 0.0, 100.0 * m->busy_pass_s / pass_s);
     }
     fprintf(f, "peak RSS            : %s\n", si_format_size(r->peak_rss, a, sizeof a));
     if (r->interrupted)
@@ -656,9 +656,9 @@ static int write_report_json(const char *path, const report *r)
             fprintf(f, "%s{\"path\": ", i ? ", " : "");
             json_string(f, m->path);
             fprintf(f, ", \"bytes_read\": %" PRIu64 ", \"streamed_bytes\": %" PRIu64 ", \"busy_s\": %.6f"
-                       ", \"mb_s_busy\": %.3f, \"busy_fraction\": %.4f}",
-                    m->io_bytes_read, m->bytes_read, m->busy_s,
-                    m->busy_s > 0 ? (double)m->bytes_read / 1e6 / m->busy_s : 0.0, m->busy_s / pass_s);
+                       ", \"busy_pass_s\": %.6f, \"mb_s_busy\": %.3f, \"busy_fraction\": %.4f}",
+                    m->io_bytes_read, m->bytes_read, m->busy_s, m->busy_pass_s,
+                    m->busy_s > 0 ? (double)m->bytes_read / 1e6 / m->busy_s : 0.0, m->busy_pass_s / pass_s);
         }
         fprintf(f, "]");
     }

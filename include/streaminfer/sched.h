@@ -116,6 +116,8 @@ typedef struct si_sched_file_stats {
     uint64_t bytes_read, reads;
     uint64_t io_bytes_read; /* everything the I/O layer read from it (on-demand reads too) */
     double busy_s;
+    double busy_pass_s;     /* of busy_s, the time inside passes (read-ahead between passes
+                               excluded): busy_pass_s / the passes' time is at most 1 */
 } si_sched_file_stats;
 uint32_t si_sched_n_files(const si_sched *s);
 void si_sched_get_file_stats(const si_sched *s, uint32_t i, si_sched_file_stats *fs);

@@ -45,6 +45,8 @@ struct si_sched {
     uint64_t fsize[MAX_FILES];
     uint64_t m_bytes[MAX_FILES], m_reads[MAX_FILES];
     double m_busy[MAX_FILES], m_since[MAX_FILES]; /* time with reads in flight; since when */
+    double m_busy_pass[MAX_FILES];  /* of m_busy, the part inside passes (begin to end) */
+    double m_busy_begin[MAX_FILES]; /* busy_now at the current pass's begin */
     si_extent *ext;
     slot *slots; /* slot for seq is slots[seq % n] */
     size_t n;
@@ -123,6 +125,15 @@ int si_sched_open(si_sched **out, const char *path, const si_io_opts *io_opts, s
 
 uint32_t si_sched_n_files(const si_sched *s) { return s->n_io; }
 
+/* File i's busy time so far, the reads in flight now included. (Busy runs from a read
+ * submitted to an idle file until the reap that leaves it idle again; completions are
+ * reaped at every wait and poll, so a compute-bound pass can add up to one poll
+ * interval.) */
+static double busy_now(const si_sched *s, uint32_t i)
+{
+    return s->m_busy[i] + (si_io_inflight(s->ios[i]) > 0 ? si_now_s() - s->m_since[i] : 0);
+}
+
 void si_sched_get_file_stats(const si_sched *s, uint32_t i, si_sched_file_stats *fs)
 {
     memset(fs, 0, sizeof *fs);
@@ -131,7 +142,8 @@ void si_sched_get_file_stats(const si_sched *s, uint32_t i, si_sched_file_stats 
     fs->path = si_io_path(s->ios[i]);
     fs->bytes_read = s->m_bytes[i];
     fs->reads = s->m_reads[i];
-    fs->busy_s = s->m_busy[i] + (si_io_inflight(s->ios[i]) > 0 ? si_now_s() - s->m_since[i] : 0);
+    fs->busy_s = busy_now(s, i);
+    fs->busy_pass_s = s->m_busy_pass[i] + (s->in_pass ? fs->busy_s - s->m_busy_begin[i] : 0);
     fs->io_bytes_read = si_io_bytes_read(s->ios[i]);
 }
 
@@ -508,6 +520,8 @@ int si_sched_begin_pass(si_sched *s, bool another_follows, si_error *err)
     SI_CHECK(!s->ext, err, SI_EINVAL, "stream scheduler: no pass set (si_sched_set_pass)");
     SI_CHECK(s->in_pass, err, SI_EINVAL, "stream scheduler: pass %" PRIu64 " has not ended", s->pass);
     s->in_pass = true;
+    for (uint32_t i = 0; i < s->n_io; i++)
+        s->m_busy_begin[i] = busy_now(s, i);
     s->limit = (s->pass + 1 + (another_follows ? 1 : 0)) * s->n;
     return pump(s, err);
 }
@@ -613,6 +627,8 @@ int si_sched_end_pass(si_sched *s, si_error *err)
     SI_CHECK(!s->in_pass || s->live_first != (s->pass + 1) * s->n, err, SI_EINVAL,
              "stream scheduler: pass %" PRIu64 " ended with extents still held", s->pass);
     s->in_pass = false;
+    for (uint32_t i = 0; i < s->n_io; i++)
+        s->m_busy_pass[i] += busy_now(s, i) - s->m_busy_begin[i];
     s->pass++;
     s->st.passes++;
     return SI_OK;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../test_util.h"
+#include "streaminfer/clock.h"
 #include "streaminfer/sched.h"
 
 #define EXT 262144u /* 256 KiB per extent */
@@ -77,7 +78,11 @@ int main(int argc, char **argv)
     CHECKF(info.reader_threads == !strcmp(info.backend, "pread"), "%s, reader threads %d", info.backend,
            info.reader_threads);
     CHECKF(si_sched_set_pass(s, ext, N_A + N_B, &so, &e) == SI_OK, "%s", e.msg);
+    double in_passes = 0; /* the passes' wall time */
     for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) /* the second pass's first reads are in flight (another_follows): busy, but between passes */
+            usleep(100 * 1000);
+        double t0 = si_now_s();
         CHECKF(si_sched_begin_pass(s, pass == 0, &e) == SI_OK, "%s", e.msg);
         if (pass == 0) {
             /* File 0's queue (depth 2) is full with its first extents; file 1's extents
@@ -99,6 +104,7 @@ int main(int argc, char **argv)
             CHECKF(si_sched_release(s, (size_t)i, &e) == SI_OK, "%s", e.msg);
         }
         CHECKF(si_sched_end_pass(s, &e) == SI_OK, "%s", e.msg);
+        in_passes += si_now_s() - t0;
     }
     si_sched_file_stats f0, f1;
     si_sched_get_file_stats(s, 0, &f0);
@@ -107,6 +113,13 @@ int main(int argc, char **argv)
            "bytes per file %llu / %llu, expected %llu / %llu", (unsigned long long)f0.bytes_read,
            (unsigned long long)f1.bytes_read, 2ull * N_A * EXT, 2ull * N_B * EXT);
     CHECK(strcmp(f1.path, pb) == 0 && f0.busy_s > 0 && f1.busy_s > 0);
+    /* Busy inside the passes: never more than their time, and the pause between them,
+     * with reads in flight, counted in busy_s only. */
+    CHECKF(f0.busy_pass_s > 0 && f0.busy_pass_s <= in_passes && f1.busy_pass_s > 0 && f1.busy_pass_s <= in_passes,
+           "busy in passes %.4f / %.4f s of %.4f s", f0.busy_pass_s, f1.busy_pass_s, in_passes);
+    CHECKF(f0.busy_s + f1.busy_s - f0.busy_pass_s - f1.busy_pass_s >= 0.09,
+           "busy %.4f + %.4f s, in passes %.4f + %.4f s: the pause between passes not told apart", f0.busy_s, f1.busy_s,
+           f0.busy_pass_s, f1.busy_pass_s);
     si_sched_free(s);
 
     /* File 1 shrinks after open: the pass fails naming it. */
