@@ -2106,9 +2106,9 @@ static void scratch_free_thread(void *unused)
 static si_kernels rvv_set;
 static int rvv_ready;
 
-/* The whole build targets RV64GCV (-march=rv64gcv: the compiler may use vector
- * instructions anywhere), so a CPU that runs this code has V: no run-time probe. */
-const si_kernels *si_kernels_rvv(void)
+/* Compiled with V (src/kernels/meson.build) while the rest of a riscv64 build may not
+ * be: only si_kernels_rvv (rvv_detect.c) calls this, once it knows the CPU has V. */
+const si_kernels *si_kernels_rvv_v(void)
 {
     if (!rvv_ready) {
         static const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = mat_dot_kq,
@@ -2122,7 +2122,7 @@ const si_kernels *si_kernels_rvv(void)
     return &rvv_set;
 }
 
-#else
+#elif !defined(__riscv)
 
 const si_kernels *si_kernels_rvv(void)
 {
