@@ -327,6 +327,9 @@ static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
     "vle8.v v16, (t0)\n\t" \
     "addi t0, %[a], 256\n\t" \
     "vwmaccsu.vv v24, v16, v12\n\t" \
+    SI_TOK_U8_TAIL
+/* after the products of one token in v24 (e16 LMUL 8, vl %[n]) and t0 at its bsums */
+#define SI_TOK_U8_TAIL \
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t" \
     "vwredsum.vs v20, v24, v21\n\t" \
     "vsetvli zero, %[n32], e8, m2, ta, ma\n\t" \
@@ -540,11 +543,208 @@ static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, i
         : SI_TOK_CLOBBER, "t1", "t2");
 #undef SI_DEC_3BIT
 }
+/* ---- K-quants at VLEN >= 256: blocks decoded at full width, tokens in wide chunks ----- */
+
+/* At VLEN 128 the loops above hold one 16-element scale group per register; wider
+ * registers hold several, so there each block is decoded through a small buffer instead:
+ * the codes in natural order (32-element pieces: the same count of instructions at any
+ * VLEN >= 256), the scales spread to one byte per element (rep16: 16 copies of each of
+ * 16 bytes, by a widening copy and two strided stores), and the two multiplied at full
+ * width (vl 256 at e8 LMUL 8). The token loops then take the block's 256 bytes in
+ * chunks of E = min(256, VLMAX at e8 LMUL 4) elements (128 at VLEN 256, 256 from 512):
+ * per token two (or one) activation loads and widening multiplies instead of four,
+ * every register group named as at VLEN 128 (a chunk at v0 and v4: an LMUL 4 group is
+ * four registers whatever their size). kq_wide() says how many chunks: 0 below 256. */
+static int wide_chunks = -1;
+
+static inline int kq_wide(void)
+{
+    if (wide_chunks < 0) {
+        const size_t m4 = __riscv_vsetvlmax_e8m4();
+        wide_chunks = m4 < 128 ? 0 : m4 < 256 ? 2 : 1;
+    }
+    return wide_chunks;
+}
+
+/* 16 bytes s (vl 16) to dst[16 g + m] = s[g] for m < 16: each byte times
+ * 0x0101010101010101 as a 64-bit lane (8 copies), stored at 16 g and 16 g + 8. */
+static inline void rep16(vuint8mf2_t s, uint8_t *dst)
+{
+    vuint64m4_t c = __riscv_vmul_vx_u64m4(__riscv_vzext_vf8_u64m4(s, 16), 0x0101010101010101ull, 16);
+    __riscv_vsse64_v_u64m4((uint64_t *)(void *)dst, 16, c, 16);
+    __riscv_vsse64_v_u64m4((uint64_t *)(void *)(dst + 8), 16, c, 16);
+}
+
+/* Q2_K: w8 = code * scale (bytes, <= 45), mn = the 16 mins (e16); cb: 256 bytes scratch */
+static inline void wdec_q2_K(const uint8_t *p, uint8_t *w8, uint8_t *cb, int16_t *mn)
+{
+    const uint8_t *qs = p + offsetof(blk_q2_K, qs), *scales = p + offsetof(blk_q2_K, scales);
+    for (int h = 0; h < 2; h++) { /* element 128h + 32j + l: bits 2j of qs[32h + l] */
+        const vuint8m1_t x = __riscv_vle8_v_u8m1(qs + 32 * h, 32);
+        __riscv_vse8_v_u8m1(cb + 128 * h, x, 32);
+        for (int j = 1; j < 4; j++)
+            __riscv_vse8_v_u8m1(cb + 128 * h + 32 * j, __riscv_vsrl_vx_u8m1(x, 2 * j, 32), 32);
+    }
+    const vuint8mf2_t s = __riscv_vle8_v_u8mf2(scales, 16);
+    rep16(__riscv_vand_vx_u8mf2(s, 15, 16), w8);
+    __riscv_vse16_v_u16m1((uint16_t *)mn, __riscv_vzext_vf2_u16m1(__riscv_vsrl_vx_u8mf2(s, 4, 16), 16), 16);
+    for (size_t i = 0, vl; i < SI_QK_K; i += vl) {
+        vl = __riscv_vsetvl_e8m8(SI_QK_K - i);
+        const vuint8m8_t c = __riscv_vand_vx_u8m8(__riscv_vle8_v_u8m8(cb + i, vl), 3, vl);
+        __riscv_vse8_v_u8m8(w8 + i, __riscv_vmul_vv_u8m8(c, __riscv_vle8_v_u8m8(w8 + i, vl), vl), vl);
+    }
+}
+
+/* Q3_K: w8 = (q - 4) * (32 - scale), negated as dec_q3_K's; cb, hb: 256 bytes scratch */
+static inline void wdec_q3_K(const uint8_t *p, int8_t *w8, uint8_t *cb, uint8_t *hb)
+{
+    const uint8_t *hm = p + offsetof(blk_q3_K, hmask), *qs = p + offsetof(blk_q3_K, qs);
+    const uint8_t *raw = p + offsetof(blk_q3_K, scales);
+    const vuint8m1_t hv = __riscv_vle8_v_u8m1(hm, 32);
+    for (int h = 0; h < 2; h++) { /* element 32k + l (k = 4h + j): hmask bit k to bit 2 */
+        const vuint8m1_t x = __riscv_vle8_v_u8m1(qs + 32 * h, 32);
+        for (int j = 0; j < 4; j++) {
+            const int k = 4 * h + j;
+            __riscv_vse8_v_u8m1(cb + 32 * k, j ? __riscv_vsrl_vx_u8m1(x, 2 * j, 32) : x, 32);
+            __riscv_vse8_v_u8m1(hb + 32 * k, shl1(hv, 2 - k, 32), 32);
+        }
+    }
+    /* the 6-bit scales: low nibbles of raw[0..7] then their high nibbles, and as bits
+     * 4-5 bits 2(g / 4) of raw[8 + g % 4] (one word replicated, shifted by 0, 2, 4, 6) */
+    const vuint8mf2_t r = __riscv_vle8_v_u8mf2(raw, 8);
+    vuint8mf2_t sc = __riscv_vslideup_vx_u8mf2(__riscv_vand_vx_u8mf2(r, 15, 8), __riscv_vsrl_vx_u8mf2(r, 4, 8), 8, 16);
+    uint32_t hw;
+    memcpy(&hw, raw + 8, 4);
+    vuint32mf2_t hi = __riscv_vsrl_vv_u32mf2(__riscv_vmv_v_x_u32mf2(hw, 4),
+                                             __riscv_vsll_vx_u32mf2(__riscv_vid_v_u32mf2(4), 1, 4), 4);
+    hi = __riscv_vand_vx_u32mf2(__riscv_vsll_vx_u32mf2(hi, 4, 4), 0x30303030u, 4);
+    sc = __riscv_vor_vv_u8mf2(sc, __riscv_vreinterpret_v_u32mf2_u8mf2(hi), 16);
+    rep16(__riscv_vrsub_vx_u8mf2(sc, 32, 16), (uint8_t *)w8);
+    for (size_t i = 0, vl; i < SI_QK_K; i += vl) {
+        vl = __riscv_vsetvl_e8m8(SI_QK_K - i);
+        vuint8m8_t c = __riscv_vand_vx_u8m8(__riscv_vle8_v_u8m8(cb + i, vl), 3, vl);
+        c = __riscv_vor_vv_u8m8(c, __riscv_vand_vx_u8m8(__riscv_vle8_v_u8m8(hb + i, vl), 4, vl), vl);
+        const vint8m8_t cs = __riscv_vsub_vx_i8m8(__riscv_vreinterpret_v_u8m8_i8m8(c), 4, vl);
+        __riscv_vse8_v_i8m8(w8 + i, __riscv_vmul_vv_i8m8(cs, __riscv_vle8_v_i8m8(w8 + i, vl), vl), vl);
+    }
+}
+
+/* The weights' chunks into v0 (and v4): %[n] = E */
+#define SI_WIDE_W2                              \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v0, (%[w])\n\t"                     \
+    "add t0, %[w], %[n]\n\t"                    \
+    "vle8.v v4, (t0)\n\t"
+#define SI_WIDE_W1                              \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v0, (%[w])\n\t"
+/* Q2_K's token: products of the unsigned weight bytes and the activations (two per
+ * 16-bit lane at most, |x| <= 2 * 45 * 128), then tok_u8's reductions and mins */
+#define SI_WIDE_U8_2                            \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "add t0, %[a], %[n]\n\t"                    \
+    "vwmulsu.vv v24, v16, v0\n\t"               \
+    "vle8.v v16, (t0)\n\t"                      \
+    "addi t0, %[a], 256\n\t"                    \
+    "vwmaccsu.vv v24, v16, v4\n\t"              \
+    SI_TOK_U8_TAIL
+#define SI_WIDE_U8_1                            \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "addi t0, %[a], 256\n\t"                    \
+    "vwmulsu.vv v24, v16, v0\n\t"               \
+    SI_TOK_U8_TAIL
+
+/* tok_u8 at VLEN >= 256, ch chunks */
+static inline void tokw_u8(int ch, const uint8_t *w8, const int16_t *mn, const int8_t *a, size_t stride, int64_t nt,
+                           int32_t *isum, int32_t *msum)
+{
+    size_t n = SI_QK_K / (size_t)ch, n32 = 32;
+#define SI_WIDE_U8_PRE                          \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v21, zero\n\t"                     \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t"    \
+    "vle16.v v22, (%[m])\n\t"
+    if (ch == 2)
+        __asm__ volatile(SI_WIDE_W2 SI_WIDE_U8_PRE SI_WIDE_U8_2
+                         : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
+                         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [m] "r"(mn), [w] "r"(w8)
+                         : SI_TOK_CLOBBER, "v22", "v23");
+    else
+        __asm__ volatile(SI_WIDE_W1 SI_WIDE_U8_PRE SI_WIDE_U8_1
+                         : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
+                         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [m] "r"(mn), [w] "r"(w8)
+                         : SI_TOK_CLOBBER, "v22", "v23");
+#undef SI_WIDE_U8_PRE
+}
+
+/* Q3_K's token, signed bytes -128..124 times activations: with two chunks the products
+ * are summed two per 16-bit lane on a bias of -256 (as tokd_q3_K's: in -32768..32512),
+ * the reduction starting at 256 * E = 32768 to take it back out; with one chunk one
+ * product per lane, from 0. */
+#define SI_WIDE_TOK_END                         \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.x.s t0, v20\n\t"                       \
+    "sw t0, 0(%[o])\n\t"                        \
+    "addi %[o], %[o], 4\n\t"                    \
+    "add %[a], %[a], %[s]\n\t"                  \
+    "addi %[nt], %[nt], -1\n\t"                 \
+    "bnez %[nt], 1b\n\t"
+static inline void tokw_s8(int ch, const int8_t *w8, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
+{
+    size_t n = SI_QK_K / (size_t)ch;
+    if (ch == 2)
+        __asm__ volatile(
+            SI_WIDE_W2
+            "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+            "li t0, 32768\n\t"
+            "vmv.s.x v21, t0\n\t"
+            "li t2, -256\n\t"
+            "1:\n\t"
+            "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
+            "vmv.v.x v24, t2\n\t"
+            "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
+            "vle8.v v16, (%[a])\n\t"
+            "add t0, %[a], %[n]\n\t"
+            "vwmacc.vv v24, v16, v0\n\t"
+            "vle8.v v16, (t0)\n\t"
+            "vwmacc.vv v24, v16, v4\n\t"
+            "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
+            "vwredsum.vs v20, v24, v21\n\t"
+            SI_WIDE_TOK_END
+            : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
+            : [n] "r"(n), [s] "r"(stride), [w] "r"(w8)
+            : SI_TOK_CLOBBER, "t2");
+    else
+        __asm__ volatile(
+            SI_WIDE_W1
+            "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+            "vmv.s.x v21, zero\n\t"
+            "1:\n\t"
+            "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
+            "vle8.v v16, (%[a])\n\t"
+            "vwmul.vv v24, v16, v0\n\t"
+            "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
+            "vwredsum.vs v20, v24, v21\n\t"
+            SI_WIDE_TOK_END
+            : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
+            : [n] "r"(n), [s] "r"(stride), [w] "r"(w8)
+            : SI_TOK_CLOBBER);
+}
+#undef SI_WIDE_W1
+#undef SI_WIDE_W2
+#undef SI_WIDE_U8_1
+#undef SI_WIDE_U8_2
+#undef SI_WIDE_TOK_END
 #undef SI_DEC_GROUP
 #undef SI_DEC_SCALE_ALL
 #undef SI_DEC_2BIT
 #undef SI_TOK_S8_STEP
 #undef SI_TOK_U8_LOOP
+#undef SI_TOK_U8_TAIL
 #undef SI_TOK_S8_LOOP
 #undef SI_TOK_LOAD_W
 #undef SI_TOK_CLOBBER
@@ -1402,7 +1602,51 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g);
+                                                              const float *yall, const float *g, int wide);
+
+/* One token at VLEN >= 256 (Q2_K, Q3_K): per block the wide decode and one pass of its
+ * token loop, then the float step in scalars, the same operations as combine_row's for a
+ * token in a batch. */
+static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int64_t n, const void *w,
+                                                               size_t row_bytes, int64_t n_rows, const void *act,
+                                                               float *out, const float *yd)
+{
+    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int64_t nb = n / SI_QK_K;
+    float dd[64], dm[64];
+    uint8_t wb[SI_QK_K] __attribute__((aligned(16))), cb[SI_QK_K] __attribute__((aligned(16)));
+    uint8_t hb[SI_QK_K] __attribute__((aligned(16)));
+    int16_t mn[16] __attribute__((aligned(16)));
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        float acc = 0.0f;
+        for (int64_t i0 = 0; i0 < nb; i0 += 64) {
+            const int64_t nc = nb - i0 < 64 ? nb - i0 : 64;
+            gather_f16(row + (size_t)i0 * bsz + doff, bsz, nc, dd);
+            if (type == SI_TYPE_Q2_K)
+                gather_f16(row + (size_t)i0 * bsz + moff, bsz, nc, dm);
+            for (int64_t i = i0; i < i0 + nc; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const int8_t *yq = (const int8_t *)act + (size_t)i * sizeof(blk_q8_K) + offsetof(blk_q8_K, qs);
+                int32_t is, ms = 0;
+                float c;
+                if (type == SI_TYPE_Q2_K) {
+                    wdec_q2_K(b, wb, cb, mn);
+                    tokw_u8(wide, wb, mn, yq, 0, 1, &is, &ms);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    const float m = (yd[i] * dm[i - i0]) * (float)ms;
+                    c = c - m;
+                } else { /* negated block, negated d (as mat_dot_kq8) */
+                    wdec_q3_K(b, (int8_t *)wb, cb, hb);
+                    tokw_s8(wide, (const int8_t *)wb, yq, 0, 1, &is);
+                    c = (yd[i] * -dd[i - i0]) * (float)is;
+                }
+                acc = acc + c;
+            }
+        }
+        out[r] = acc;
+    }
+}
 
 /* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
  * per row d and dmin of every block and per token chunk every block's integer sums */
@@ -1416,8 +1660,9 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int wide = kq_wide() && (type == SI_TYPE_Q2_K || type == SI_TYPE_Q3_K) ? kq_wide() : 0;
     const float *g = NULL;
-    if (yall && v128 && (n_tok > 1 || k4)) {
+    if (yall && ((v128 && (n_tok > 1 || k4)) || wide)) {
         const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
                             TOK_CHUNK * sizeof(float);
         const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
@@ -1440,11 +1685,15 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 #define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
-#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g)
+#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, wide)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
-    else if (v128)
+    else if (wide && n_tok == 1 && type == SI_TYPE_Q2_K)
+        mat_dot_kqw1(SI_TYPE_Q2_K, wide, n, w, row_bytes, n_rows, act, out, yall);
+    else if (wide && n_tok == 1)
+        mat_dot_kqw1(SI_TYPE_Q3_K, wide, n, w, row_bytes, n_rows, act, out, yall);
+    else if (v128 || wide)
         SI_KQ_DISPATCH(SI_KQ8)
     else
         SI_KQ_DISPATCH(SI_KQN)
@@ -1491,13 +1740,17 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g)
+                                                              const float *yall, const float *g, int wide)
 {
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const int64_t nb = n / SI_QK_K;
     float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
+    /* VLEN >= 256 (wide): a block's decoded bytes and the decode's scratch */
+    uint8_t wb[SI_QK_K] __attribute__((aligned(16))), cb[SI_QK_K] __attribute__((aligned(16)));
+    uint8_t hb[SI_QK_K] __attribute__((aligned(16)));
+    int16_t mn[16] __attribute__((aligned(16)));
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         gather_f16(row + doff, bsz, nb, d);
@@ -1515,10 +1768,18 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                 int32_t *bis = is + (size_t)i * TOK_CHUNK;
                 switch (type) {
                 case SI_TYPE_Q2_K:
-                    tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
+                    if (wide) {
+                        wdec_q2_K(b, wb, cb, mn);
+                        tokw_u8(wide, wb, mn, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
+                    } else
+                        tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
                     break;
                 case SI_TYPE_Q3_K:
-                    tokd_q3_K(b, a, act_stride, nt, bis);
+                    if (wide) {
+                        wdec_q3_K(b, (int8_t *)wb, cb, hb);
+                        tokw_s8(wide, (const int8_t *)wb, a, act_stride, nt, bis);
+                    } else
+                        tokd_q3_K(b, a, act_stride, nt, bis);
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
