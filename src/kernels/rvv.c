@@ -546,15 +546,20 @@ static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, i
 /* ---- K-quants at VLEN >= 256: blocks decoded at full width, tokens in wide chunks ----- */
 
 /* At VLEN 128 the loops above hold one 16-element scale group per register; wider
- * registers hold several, so there each block is decoded through a small buffer instead:
- * the codes in natural order (32-element pieces: the same count of instructions at any
- * VLEN >= 256), the scales spread to one byte per element (rep16: 16 copies of each of
- * 16 bytes, by a widening copy and two strided stores), and the two multiplied at full
- * width (vl 256 at e8 LMUL 8). The token loops then take the block's 256 bytes in
- * chunks of E = min(256, VLMAX at e8 LMUL 4) elements (128 at VLEN 256, 256 from 512):
- * per token two (or one) activation loads and widening multiplies instead of four,
- * every register group named as at VLEN 128 (a chunk at v0 and v4: an LMUL 4 group is
- * four registers whatever their size). kq_wide() says how many chunks: 0 below 256. */
+ * registers hold several, so there a block is decoded through small aligned buffers
+ * instead, with the same instructions at any VLEN >= 256:
+ *   - the 2-bit codes: qs copied to an aligned buffer, each 32-byte half repeated four
+ *     times in natural order (a strided segment load of stride 0 and a strided segment
+ *     store: element 128h + 32j + l gets qs[32h + l]), then shifted right by 2j at full
+ *     width (vsrl.vv by a constant table) and masked;
+ *   - Q3_K's high bits the same way (hmask repeated eight times, shifted by k = i / 32);
+ *   - the 16 scales spread to one byte per element (each byte times 0x0101010101010101 in
+ *     a 64-bit lane, stored at 16g and 16g + 8 with stride 16);
+ *   - codes times scales at e8 LMUL 8, vl 256: the block's 256 weight bytes in v0...
+ * The token loops then take them in chunks of E = min(256, VLMAX at e8 LMUL 4) elements
+ * (128 at VLEN 256 in v0 and v4, 256 from 512 in v0: an LMUL 4 group is four registers
+ * whatever their size): per token two (or one) activation loads and widening multiplies
+ * instead of four. kq_wide() is the number of chunks from vsetvl: 0 below VLEN 256. */
 static int wide_chunks = -1;
 
 static inline int kq_wide(void)
@@ -566,78 +571,54 @@ static inline int kq_wide(void)
     return wide_chunks;
 }
 
-/* 16 bytes s (vl 16) to dst[16 g + m] = s[g] for m < 16: each byte times
- * 0x0101010101010101 as a 64-bit lane (8 copies), stored at 16 g and 16 g + 8. */
-static inline void rep16(vuint8mf2_t s, uint8_t *dst)
-{
-    vuint64m4_t c = __riscv_vmul_vx_u64m4(__riscv_vzext_vf8_u64m4(s, 16), 0x0101010101010101ull, 16);
-    __riscv_vsse64_v_u64m4((uint64_t *)(void *)dst, 16, c, 16);
-    __riscv_vsse64_v_u64m4((uint64_t *)(void *)(dst + 8), 16, c, 16);
-}
+#define SI_R8(x) x, x, x, x, x, x, x, x
+#define SI_R32(x) SI_R8(x), SI_R8(x), SI_R8(x), SI_R8(x)
+/* per element of a block: 2j for the 2-bit codes' shift, k = i / 32 for Q3_K's hmask */
+static const uint8_t wide_sh2[SI_QK_K] __attribute__((aligned(64))) = {
+    SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6), SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6)};
+static const uint8_t wide_k[SI_QK_K] __attribute__((aligned(64))) = {
+    SI_R32(0), SI_R32(1), SI_R32(2), SI_R32(3), SI_R32(4), SI_R32(5), SI_R32(6), SI_R32(7)};
+#undef SI_R8
+#undef SI_R32
 
-/* Q2_K: w8 = code * scale (bytes, <= 45), mn = the 16 mins (e16); cb: 256 bytes scratch */
-static inline void wdec_q2_K(const uint8_t *p, uint8_t *w8, uint8_t *cb, int16_t *mn)
-{
-    const uint8_t *qs = p + offsetof(blk_q2_K, qs), *scales = p + offsetof(blk_q2_K, scales);
-    for (int h = 0; h < 2; h++) { /* element 128h + 32j + l: bits 2j of qs[32h + l] */
-        const vuint8m1_t x = __riscv_vle8_v_u8m1(qs + 32 * h, 32);
-        __riscv_vse8_v_u8m1(cb + 128 * h, x, 32);
-        for (int j = 1; j < 4; j++)
-            __riscv_vse8_v_u8m1(cb + 128 * h + 32 * j, __riscv_vsrl_vx_u8m1(x, 2 * j, 32), 32);
-    }
-    const vuint8mf2_t s = __riscv_vle8_v_u8mf2(scales, 16);
-    rep16(__riscv_vand_vx_u8mf2(s, 15, 16), w8);
-    __riscv_vse16_v_u16m1((uint16_t *)mn, __riscv_vzext_vf2_u16m1(__riscv_vsrl_vx_u8mf2(s, 4, 16), 16), 16);
-    for (size_t i = 0, vl; i < SI_QK_K; i += vl) {
-        vl = __riscv_vsetvl_e8m8(SI_QK_K - i);
-        const vuint8m8_t c = __riscv_vand_vx_u8m8(__riscv_vle8_v_u8m8(cb + i, vl), 3, vl);
-        __riscv_vse8_v_u8m8(w8 + i, __riscv_vmul_vv_u8m8(c, __riscv_vle8_v_u8m8(w8 + i, vl), vl), vl);
-    }
-}
+/* The scratch of a wide decode: per-element scales, codes, high bits, a copy of qs */
+typedef struct {
+    uint8_t s[SI_QK_K], c[SI_QK_K], h[SI_QK_K], q[96];
+} __attribute__((aligned(64))) wscratch;
 
-/* Q3_K: w8 = (q - 4) * (32 - scale), negated as dec_q3_K's; cb, hb: 256 bytes scratch */
-static inline void wdec_q3_K(const uint8_t *p, int8_t *w8, uint8_t *cb, uint8_t *hb)
-{
-    const uint8_t *hm = p + offsetof(blk_q3_K, hmask), *qs = p + offsetof(blk_q3_K, qs);
-    const uint8_t *raw = p + offsetof(blk_q3_K, scales);
-    const vuint8m1_t hv = __riscv_vle8_v_u8m1(hm, 32);
-    for (int h = 0; h < 2; h++) { /* element 32k + l (k = 4h + j): hmask bit k to bit 2 */
-        const vuint8m1_t x = __riscv_vle8_v_u8m1(qs + 32 * h, 32);
-        for (int j = 0; j < 4; j++) {
-            const int k = 4 * h + j;
-            __riscv_vse8_v_u8m1(cb + 32 * k, j ? __riscv_vsrl_vx_u8m1(x, 2 * j, 32) : x, 32);
-            __riscv_vse8_v_u8m1(hb + 32 * k, shl1(hv, 2 - k, 32), 32);
-        }
-    }
-    /* the 6-bit scales: low nibbles of raw[0..7] then their high nibbles, and as bits
-     * 4-5 bits 2(g / 4) of raw[8 + g % 4] (one word replicated, shifted by 0, 2, 4, 6) */
-    const vuint8mf2_t r = __riscv_vle8_v_u8mf2(raw, 8);
-    vuint8mf2_t sc = __riscv_vslideup_vx_u8mf2(__riscv_vand_vx_u8mf2(r, 15, 8), __riscv_vsrl_vx_u8mf2(r, 4, 8), 8, 16);
-    uint32_t hw;
-    memcpy(&hw, raw + 8, 4);
-    vuint32mf2_t hi = __riscv_vsrl_vv_u32mf2(__riscv_vmv_v_x_u32mf2(hw, 4),
-                                             __riscv_vsll_vx_u32mf2(__riscv_vid_v_u32mf2(4), 1, 4), 4);
-    hi = __riscv_vand_vx_u32mf2(__riscv_vsll_vx_u32mf2(hi, 4, 4), 0x30303030u, 4);
-    sc = __riscv_vor_vv_u8mf2(sc, __riscv_vreinterpret_v_u32mf2_u8mf2(hi), 16);
-    rep16(__riscv_vrsub_vx_u8mf2(sc, 32, 16), (uint8_t *)w8);
-    for (size_t i = 0, vl; i < SI_QK_K; i += vl) {
-        vl = __riscv_vsetvl_e8m8(SI_QK_K - i);
-        vuint8m8_t c = __riscv_vand_vx_u8m8(__riscv_vle8_v_u8m8(cb + i, vl), 3, vl);
-        c = __riscv_vor_vv_u8m8(c, __riscv_vand_vx_u8m8(__riscv_vle8_v_u8m8(hb + i, vl), 4, vl), vl);
-        const vint8m8_t cs = __riscv_vsub_vx_i8m8(__riscv_vreinterpret_v_u8m8_i8m8(c), 4, vl);
-        __riscv_vse8_v_i8m8(w8 + i, __riscv_vmul_vv_i8m8(cs, __riscv_vle8_v_i8m8(w8 + i, vl), vl), vl);
-    }
-}
+/* v17's 16 bytes (e8) to one per element at %[S] (uses v24..v27, t0) */
+#define SI_WIDE_REP16                           \
+    "vsetivli zero, 16, e64, m4, ta, ma\n\t"    \
+    "vzext.vf8 v24, v17\n\t"                    \
+    "vmul.vx v24, v24, %[k01]\n\t"              \
+    "vsse64.v v24, (%[S]), %[c16]\n\t"          \
+    "addi t0, %[S], 8\n\t"                      \
+    "vsse64.v v24, (t0), %[c16]\n\t"
+/* the 64 bytes of qs, each half repeated four times, at %[C] (uses v8.., t0) */
+#define SI_WIDE_CODES                           \
+    "li t0, 64\n\t"                             \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"      \
+    "vle8.v v8, (%[qs])\n\t"                    \
+    "vse8.v v8, (%[Q])\n\t"                     \
+    "vsetivli zero, 4, e64, m1, ta, ma\n\t"     \
+    "vlsseg4e64.v v8, (%[Q]), zero\n\t"         \
+    "vssseg4e64.v v8, (%[C]), %[c32]\n\t"       \
+    "addi t0, %[Q], 32\n\t"                     \
+    "vlsseg4e64.v v8, (t0), zero\n\t"           \
+    "addi t0, %[C], 128\n\t"                    \
+    "vssseg4e64.v v8, (t0), %[c32]\n\t"
+/* v0 = the 2-bit codes at full width (uses v8..v15) */
+#define SI_WIDE_2BIT                            \
+    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t" \
+    "vle8.v v0, (%[C])\n\t"                     \
+    "vle8.v v8, (%[sh])\n\t"                    \
+    "vsrl.vv v0, v0, v8\n\t"                    \
+    "vand.vi v0, v0, 3\n\t"
+/* v0 *= the per-element scales */
+#define SI_WIDE_SCALE                           \
+    "vle8.v v8, (%[S])\n\t"                     \
+    "vmul.vv v0, v0, v8\n\t"
 
-/* The weights' chunks into v0 (and v4): %[n] = E */
-#define SI_WIDE_W2                              \
-    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
-    "vle8.v v0, (%[w])\n\t"                     \
-    "add t0, %[w], %[n]\n\t"                    \
-    "vle8.v v4, (t0)\n\t"
-#define SI_WIDE_W1                              \
-    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
-    "vle8.v v0, (%[w])\n\t"
 /* Q2_K's token: products of the unsigned weight bytes and the activations (two per
  * 16-bit lane at most, |x| <= 2 * 45 * 128), then tok_u8's reductions and mins */
 #define SI_WIDE_U8_2                            \
@@ -658,33 +639,44 @@ static inline void wdec_q3_K(const uint8_t *p, int8_t *w8, uint8_t *cb, uint8_t 
     "vwmulsu.vv v24, v16, v0\n\t"               \
     SI_TOK_U8_TAIL
 
-/* tok_u8 at VLEN >= 256, ch chunks */
-static inline void tokw_u8(int ch, const uint8_t *w8, const int16_t *mn, const int8_t *a, size_t stride, int64_t nt,
-                           int32_t *isum, int32_t *msum)
+/* dec_q2_K + tok_u8 at VLEN >= 256, ch chunks (kq_wide()) */
+static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                             int32_t *msum, wscratch *ws)
 {
-    size_t n = SI_QK_K / (size_t)ch, n32 = 32;
-#define SI_WIDE_U8_PRE                          \
-    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
-    "vmv.s.x v21, zero\n\t"                     \
+    size_t n = SI_QK_K / (size_t)ch, n32 = 32, n256 = SI_QK_K;
+    const uint8_t *sc = b + offsetof(blk_q2_K, scales), *qs = b + offsetof(blk_q2_K, qs);
+#define SI_WIDE_Q2_DEC                          \
+    "vsetivli zero, 16, e8, mf2, ta, ma\n\t"    \
+    "vle8.v v16, (%[sc])\n\t"                   \
+    "vand.vi v17, v16, 15\n\t"                  \
+    "vsrl.vi v18, v16, 4\n\t"                   \
+    SI_WIDE_REP16                               \
     "vsetivli zero, 16, e16, m2, ta, ma\n\t"    \
-    "vle16.v v22, (%[m])\n\t"
+    "vzext.vf2 v22, v18\n\t"                    \
+    SI_WIDE_CODES                               \
+    SI_WIDE_2BIT                                \
+    SI_WIDE_SCALE                               \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v21, zero\n\t"
+#define SI_WIDE_Q2_ARGS                                                                                          \
+    : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)                                                  \
+    : [n] "r"(n), [n32] "r"(n32), [n256] "r"(n256), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [S] "r"(ws->s), \
+      [C] "r"(ws->c), [Q] "r"(ws->q), [sh] "r"(wide_sh2), [k01] "r"(0x0101010101010101ull), [c16] "r"(16L),      \
+      [c32] "r"(32L)                                                                                              \
+    : SI_TOK_CLOBBER, "v22", "v23"
     if (ch == 2)
-        __asm__ volatile(SI_WIDE_W2 SI_WIDE_U8_PRE SI_WIDE_U8_2
-                         : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
-                         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [m] "r"(mn), [w] "r"(w8)
-                         : SI_TOK_CLOBBER, "v22", "v23");
+        __asm__ volatile(SI_WIDE_Q2_DEC SI_WIDE_U8_2 SI_WIDE_Q2_ARGS);
     else
-        __asm__ volatile(SI_WIDE_W1 SI_WIDE_U8_PRE SI_WIDE_U8_1
-                         : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
-                         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [m] "r"(mn), [w] "r"(w8)
-                         : SI_TOK_CLOBBER, "v22", "v23");
-#undef SI_WIDE_U8_PRE
+        __asm__ volatile(SI_WIDE_Q2_DEC SI_WIDE_U8_1 SI_WIDE_Q2_ARGS);
+#undef SI_WIDE_Q2_DEC
+#undef SI_WIDE_Q2_ARGS
 }
 
-/* Q3_K's token, signed bytes -128..124 times activations: with two chunks the products
- * are summed two per 16-bit lane on a bias of -256 (as tokd_q3_K's: in -32768..32512),
- * the reduction starting at 256 * E = 32768 to take it back out; with one chunk one
- * product per lane, from 0. */
+/* dec_q3_K + the token loop at VLEN >= 256: bytes (q - 4) * (32 - scale), the negated
+ * block as dec_q3_K's (the scales unpacked as in tokd_q3_K). Per token, with two chunks
+ * the products are summed two per 16-bit lane on a bias of -256 (as tokd_q3_K's: in
+ * -32768..32512), the reduction starting at 256 * E = 32768 to take it back out; with
+ * one chunk one product per lane, from 0. */
 #define SI_WIDE_TOK_END                         \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
     "vmv.x.s t0, v20\n\t"                       \
@@ -693,52 +685,104 @@ static inline void tokw_u8(int ch, const uint8_t *w8, const int16_t *mn, const i
     "add %[a], %[a], %[s]\n\t"                  \
     "addi %[nt], %[nt], -1\n\t"                 \
     "bnez %[nt], 1b\n\t"
-static inline void tokw_s8(int ch, const int8_t *w8, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
+#define SI_WIDE_S8_2                            \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "li t0, 32768\n\t"                          \
+    "vmv.s.x v21, t0\n\t"                       \
+    "li t2, -256\n\t"                           \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
+    "vmv.v.x v24, t2\n\t"                       \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "add t0, %[a], %[n]\n\t"                    \
+    "vwmacc.vv v24, v16, v0\n\t"                \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vwmacc.vv v24, v16, v4\n\t"                \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
+    "vwredsum.vs v20, v24, v21\n\t"             \
+    SI_WIDE_TOK_END
+#define SI_WIDE_S8_1                            \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v21, zero\n\t"                     \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "vwmul.vv v24, v16, v0\n\t"                 \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
+    "vwredsum.vs v20, v24, v21\n\t"             \
+    SI_WIDE_TOK_END
+static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                             wscratch *ws)
 {
-    size_t n = SI_QK_K / (size_t)ch;
+    size_t n = SI_QK_K / (size_t)ch, n256 = SI_QK_K;
+    const uint8_t *hm = b + offsetof(blk_q3_K, hmask), *qs = b + offsetof(blk_q3_K, qs);
+    const uint8_t *raw = b + offsetof(blk_q3_K, scales);
+#define SI_WIDE_Q3_DEC                          \
+    "vsetivli zero, 8, e8, m1, ta, ma\n\t"      \
+    "vle8.v v16, (%[raw])\n\t"                  \
+    "vand.vi v17, v16, 15\n\t"                  \
+    "vsrl.vi v18, v16, 4\n\t"                   \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
+    "vslideup.vi v17, v18, 8\n\t"               \
+    "vsetivli zero, 4, e8, m1, ta, ma\n\t"      \
+    "addi t0, %[raw], 8\n\t"                    \
+    "vle8.v v18, (t0)\n\t"                      \
+    "vsetivli zero, 4, e32, m1, ta, ma\n\t"     \
+    "vmv.x.s t0, v18\n\t"                       \
+    "vmv.v.x v18, t0\n\t"                       \
+    "vid.v v19\n\t"                             \
+    "vsll.vi v19, v19, 1\n\t"                   \
+    "vsrl.vv v18, v18, v19\n\t"                 \
+    "vsll.vi v18, v18, 4\n\t"                   \
+    "li t0, 0x30303030\n\t"                     \
+    "vand.vx v18, v18, t0\n\t"                  \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
+    "vor.vv v17, v17, v18\n\t"                  \
+    "li t0, 32\n\t"                             \
+    "vrsub.vx v17, v17, t0\n\t"                 \
+    SI_WIDE_REP16                               \
+    SI_WIDE_CODES                               \
+    /* hmask (32 bytes) repeated eight times at %[H] */ \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e8, m2, ta, ma\n\t"      \
+    "vle8.v v8, (%[hm])\n\t"                    \
+    "addi t0, %[Q], 64\n\t"                     \
+    "vse8.v v8, (t0)\n\t"                       \
+    "vsetivli zero, 8, e64, m2, ta, ma\n\t"     \
+    "vlsseg4e64.v v8, (t0), zero\n\t"           \
+    "vssseg4e64.v v8, (%[H]), %[c32]\n\t"       \
+    SI_WIDE_2BIT                                \
+    "vle8.v v8, (%[H])\n\t"                     \
+    "vle8.v v16, (%[kt])\n\t"                   \
+    "vsrl.vv v8, v8, v16\n\t"                   \
+    "vand.vi v8, v8, 1\n\t"                     \
+    "vsll.vi v8, v8, 2\n\t"                     \
+    "vor.vv v0, v0, v8\n\t"                     \
+    "vadd.vi v0, v0, -4\n\t"                    \
+    SI_WIDE_SCALE
+#define SI_WIDE_Q3_ARGS                                                                                          \
+    : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                                  \
+    : [n] "r"(n), [n256] "r"(n256), [s] "r"(stride), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [S] "r"(ws->s), \
+      [C] "r"(ws->c), [H] "r"(ws->h), [Q] "r"(ws->q), [sh] "r"(wide_sh2), [kt] "r"(wide_k),                      \
+      [k01] "r"(0x0101010101010101ull), [c16] "r"(16L), [c32] "r"(32L)                                           \
+    : SI_TOK_CLOBBER, "t2"
     if (ch == 2)
-        __asm__ volatile(
-            SI_WIDE_W2
-            "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-            "li t0, 32768\n\t"
-            "vmv.s.x v21, t0\n\t"
-            "li t2, -256\n\t"
-            "1:\n\t"
-            "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-            "vmv.v.x v24, t2\n\t"
-            "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
-            "vle8.v v16, (%[a])\n\t"
-            "add t0, %[a], %[n]\n\t"
-            "vwmacc.vv v24, v16, v0\n\t"
-            "vle8.v v16, (t0)\n\t"
-            "vwmacc.vv v24, v16, v4\n\t"
-            "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-            "vwredsum.vs v20, v24, v21\n\t"
-            SI_WIDE_TOK_END
-            : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
-            : [n] "r"(n), [s] "r"(stride), [w] "r"(w8)
-            : SI_TOK_CLOBBER, "t2");
+        __asm__ volatile(SI_WIDE_Q3_DEC SI_WIDE_S8_2 SI_WIDE_Q3_ARGS);
     else
-        __asm__ volatile(
-            SI_WIDE_W1
-            "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-            "vmv.s.x v21, zero\n\t"
-            "1:\n\t"
-            "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
-            "vle8.v v16, (%[a])\n\t"
-            "vwmul.vv v24, v16, v0\n\t"
-            "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-            "vwredsum.vs v20, v24, v21\n\t"
-            SI_WIDE_TOK_END
-            : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
-            : [n] "r"(n), [s] "r"(stride), [w] "r"(w8)
-            : SI_TOK_CLOBBER);
+        __asm__ volatile(SI_WIDE_Q3_DEC SI_WIDE_S8_1 SI_WIDE_Q3_ARGS);
+#undef SI_WIDE_Q3_DEC
+#undef SI_WIDE_Q3_ARGS
 }
-#undef SI_WIDE_W1
-#undef SI_WIDE_W2
+#undef SI_WIDE_TOK_END
+#undef SI_WIDE_S8_1
+#undef SI_WIDE_S8_2
 #undef SI_WIDE_U8_1
 #undef SI_WIDE_U8_2
-#undef SI_WIDE_TOK_END
+#undef SI_WIDE_REP16
+#undef SI_WIDE_CODES
+#undef SI_WIDE_2BIT
+#undef SI_WIDE_SCALE
 #undef SI_DEC_GROUP
 #undef SI_DEC_SCALE_ALL
 #undef SI_DEC_2BIT
@@ -1614,9 +1658,7 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int64_t nb = n / SI_QK_K;
     float dd[64], dm[64];
-    uint8_t wb[SI_QK_K] __attribute__((aligned(16))), cb[SI_QK_K] __attribute__((aligned(16)));
-    uint8_t hb[SI_QK_K] __attribute__((aligned(16)));
-    int16_t mn[16] __attribute__((aligned(16)));
+    wscratch ws;
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         float acc = 0.0f;
@@ -1631,14 +1673,12 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
                 int32_t is, ms = 0;
                 float c;
                 if (type == SI_TYPE_Q2_K) {
-                    wdec_q2_K(b, wb, cb, mn);
-                    tokw_u8(wide, wb, mn, yq, 0, 1, &is, &ms);
+                    tokw_q2_K(wide, b, yq, 0, 1, &is, &ms, &ws);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     const float m = (yd[i] * dm[i - i0]) * (float)ms;
                     c = c - m;
                 } else { /* negated block, negated d (as mat_dot_kq8) */
-                    wdec_q3_K(b, (int8_t *)wb, cb, hb);
-                    tokw_s8(wide, (const int8_t *)wb, yq, 0, 1, &is);
+                    tokw_q3_K(wide, b, yq, 0, 1, &is, &ws);
                     c = (yd[i] * -dd[i - i0]) * (float)is;
                 }
                 acc = acc + c;
@@ -1747,10 +1787,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
     const int64_t nb = n / SI_QK_K;
     float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
-    /* VLEN >= 256 (wide): a block's decoded bytes and the decode's scratch */
-    uint8_t wb[SI_QK_K] __attribute__((aligned(16))), cb[SI_QK_K] __attribute__((aligned(16)));
-    uint8_t hb[SI_QK_K] __attribute__((aligned(16)));
-    int16_t mn[16] __attribute__((aligned(16)));
+    wscratch ws; /* VLEN >= 256 (wide): the decode's buffers */
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         gather_f16(row + doff, bsz, nb, d);
@@ -1768,17 +1805,15 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                 int32_t *bis = is + (size_t)i * TOK_CHUNK;
                 switch (type) {
                 case SI_TYPE_Q2_K:
-                    if (wide) {
-                        wdec_q2_K(b, wb, cb, mn);
-                        tokw_u8(wide, wb, mn, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
-                    } else
+                    if (wide)
+                        tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
+                    else
                         tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
                     break;
                 case SI_TYPE_Q3_K:
-                    if (wide) {
-                        wdec_q3_K(b, (int8_t *)wb, cb, hb);
-                        tokw_s8(wide, (const int8_t *)wb, a, act_stride, nt, bis);
-                    } else
+                    if (wide)
+                        tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
+                    else
                         tokd_q3_K(b, a, act_stride, nt, bis);
                     break;
                 case SI_TYPE_Q4_K:
