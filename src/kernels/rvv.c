@@ -581,10 +581,13 @@ static const uint8_t wide_k[SI_QK_K] __attribute__((aligned(64))) = {
 #undef SI_R8
 #undef SI_R32
 
-/* The scratch of a wide decode: per-element scales, codes, high bits, a copy of qs */
+/* The scratch of a wide decode: per-element scales, codes, high bits, a copy of qs.
+ * 16-byte aligned (the 64-bit element accesses need 8), no more: a stack object aligned
+ * beyond the ABI's 16 makes the compiler realign the frame through a base pointer (s1),
+ * which the token loops' assembly clobbers. */
 typedef struct {
-    uint8_t s[SI_QK_K], c[SI_QK_K], h[SI_QK_K], q[96];
-} __attribute__((aligned(64))) wscratch;
+    uint8_t s[SI_QK_K], c[SI_QK_K], h[SI_QK_K], q[192];
+} __attribute__((aligned(16))) wscratch;
 
 /* v17's 16 bytes (e8) to one per element at %[S] (uses v24..v27, t0) */
 #define SI_WIDE_REP16                           \
@@ -779,10 +782,6 @@ static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 #undef SI_WIDE_S8_2
 #undef SI_WIDE_U8_1
 #undef SI_WIDE_U8_2
-#undef SI_WIDE_REP16
-#undef SI_WIDE_CODES
-#undef SI_WIDE_2BIT
-#undef SI_WIDE_SCALE
 #undef SI_DEC_GROUP
 #undef SI_DEC_SCALE_ALL
 #undef SI_DEC_2BIT
@@ -1516,6 +1515,235 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
 #undef SI_Q45_CHUNK
 #undef SI_Q45_STEP
 }
+/* ---- Q4_K, Q5_K, Q6_K at VLEN >= 256 --------------------------------------------------- */
+
+/* Their code times scale does not fit a byte: the block is decoded at full width as for
+ * Q2_K (codes in natural order through the buffers, scales one byte per element: Q4_K/
+ * Q5_K's eight doubled to 16 first) and multiplied to 16-bit weights (vwmulu/vwmul at e8
+ * LMUL 4) held in v0..v15 (VLEN 256) or v0..v7; Q6_K's codes carry their -32. Per token
+ * the activations are sign-extended to e16 in chunks of E16 = min(256, VLMAX at e16
+ * LMUL 4) (64 at VLEN 256, chunks at v0, v4, v8, v12; 128 at 512; 256 from 1024) and one
+ * vwmacc.vv per chunk sums into 32-bit lanes (|w| <= 31 * 63 or 32 * 128, times 128,
+ * 256 / E16 products per lane), one reduction per token. kq_wide16() is 256 / E16. */
+static int wide16_chunks = -1;
+
+static inline int kq_wide16(void)
+{
+    if (wide16_chunks < 0) {
+        const size_t m4 = __riscv_vsetvlmax_e16m4();
+        wide16_chunks = m4 < 64 ? 0 : m4 < 128 ? 4 : m4 < 256 ? 2 : 1;
+    }
+    return wide16_chunks;
+}
+
+#define SI_R8(x) x, x, x, x, x, x, x, x
+#define SI_R32(x) SI_R8(x), SI_R8(x), SI_R8(x), SI_R8(x)
+/* per element: Q4_K/Q5_K's nibble shift (4 on odd sub-blocks), Q6_K's (4 on 64..127) */
+static const uint8_t wide_sh4[SI_QK_K] __attribute__((aligned(64))) = {
+    SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4)};
+static const uint8_t wide_sh4b[SI_QK_K] __attribute__((aligned(64))) = {
+    SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4), SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4)};
+#undef SI_R8
+#undef SI_R32
+
+/* the 16-bit weights: codes (v16.., e8) times scales (at %[S]) into v0.. */
+#define SI_W16_MUL2(op)                         \
+    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t" \
+    "vle8.v v24, (%[S])\n\t"                    \
+    "vsetvli zero, %[n8], e8, m4, ta, ma\n\t"   \
+    op " v0, v16, v24\n\t"                      \
+    op " v8, v20, v28\n\t"
+#define SI_W16_MUL1(op)                         \
+    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t" \
+    "vle8.v v24, (%[S])\n\t"                    \
+    "vsetvli zero, %[n8], e8, m4, ta, ma\n\t"   \
+    op " v0, v16, v24\n\t"
+/* one token: chunks of E16 (%[n]) at v0, v4 (, v8, v12) */
+#define SI_W16_FIRST                            \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e16, m4, ta, ma\n\t"   \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "vsext.vf2 v20, v16\n\t"                    \
+    "vwmul.vv v24, v20, v0\n\t"                 \
+    "mv t0, %[a]\n\t"
+#define SI_W16_NEXT(w)                          \
+    "add t0, t0, %[n]\n\t"                      \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vsext.vf2 v20, v16\n\t"                    \
+    "vwmacc.vv v24, v20, " w "\n\t"
+#define SI_W16_END                              \
+    "vsetvli zero, %[n], e32, m8, ta, ma\n\t"   \
+    "vredsum.vs v19, v24, v18\n\t"              \
+    "vmv.x.s t0, v19\n\t"                       \
+    "sw t0, 0(%[o])\n\t"                        \
+    "addi %[o], %[o], 4\n\t"                    \
+    "add %[a], %[a], %[s]\n\t"                  \
+    "addi %[nt], %[nt], -1\n\t"                 \
+    "bnez %[nt], 1b\n\t"
+#define SI_W16_TOK4 SI_W16_FIRST SI_W16_NEXT("v4") SI_W16_NEXT("v8") SI_W16_NEXT("v12") SI_W16_END
+#define SI_W16_TOK2 SI_W16_FIRST SI_W16_NEXT("v4") SI_W16_END
+#define SI_W16_TOK1 SI_W16_FIRST SI_W16_END
+#define SI_W16_ZERO                             \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v18, zero\n\t"
+/* the decode (dec, with the weights' multiply mul), then the token loop, by the chunks
+ * of the decode's multiply (ch: 2 or 1) and of the token loop (c16: 4, 2, 1) */
+#define SI_W16_RUN(dec, op, args)                                                  \
+    do {                                                                           \
+        if (ch == 2)                                                               \
+            __asm__ volatile(dec SI_W16_MUL2(op) SI_W16_ZERO SI_W16_TOK4 args);    \
+        else if (c16 == 2)                                                         \
+            __asm__ volatile(dec SI_W16_MUL1(op) SI_W16_ZERO SI_W16_TOK2 args);    \
+        else                                                                       \
+            __asm__ volatile(dec SI_W16_MUL1(op) SI_W16_ZERO SI_W16_TOK1 args);    \
+    } while (0)
+
+/* each 32-byte half of 64 bytes at src repeated four times at dst (copy at q) */
+#define SI_WIDE_HALVES4(src, q, dst)            \
+    "li t0, 64\n\t"                             \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"      \
+    "vle8.v v8, (" src ")\n\t"                  \
+    "vse8.v v8, (" q ")\n\t"                    \
+    "vsetivli zero, 4, e64, m1, ta, ma\n\t"     \
+    "vlsseg4e64.v v8, (" q "), zero\n\t"        \
+    "vssseg4e64.v v8, (" dst "), %[c32]\n\t"    \
+    "addi t0, " q ", 32\n\t"                    \
+    "vlsseg4e64.v v8, (t0), zero\n\t"           \
+    "addi t0, " dst ", 128\n\t"                 \
+    "vssseg4e64.v v8, (t0), %[c32]\n\t"
+
+/* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens, fm[0..7] = dmin *
+ * mins (SI_K4_FMINS), at VLEN >= 256 */
+static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, const int8_t *a, size_t stride,
+                              int64_t nt, int32_t *isum, float dmin, float *fm, wscratch *ws)
+{
+    uint8_t tmp[16] __attribute__((aligned(8)));
+    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch, n256 = SI_QK_K;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales);
+    const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+#define SI_WIDE_K4_DEC                                                                  \
+    "li t0, 63\n\t"                                                                     \
+    SI_K4_UNPACK("t0")                                                                  \
+    "li t0, 32\n\t"                                                                     \
+    SI_K4_FMINS("t0")                                                                   \
+    /* sc0..3 and sc4..7 (two words 8 bytes apart), each byte doubled, spread */        \
+    "vsetivli zero, 2, e32, mf2, ta, ma\n\t"                                            \
+    "vlse32.v v16, (%[tmp]), %[c8]\n\t"                                                 \
+    "vsetivli zero, 8, e16, m1, ta, ma\n\t"                                             \
+    "vzext.vf2 v18, v16\n\t"                                                            \
+    "li t0, 257\n\t"                                                                    \
+    "vmul.vx v17, v18, t0\n\t"                                                          \
+    SI_WIDE_REP16                                                                       \
+    /* qs[32c..32c+31] at 64c and 64c + 32, shifted by 0 and 4 */                       \
+    "li t0, 128\n\t"                                                                    \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"                                              \
+    "vle8.v v8, (%[qs])\n\t"                                                            \
+    "vse8.v v8, (%[Q])\n\t"                                                             \
+    "vsetivli zero, 4, e64, m1, ta, ma\n\t"                                             \
+    "vlsseg4e64.v v8, (%[Q]), %[c32]\n\t"                                               \
+    "vssseg4e64.v v8, (%[C]), %[c64]\n\t"                                               \
+    "addi t0, %[C], 32\n\t"                                                             \
+    "vssseg4e64.v v8, (t0), %[c64]\n\t"                                                 \
+    "beqz %[hq], 3f\n\t"                                                                \
+    /* Q5_K: qh repeated eight times at %[H] */                                         \
+    "li t0, 32\n\t"                                                                     \
+    "vsetvli zero, t0, e8, m2, ta, ma\n\t"                                              \
+    "vle8.v v8, (%[qh])\n\t"                                                            \
+    "addi t0, %[Q], 128\n\t"                                                            \
+    "vse8.v v8, (t0)\n\t"                                                               \
+    "vsetivli zero, 8, e64, m2, ta, ma\n\t"                                             \
+    "vlsseg4e64.v v8, (t0), zero\n\t"                                                   \
+    "vssseg4e64.v v8, (%[H]), %[c32]\n\t"                                               \
+    "3:\n\t"                                                                            \
+    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t"                                         \
+    "vle8.v v16, (%[C])\n\t"                                                            \
+    "vle8.v v8, (%[sh])\n\t"                                                            \
+    "vsrl.vv v16, v16, v8\n\t"                                                          \
+    "vand.vi v16, v16, 15\n\t"                                                          \
+    "beqz %[hq], 4f\n\t"                                                                \
+    /* bit k = i / 32 of the repeated qh to bit 4 */                                    \
+    "vle8.v v8, (%[H])\n\t"                                                             \
+    "vle8.v v24, (%[kt])\n\t"                                                           \
+    "vsrl.vv v8, v8, v24\n\t"                                                           \
+    "vand.vi v8, v8, 1\n\t"                                                             \
+    "vsll.vi v8, v8, 4\n\t"                                                             \
+    "vor.vv v16, v16, v8\n\t"                                                           \
+    "4:\n\t"
+#define SI_WIDE_K4_ARGS                                                                                        \
+    : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                                \
+    : [n] "r"(n), [n8] "r"(n8), [n256] "r"(n256), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh),  \
+      [hq] "r"((long)has_qh), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [S] "r"(ws->s), [C] "r"(ws->c), \
+      [H] "r"(ws->h), [Q] "r"(ws->q), [sh] "r"(wide_sh4), [kt] "r"(wide_k), [k01] "r"(0x0101010101010101ull),   \
+      [c8] "r"(8L), [c16] "r"(16L), [c32] "r"(32L), [c64] "r"(64L)                                               \
+    : SI_FUSED_CLOBBER
+    SI_W16_RUN(SI_WIDE_K4_DEC, "vwmulu.vv", SI_WIDE_K4_ARGS);
+#undef SI_WIDE_K4_DEC
+#undef SI_WIDE_K4_ARGS
+}
+
+/* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block, at VLEN >= 256: the low
+ * nibbles from ql's 64-byte halves, each repeated twice (shifted by 4 the second time),
+ * the high bits from qh's 32-byte halves repeated four times (shifted by 2qu) */
+static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt,
+                             int32_t *isum, wscratch *ws)
+{
+    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch, n256 = SI_QK_K;
+    const uint8_t *ql = b + offsetof(blk_q6_K, ql), *qh = b + offsetof(blk_q6_K, qh);
+    const uint8_t *sc = b + offsetof(blk_q6_K, scales);
+#define SI_WIDE_Q6_DEC                                  \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"             \
+    "vle8.v v17, (%[sc])\n\t"                           \
+    SI_WIDE_REP16                                       \
+    "li t0, 128\n\t"                                    \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"              \
+    "vle8.v v8, (%[ql])\n\t"                            \
+    "vse8.v v8, (%[Q])\n\t"                             \
+    "vsetivli zero, 2, e64, m1, ta, ma\n\t"             \
+    "vlsseg8e64.v v8, (%[Q]), %[c64]\n\t"               \
+    "vssseg8e64.v v8, (%[C]), %[c128]\n\t"              \
+    "addi t0, %[C], 64\n\t"                             \
+    "vssseg8e64.v v8, (t0), %[c128]\n\t"                \
+    "addi t1, %[Q], 128\n\t"                            \
+    SI_WIDE_HALVES4("%[qh]", "t1", "%[H]")              \
+    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t"         \
+    "vle8.v v16, (%[C])\n\t"                            \
+    "vle8.v v8, (%[sh])\n\t"                            \
+    "vsrl.vv v16, v16, v8\n\t"                          \
+    "vand.vi v16, v16, 15\n\t"                          \
+    "vle8.v v8, (%[H])\n\t"                             \
+    "vle8.v v24, (%[sh2])\n\t"                          \
+    "vsrl.vv v8, v8, v24\n\t"                           \
+    "vand.vi v8, v8, 3\n\t"                             \
+    "vsll.vi v8, v8, 4\n\t"                             \
+    "vor.vv v16, v16, v8\n\t"                           \
+    "li t0, 32\n\t"                                     \
+    "vsub.vx v16, v16, t0\n\t"
+#define SI_WIDE_Q6_ARGS                                                                                       \
+    : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                               \
+    : [n] "r"(n), [n8] "r"(n8), [n256] "r"(n256), [s] "r"(stride), [sc] "r"(sc), [ql] "r"(ql), [qh] "r"(qh), \
+      [S] "r"(ws->s), [C] "r"(ws->c), [H] "r"(ws->h), [Q] "r"(ws->q), [sh] "r"(wide_sh4b), [sh2] "r"(wide_sh2), \
+      [k01] "r"(0x0101010101010101ull), [c16] "r"(16L), [c32] "r"(32L), [c64] "r"(64L), [c128] "r"(128L)       \
+    : SI_FUSED_CLOBBER, "t1"
+    SI_W16_RUN(SI_WIDE_Q6_DEC, "vwmul.vv", SI_WIDE_Q6_ARGS);
+#undef SI_WIDE_Q6_DEC
+#undef SI_WIDE_Q6_ARGS
+}
+#undef SI_W16_MUL2
+#undef SI_W16_MUL1
+#undef SI_W16_FIRST
+#undef SI_W16_NEXT
+#undef SI_W16_END
+#undef SI_W16_TOK4
+#undef SI_W16_TOK2
+#undef SI_W16_TOK1
+#undef SI_W16_ZERO
+#undef SI_W16_RUN
+#undef SI_WIDE_HALVES4
+#undef SI_WIDE_REP16
+#undef SI_WIDE_CODES
+#undef SI_WIDE_2BIT
+#undef SI_WIDE_SCALE
 #undef SI_K4_UNPACK
 #undef SI_K4_FMINS
 
@@ -1648,14 +1876,17 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g, int wide);
 
-/* One token at VLEN >= 256 (Q2_K, Q3_K): per block the wide decode and one pass of its
- * token loop, then the float step in scalars, the same operations as combine_row's for a
- * token in a batch. */
+/* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
+ * then the float step in scalars, the same operations as combine_row's for a token in a
+ * batch (Q4_K/Q5_K's mins as one dot per row, fm: the row's dmin * mins, g: the
+ * token's G). */
 static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int64_t n, const void *w,
                                                                size_t row_bytes, int64_t n_rows, const void *act,
-                                                               float *out, const float *yd)
+                                                               float *out, const float *yd, float *fm, const float *g)
 {
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int c16 = kq_wide16();
     const int64_t nb = n / SI_QK_K;
     float dd[64], dm[64];
     wscratch ws;
@@ -1665,25 +1896,38 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
         for (int64_t i0 = 0; i0 < nb; i0 += 64) {
             const int64_t nc = nb - i0 < 64 ? nb - i0 : 64;
             gather_f16(row + (size_t)i0 * bsz + doff, bsz, nc, dd);
-            if (type == SI_TYPE_Q2_K)
+            if (has_min)
                 gather_f16(row + (size_t)i0 * bsz + moff, bsz, nc, dm);
             for (int64_t i = i0; i < i0 + nc; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const int8_t *yq = (const int8_t *)act + (size_t)i * sizeof(blk_q8_K) + offsetof(blk_q8_K, qs);
                 int32_t is, ms = 0;
                 float c;
-                if (type == SI_TYPE_Q2_K) {
+                switch (type) {
+                case SI_TYPE_Q2_K:
                     tokw_q2_K(wide, b, yq, 0, 1, &is, &ms, &ws);
                     c = (yd[i] * dd[i - i0]) * (float)is;
-                    const float m = (yd[i] * dm[i - i0]) * (float)ms;
-                    c = c - m;
-                } else { /* negated block, negated d (as mat_dot_kq8) */
+                    c = c - (yd[i] * dm[i - i0]) * (float)ms;
+                    break;
+                case SI_TYPE_Q3_K: /* negated block, negated d (as mat_dot_kq8) */
                     tokw_q3_K(wide, b, yq, 0, 1, &is, &ws);
                     c = (yd[i] * -dd[i - i0]) * (float)is;
+                    break;
+                case SI_TYPE_Q4_K:
+                case SI_TYPE_Q5_K:
+                    tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, yq, 0, 1, &is, dm[i - i0], fm + (size_t)i * 8, &ws);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
+                default:
+                    tokw_q6_K(wide, c16, b, yq, 0, 1, &is, &ws);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
                 }
                 acc = acc + c;
             }
         }
+        if (k4)
+            acc = acc - dot_f32(fm, g, (size_t)nb * 8, 1);
         out[r] = acc;
     }
 }
@@ -1700,7 +1944,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const int wide = kq_wide() && (type == SI_TYPE_Q2_K || type == SI_TYPE_Q3_K) ? kq_wide() : 0;
+    const int wide = kq_wide16() ? kq_wide() : 0; /* VLEN >= 256 */
     const float *g = NULL;
     if (yall && ((v128 && (n_tok > 1 || k4)) || wide)) {
         const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
@@ -1725,20 +1969,20 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 #define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQW1(T) mat_dot_kqw1(T, wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
 #define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, wide)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
-    else if (wide && n_tok == 1 && type == SI_TYPE_Q2_K)
-        mat_dot_kqw1(SI_TYPE_Q2_K, wide, n, w, row_bytes, n_rows, act, out, yall);
     else if (wide && n_tok == 1)
-        mat_dot_kqw1(SI_TYPE_Q3_K, wide, n, w, row_bytes, n_rows, act, out, yall);
+        SI_KQ_DISPATCH(SI_KQW1)
     else if (v128 || wide)
         SI_KQ_DISPATCH(SI_KQ8)
     else
         SI_KQ_DISPATCH(SI_KQN)
 #undef SI_KQ1
 #undef SI_KQ8
+#undef SI_KQW1
 #undef SI_KQN
 #undef SI_KQ_DISPATCH
 }
@@ -1788,6 +2032,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
     float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
     wscratch ws; /* VLEN >= 256 (wide): the decode's buffers */
+    const int c16 = wide ? kq_wide16() : 0;
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         gather_f16(row + doff, bsz, nb, d);
@@ -1818,10 +2063,17 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
-                    tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
+                    if (wide)
+                        tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i],
+                                   fm + (size_t)i * 8, &ws);
+                    else
+                        tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     break;
                 default:
-                    tok_q6_K(b, a, act_stride, nt, bis);
+                    if (wide)
+                        tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
+                    else
+                        tok_q6_K(b, a, act_stride, nt, bis);
                     break;
                 }
             }
