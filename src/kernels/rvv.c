@@ -2240,12 +2240,118 @@ static inline void tok_q80x4(const uint8_t *w, int q4, const int8_t *a, size_t s
 #undef SI_Q4_CODES
 }
 
-/* Q8_0 / Q4_0 at VLEN 128: per row the integer sums of every block (tok_q80x4 for four
+/* VLEN >= 256: eight blocks' codes in v0..v7, one register each (vl 32 at e8 LMUL 1:
+ * a register holds 32 bytes or more), Q4_0's high nibbles slid up beside the low ones
+ * (vslideup by 16); per token eight activation loads into the top registers of the
+ * product pairs v16..v31, eight vwmul e8 LMUL 1 -> e16 LMUL 2, eight vwredsum against
+ * the zero in v8 (into v9..v15 and v16), slid together and stored as one vector: the
+ * loop overhead of tok_q80x4 for twice the blocks. */
+static inline void tok_q80x8w(const uint8_t *w, int q4, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                              size_t ostride)
+{
+#define SI_Q8W_CODES(k, off)                     \
+    "addi t0, %[w], " off "\n\t"                \
+    "vle8.v v" k ", (t0)\n\t"
+#define SI_Q4W_CODES(k, hi, off)                 \
+    "addi t0, %[w], " off "\n\t"                \
+    "vle8.v v" hi ", (t0)\n\t"                  \
+    "vand.vi v" k ", v" hi ", 15\n\t"           \
+    "vsrl.vi v" hi ", v" hi ", 4\n\t"
+#define SI_Q8W_ACT(k, off)                       \
+    "addi t0, %[a], " off "\n\t"                \
+    "vle8.v v" k ", (t0)\n\t"
+    __asm__ volatile(
+        "li t1, 32\n\t"
+        "beqz %[q4], 5f\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        SI_Q4W_CODES("0", "24", "2")
+        SI_Q4W_CODES("1", "25", "20")
+        SI_Q4W_CODES("2", "26", "38")
+        SI_Q4W_CODES("3", "27", "56")
+        SI_Q4W_CODES("4", "28", "74")
+        SI_Q4W_CODES("5", "29", "92")
+        SI_Q4W_CODES("6", "30", "110")
+        SI_Q4W_CODES("7", "31", "128")
+        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
+        "vslideup.vi v0, v24, 16\n\t"
+        "vslideup.vi v1, v25, 16\n\t"
+        "vslideup.vi v2, v26, 16\n\t"
+        "vslideup.vi v3, v27, 16\n\t"
+        "vslideup.vi v4, v28, 16\n\t"
+        "vslideup.vi v5, v29, 16\n\t"
+        "vslideup.vi v6, v30, 16\n\t"
+        "vslideup.vi v7, v31, 16\n\t"
+        "vsetvli t2, zero, e8, m8, ta, ma\n\t"
+        "vadd.vi v0, v0, -8\n\t"
+        "j 6f\n\t"
+        "5:\n\t"
+        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
+        SI_Q8W_CODES("0", "2")
+        SI_Q8W_CODES("1", "36")
+        SI_Q8W_CODES("2", "70")
+        SI_Q8W_CODES("3", "104")
+        SI_Q8W_CODES("4", "138")
+        SI_Q8W_CODES("5", "172")
+        SI_Q8W_CODES("6", "206")
+        SI_Q8W_CODES("7", "240")
+        "6:\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.s.x v8, zero\n\t"
+        "1:\n\t"
+        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
+        "vle8.v v17, (%[a])\n\t"
+        SI_Q8W_ACT("19", "34")
+        SI_Q8W_ACT("21", "68")
+        SI_Q8W_ACT("23", "102")
+        SI_Q8W_ACT("25", "136")
+        SI_Q8W_ACT("27", "170")
+        SI_Q8W_ACT("29", "204")
+        SI_Q8W_ACT("31", "238")
+        "vwmul.vv v16, v17, v0\n\t"
+        "vwmul.vv v18, v19, v1\n\t"
+        "vwmul.vv v20, v21, v2\n\t"
+        "vwmul.vv v22, v23, v3\n\t"
+        "vwmul.vv v24, v25, v4\n\t"
+        "vwmul.vv v26, v27, v5\n\t"
+        "vwmul.vv v28, v29, v6\n\t"
+        "vwmul.vv v30, v31, v7\n\t"
+        "vsetvli zero, t1, e16, m2, ta, ma\n\t"
+        "vwredsum.vs v9, v16, v8\n\t"
+        "vwredsum.vs v10, v18, v8\n\t"
+        "vwredsum.vs v11, v20, v8\n\t"
+        "vwredsum.vs v12, v22, v8\n\t"
+        "vwredsum.vs v13, v24, v8\n\t"
+        "vwredsum.vs v14, v26, v8\n\t"
+        "vwredsum.vs v15, v28, v8\n\t"
+        "vwredsum.vs v16, v30, v8\n\t"
+        "vsetivli zero, 8, e32, m1, ta, ma\n\t"
+        "vslideup.vi v9, v10, 1\n\t"
+        "vslideup.vi v9, v11, 2\n\t"
+        "vslideup.vi v9, v12, 3\n\t"
+        "vslideup.vi v9, v13, 4\n\t"
+        "vslideup.vi v9, v14, 5\n\t"
+        "vslideup.vi v9, v15, 6\n\t"
+        "vslideup.vi v9, v16, 7\n\t"
+        "vse32.v v9, (%[o])\n\t"
+        "add %[o], %[o], %[os]\n\t"
+        "add %[a], %[a], %[s]\n\t"
+        "bne %[o], %[oe], 1b\n\t"
+        : [a] "+r"(a), [o] "+r"(isum)
+        : [w] "r"(w), [q4] "r"((long)q4), [s] "r"(stride), [os] "r"(ostride * sizeof(int32_t)),
+          [oe] "r"(isum + (size_t)nt * ostride)
+        : SI_FUSED_CLOBBER, "t1", "t2");
+#undef SI_Q8W_CODES
+#undef SI_Q4W_CODES
+#undef SI_Q8W_ACT
+}
+
+/* Q8_0 / Q4_0 at VLEN 128 (and >= 256: wide, tok_q80x8w for eight blocks at a time):
+ * per row the integer sums of every block (tok_q80x4 for four
  * blocks at a time, the intrinsics below for a last one to three), then the float step
  * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
  * reference's: across tokens for several, across blocks with an ordered reduction for
  * one (the same operations, so a token alone equals the token in a batch). */
-static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+static inline __attribute__((always_inline)) void mat_dot_q80_v128(int q4, int wide, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                              size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
                              float *dw, int32_t *is)
 {
@@ -2259,9 +2365,14 @@ static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes,
             const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
             const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
             int64_t i = 0;
-            for (; i + 4 <= nb; i += 4)
-                tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                          (size_t)nb);
+            if (wide)
+                for (; i + 8 <= nb; i += 8)
+                    tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                               (size_t)nb);
+            else
+                for (; i + 4 <= nb; i += 4)
+                    tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                              (size_t)nb);
             for (; i < nb; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const size_t vl = __riscv_vsetvl_e8m2(32);
@@ -2318,16 +2429,21 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
     const int q4 = type == SI_TYPE_Q4_0;
     const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    void *sc = dscale && is_vlen128() ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
-                                      : NULL;
-    if (!dscale || (is_vlen128() && !sc)) { /* no memory for the scratch: the reference needs none */
+    const int v128 = is_vlen128(), wide = kq_wide() != 0; /* VLEN 128, >= 256 */
+    void *sc = dscale && (v128 || wide) ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
+                                        : NULL;
+    if (!dscale || ((v128 || wide) && !sc)) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
     if (sc) {
         float *dw = sc;
-        mat_dot_q80_v128(q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
-                         (int32_t *)(void *)(dw + nb));
+        if (wide)
+            mat_dot_q80_v128(q4, 1, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
+                             (int32_t *)(void *)(dw + nb));
+        else
+            mat_dot_q80_v128(q4, 0, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
+                             (int32_t *)(void *)(dw + nb));
         return;
     }
     const size_t vl = __riscv_vsetvl_e8m2(32);
