@@ -573,53 +573,71 @@ static inline int kq_wide(void)
 
 #define SI_R8(x) x, x, x, x, x, x, x, x
 #define SI_R32(x) SI_R8(x), SI_R8(x), SI_R8(x), SI_R8(x)
-/* per element of a block: 2j for the 2-bit codes' shift, k = i / 32 for Q3_K's hmask */
-static const uint8_t wide_sh2[SI_QK_K] __attribute__((aligned(64))) = {
-    SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6), SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6)};
-static const uint8_t wide_k[SI_QK_K] __attribute__((aligned(64))) = {
-    SI_R32(0), SI_R32(1), SI_R32(2), SI_R32(3), SI_R32(4), SI_R32(5), SI_R32(6), SI_R32(7)};
+/* The wide decodes' constants, one base address for the assembly (%[T]): per element
+ * of a block, at +0 2j (the 2-bit codes' shift), +256 k = i / 32 (Q3_K's hmask, Q5_K's
+ * qh), +512 Q4_K/Q5_K's nibble shift (4 on odd sub-blocks), +768 Q6_K's (4 on 64..127);
+ * at +1024 the byte-spreading multiplier. */
+static const struct {
+    uint8_t sh2[SI_QK_K], k[SI_QK_K], sh4[SI_QK_K], sh4b[SI_QK_K];
+    uint64_t k01;
+} __attribute__((aligned(64))) wide_tab = {
+    {SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6), SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6)},
+    {SI_R32(0), SI_R32(1), SI_R32(2), SI_R32(3), SI_R32(4), SI_R32(5), SI_R32(6), SI_R32(7)},
+    {SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4)},
+    {SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4), SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4)},
+    0x0101010101010101ull};
 #undef SI_R8
 #undef SI_R32
 
-/* The scratch of a wide decode: per-element scales, codes, high bits, a copy of qs.
+/* The scratch of a wide decode (%[W] in the assembly): per-element scales at +0, codes
+ * at +256 (t3), high bits at +512 (t4), a copy of the codes at +768 (t5), at +960 Q4_K's
+ * unpacked scales.
  * 16-byte aligned (the 64-bit element accesses need 8), no more: a stack object aligned
  * beyond the ABI's 16 makes the compiler realign the frame through a base pointer (s1),
  * which the token loops' assembly clobbers. */
 typedef struct {
-    uint8_t s[SI_QK_K], c[SI_QK_K], h[SI_QK_K], q[192];
+    uint8_t s[SI_QK_K], c[SI_QK_K], h[SI_QK_K], q[192], t[16];
 } __attribute__((aligned(16))) wscratch;
 
-/* v17's 16 bytes (e8) to one per element at %[S] (uses v24..v27, t0) */
+/* v17's 16 bytes (e8) to one per element at %[W] (uses v24..v27, t0, t1) */
 #define SI_WIDE_REP16                           \
     "vsetivli zero, 16, e64, m4, ta, ma\n\t"    \
     "vzext.vf8 v24, v17\n\t"                    \
-    "vmul.vx v24, v24, %[k01]\n\t"              \
-    "vsse64.v v24, (%[S]), %[c16]\n\t"          \
-    "addi t0, %[S], 8\n\t"                      \
-    "vsse64.v v24, (t0), %[c16]\n\t"
-/* the 64 bytes of qs, each half repeated four times, at %[C] (uses v8.., t0) */
+    "ld t1, 1024(%[T])\n\t"                     \
+    "vmul.vx v24, v24, t1\n\t"                  \
+    "li t1, 16\n\t"                             \
+    "vsse64.v v24, (%[W]), t1\n\t"              \
+    "addi t0, %[W], 8\n\t"                      \
+    "vsse64.v v24, (t0), t1\n\t"
+/* the 64 bytes of qs (%[b] + %[oqs]), each half repeated four times, at t3 (uses v8..,
+ * t0; sets t1 = 32, t3, t5) */
 #define SI_WIDE_CODES                           \
     "li t0, 64\n\t"                             \
     "vsetvli zero, t0, e8, m4, ta, ma\n\t"      \
-    "vle8.v v8, (%[qs])\n\t"                    \
-    "vse8.v v8, (%[Q])\n\t"                     \
+    "addi t0, %[b], %[oqs]\n\t"                 \
+    "vle8.v v8, (t0)\n\t"                       \
+    "addi t5, %[W], 768\n\t"                    \
+    "vse8.v v8, (t5)\n\t"                       \
     "vsetivli zero, 4, e64, m1, ta, ma\n\t"     \
-    "vlsseg4e64.v v8, (%[Q]), zero\n\t"         \
-    "vssseg4e64.v v8, (%[C]), %[c32]\n\t"       \
-    "addi t0, %[Q], 32\n\t"                     \
+    "li t1, 32\n\t"                             \
+    "addi t3, %[W], 256\n\t"                    \
+    "vlsseg4e64.v v8, (t5), zero\n\t"           \
+    "vssseg4e64.v v8, (t3), t1\n\t"             \
+    "addi t0, t5, 32\n\t"                       \
     "vlsseg4e64.v v8, (t0), zero\n\t"           \
-    "addi t0, %[C], 128\n\t"                    \
-    "vssseg4e64.v v8, (t0), %[c32]\n\t"
+    "addi t0, t3, 128\n\t"                      \
+    "vssseg4e64.v v8, (t0), t1\n\t"
 /* v0 = the 2-bit codes at full width (uses v8..v15) */
 #define SI_WIDE_2BIT                            \
-    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t" \
-    "vle8.v v0, (%[C])\n\t"                     \
-    "vle8.v v8, (%[sh])\n\t"                    \
+    "li t0, 256\n\t"                            \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"      \
+    "vle8.v v0, (t3)\n\t"                       \
+    "vle8.v v8, (%[T])\n\t"                     \
     "vsrl.vv v0, v0, v8\n\t"                    \
     "vand.vi v0, v0, 3\n\t"
 /* v0 *= the per-element scales */
 #define SI_WIDE_SCALE                           \
-    "vle8.v v8, (%[S])\n\t"                     \
+    "vle8.v v8, (%[W])\n\t"                     \
     "vmul.vv v0, v0, v8\n\t"
 
 /* Q2_K's token: products of the unsigned weight bytes and the activations (two per
@@ -646,11 +664,11 @@ typedef struct {
 static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
                              int32_t *msum, wscratch *ws)
 {
-    size_t n = SI_QK_K / (size_t)ch, n32 = 32, n256 = SI_QK_K;
-    const uint8_t *sc = b + offsetof(blk_q2_K, scales), *qs = b + offsetof(blk_q2_K, qs);
+    size_t n = SI_QK_K / (size_t)ch, n32 = 32;
 #define SI_WIDE_Q2_DEC                          \
     "vsetivli zero, 16, e8, mf2, ta, ma\n\t"    \
-    "vle8.v v16, (%[sc])\n\t"                   \
+    "addi t0, %[b], %[osc]\n\t"                 \
+    "vle8.v v16, (t0)\n\t"                      \
     "vand.vi v17, v16, 15\n\t"                  \
     "vsrl.vi v18, v16, 4\n\t"                   \
     SI_WIDE_REP16                               \
@@ -663,10 +681,9 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
     "vmv.s.x v21, zero\n\t"
 #define SI_WIDE_Q2_ARGS                                                                                          \
     : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)                                                  \
-    : [n] "r"(n), [n32] "r"(n32), [n256] "r"(n256), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [S] "r"(ws->s), \
-      [C] "r"(ws->c), [Q] "r"(ws->q), [sh] "r"(wide_sh2), [k01] "r"(0x0101010101010101ull), [c16] "r"(16L),      \
-      [c32] "r"(32L)                                                                                              \
-    : SI_TOK_CLOBBER, "v22", "v23"
+    : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [b] "r"(b), [W] "r"(ws), [T] "r"(&wide_tab),                \
+      [osc] "i"(offsetof(blk_q2_K, scales)), [oqs] "i"(offsetof(blk_q2_K, qs))                                   \
+    : SI_TOK_CLOBBER, "v22", "v23", "t1", "t3", "t5"
     if (ch == 2)
         __asm__ volatile(SI_WIDE_Q2_DEC SI_WIDE_U8_2 SI_WIDE_Q2_ARGS);
     else
@@ -718,18 +735,17 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
                              wscratch *ws)
 {
-    size_t n = SI_QK_K / (size_t)ch, n256 = SI_QK_K;
-    const uint8_t *hm = b + offsetof(blk_q3_K, hmask), *qs = b + offsetof(blk_q3_K, qs);
-    const uint8_t *raw = b + offsetof(blk_q3_K, scales);
+    size_t n = SI_QK_K / (size_t)ch;
 #define SI_WIDE_Q3_DEC                          \
     "vsetivli zero, 8, e8, m1, ta, ma\n\t"      \
-    "vle8.v v16, (%[raw])\n\t"                  \
+    "addi t0, %[b], %[osc]\n\t"                 \
+    "vle8.v v16, (t0)\n\t"                      \
     "vand.vi v17, v16, 15\n\t"                  \
     "vsrl.vi v18, v16, 4\n\t"                   \
     "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
     "vslideup.vi v17, v18, 8\n\t"               \
     "vsetivli zero, 4, e8, m1, ta, ma\n\t"      \
-    "addi t0, %[raw], 8\n\t"                    \
+    "addi t0, %[b], %[osc] + 8\n\t"             \
     "vle8.v v18, (t0)\n\t"                      \
     "vsetivli zero, 4, e32, m1, ta, ma\n\t"     \
     "vmv.x.s t0, v18\n\t"                       \
@@ -746,18 +762,21 @@ static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t s
     "vrsub.vx v17, v17, t0\n\t"                 \
     SI_WIDE_REP16                               \
     SI_WIDE_CODES                               \
-    /* hmask (32 bytes) repeated eight times at %[H] */ \
+    /* hmask (32 bytes) repeated eight times at t4 */ \
     "li t0, 32\n\t"                             \
     "vsetvli zero, t0, e8, m2, ta, ma\n\t"      \
-    "vle8.v v8, (%[hm])\n\t"                    \
-    "addi t0, %[Q], 64\n\t"                     \
+    "addi t0, %[b], %[ohm]\n\t"                 \
+    "vle8.v v8, (t0)\n\t"                       \
+    "addi t0, t5, 64\n\t"                       \
     "vse8.v v8, (t0)\n\t"                       \
     "vsetivli zero, 8, e64, m2, ta, ma\n\t"     \
+    "addi t4, %[W], 512\n\t"                    \
     "vlsseg4e64.v v8, (t0), zero\n\t"           \
-    "vssseg4e64.v v8, (%[H]), %[c32]\n\t"       \
+    "vssseg4e64.v v8, (t4), t1\n\t"             \
     SI_WIDE_2BIT                                \
-    "vle8.v v8, (%[H])\n\t"                     \
-    "vle8.v v16, (%[kt])\n\t"                   \
+    "vle8.v v8, (t4)\n\t"                       \
+    "addi t0, %[T], 256\n\t"                    \
+    "vle8.v v16, (t0)\n\t"                      \
     "vsrl.vv v8, v8, v16\n\t"                   \
     "vand.vi v8, v8, 1\n\t"                     \
     "vsll.vi v8, v8, 2\n\t"                     \
@@ -766,10 +785,9 @@ static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t s
     SI_WIDE_SCALE
 #define SI_WIDE_Q3_ARGS                                                                                          \
     : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                                  \
-    : [n] "r"(n), [n256] "r"(n256), [s] "r"(stride), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [S] "r"(ws->s), \
-      [C] "r"(ws->c), [H] "r"(ws->h), [Q] "r"(ws->q), [sh] "r"(wide_sh2), [kt] "r"(wide_k),                      \
-      [k01] "r"(0x0101010101010101ull), [c16] "r"(16L), [c32] "r"(32L)                                           \
-    : SI_TOK_CLOBBER, "t2"
+    : [n] "r"(n), [s] "r"(stride), [b] "r"(b), [W] "r"(ws), [T] "r"(&wide_tab),                                 \
+      [osc] "i"(offsetof(blk_q3_K, scales)), [oqs] "i"(offsetof(blk_q3_K, qs)), [ohm] "i"(offsetof(blk_q3_K, hmask)) \
+    : SI_TOK_CLOBBER, "t1", "t2", "t3", "t4", "t5"
     if (ch == 2)
         __asm__ volatile(SI_WIDE_Q3_DEC SI_WIDE_S8_2 SI_WIDE_Q3_ARGS);
     else
@@ -1536,26 +1554,19 @@ static inline int kq_wide16(void)
     return wide16_chunks;
 }
 
-#define SI_R8(x) x, x, x, x, x, x, x, x
-#define SI_R32(x) SI_R8(x), SI_R8(x), SI_R8(x), SI_R8(x)
-/* per element: Q4_K/Q5_K's nibble shift (4 on odd sub-blocks), Q6_K's (4 on 64..127) */
-static const uint8_t wide_sh4[SI_QK_K] __attribute__((aligned(64))) = {
-    SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4)};
-static const uint8_t wide_sh4b[SI_QK_K] __attribute__((aligned(64))) = {
-    SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4), SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4)};
-#undef SI_R8
-#undef SI_R32
 
-/* the 16-bit weights: codes (v16.., e8) times scales (at %[S]) into v0.. */
+/* the 16-bit weights: codes (v16.., e8) times scales (at %[W]) into v0.. */
 #define SI_W16_MUL2(op)                         \
-    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t" \
-    "vle8.v v24, (%[S])\n\t"                    \
+    "li t0, 256\n\t"                            \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"      \
+    "vle8.v v24, (%[W])\n\t"                    \
     "vsetvli zero, %[n8], e8, m4, ta, ma\n\t"   \
     op " v0, v16, v24\n\t"                      \
     op " v8, v20, v28\n\t"
 #define SI_W16_MUL1(op)                         \
-    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t" \
-    "vle8.v v24, (%[S])\n\t"                    \
+    "li t0, 256\n\t"                            \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"      \
+    "vle8.v v24, (%[W])\n\t"                    \
     "vsetvli zero, %[n8], e8, m4, ta, ma\n\t"   \
     op " v0, v16, v24\n\t"
 /* one token: chunks of E16 (%[n]) at v0, v4 (, v8, v12) */
@@ -1598,27 +1609,28 @@ static const uint8_t wide_sh4b[SI_QK_K] __attribute__((aligned(64))) = {
             __asm__ volatile(dec SI_W16_MUL1(op) SI_W16_ZERO SI_W16_TOK1 args);    \
     } while (0)
 
-/* each 32-byte half of 64 bytes at src repeated four times at dst (copy at q) */
+/* each 32-byte half of 64 bytes at src repeated four times at dst (copy at q; uses t0,
+ * t6) */
 #define SI_WIDE_HALVES4(src, q, dst)            \
     "li t0, 64\n\t"                             \
     "vsetvli zero, t0, e8, m4, ta, ma\n\t"      \
     "vle8.v v8, (" src ")\n\t"                  \
     "vse8.v v8, (" q ")\n\t"                    \
     "vsetivli zero, 4, e64, m1, ta, ma\n\t"     \
+    "li t6, 32\n\t"                             \
     "vlsseg4e64.v v8, (" q "), zero\n\t"        \
-    "vssseg4e64.v v8, (" dst "), %[c32]\n\t"    \
+    "vssseg4e64.v v8, (" dst "), t6\n\t"        \
     "addi t0, " q ", 32\n\t"                    \
     "vlsseg4e64.v v8, (t0), zero\n\t"           \
     "addi t0, " dst ", 128\n\t"                 \
-    "vssseg4e64.v v8, (t0), %[c32]\n\t"
+    "vssseg4e64.v v8, (t0), t6\n\t"
 
 /* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens, fm[0..7] = dmin *
  * mins (SI_K4_FMINS), at VLEN >= 256 */
 static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, const int8_t *a, size_t stride,
                               int64_t nt, int32_t *isum, float dmin, float *fm, wscratch *ws)
 {
-    uint8_t tmp[16] __attribute__((aligned(8)));
-    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch, n256 = SI_QK_K;
+    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch;
     const uint8_t *sc = b + offsetof(blk_q4_K, scales);
     const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
     const uint8_t *qh = b + offsetof(blk_q5_K, qh);
@@ -1629,7 +1641,8 @@ static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, con
     SI_K4_FMINS("t0")                                                                   \
     /* sc0..3 and sc4..7 (two words 8 bytes apart), each byte doubled, spread */        \
     "vsetivli zero, 2, e32, mf2, ta, ma\n\t"                                            \
-    "vlse32.v v16, (%[tmp]), %[c8]\n\t"                                                 \
+    "li t1, 8\n\t"                                                                      \
+    "vlse32.v v16, (%[tmp]), t1\n\t"                                                    \
     "vsetivli zero, 8, e16, m1, ta, ma\n\t"                                             \
     "vzext.vf2 v18, v16\n\t"                                                            \
     "li t0, 257\n\t"                                                                    \
@@ -1639,32 +1652,40 @@ static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, con
     "li t0, 128\n\t"                                                                    \
     "vsetvli zero, t0, e8, m4, ta, ma\n\t"                                              \
     "vle8.v v8, (%[qs])\n\t"                                                            \
-    "vse8.v v8, (%[Q])\n\t"                                                             \
+    "addi t5, %[W], 768\n\t"                                                            \
+    "vse8.v v8, (t5)\n\t"                                                               \
     "vsetivli zero, 4, e64, m1, ta, ma\n\t"                                             \
-    "vlsseg4e64.v v8, (%[Q]), %[c32]\n\t"                                               \
-    "vssseg4e64.v v8, (%[C]), %[c64]\n\t"                                               \
-    "addi t0, %[C], 32\n\t"                                                             \
-    "vssseg4e64.v v8, (t0), %[c64]\n\t"                                                 \
+    "li t1, 64\n\t"                                                                     \
+    "li t6, 32\n\t"                                                                     \
+    "addi t3, %[W], 256\n\t"                                                            \
+    "vlsseg4e64.v v8, (t5), t6\n\t"                                                     \
+    "vssseg4e64.v v8, (t3), t1\n\t"                                                     \
+    "addi t0, t3, 32\n\t"                                                               \
+    "vssseg4e64.v v8, (t0), t1\n\t"                                                     \
     "beqz %[hq], 3f\n\t"                                                                \
-    /* Q5_K: qh repeated eight times at %[H] */                                         \
+    /* Q5_K: qh repeated eight times at t4 */                                         \
     "li t0, 32\n\t"                                                                     \
     "vsetvli zero, t0, e8, m2, ta, ma\n\t"                                              \
     "vle8.v v8, (%[qh])\n\t"                                                            \
-    "addi t0, %[Q], 128\n\t"                                                            \
+    "addi t0, t5, 128\n\t"                                                              \
     "vse8.v v8, (t0)\n\t"                                                               \
     "vsetivli zero, 8, e64, m2, ta, ma\n\t"                                             \
+    "addi t4, %[W], 512\n\t"                                                            \
     "vlsseg4e64.v v8, (t0), zero\n\t"                                                   \
-    "vssseg4e64.v v8, (%[H]), %[c32]\n\t"                                               \
+    "vssseg4e64.v v8, (t4), t6\n\t"                                                     \
     "3:\n\t"                                                                            \
-    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t"                                         \
-    "vle8.v v16, (%[C])\n\t"                                                            \
-    "vle8.v v8, (%[sh])\n\t"                                                            \
+    "li t0, 256\n\t"                                                                    \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"                                              \
+    "vle8.v v16, (t3)\n\t"                                                              \
+    "addi t0, %[T], 512\n\t"                                                            \
+    "vle8.v v8, (t0)\n\t"                                                               \
     "vsrl.vv v16, v16, v8\n\t"                                                          \
     "vand.vi v16, v16, 15\n\t"                                                          \
     "beqz %[hq], 4f\n\t"                                                                \
     /* bit k = i / 32 of the repeated qh to bit 4 */                                    \
-    "vle8.v v8, (%[H])\n\t"                                                             \
-    "vle8.v v24, (%[kt])\n\t"                                                           \
+    "vle8.v v8, (t4)\n\t"                                                               \
+    "addi t0, %[T], 256\n\t"                                                            \
+    "vle8.v v24, (t0)\n\t"                                                              \
     "vsrl.vv v8, v8, v24\n\t"                                                           \
     "vand.vi v8, v8, 1\n\t"                                                             \
     "vsll.vi v8, v8, 4\n\t"                                                             \
@@ -1672,11 +1693,9 @@ static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, con
     "4:\n\t"
 #define SI_WIDE_K4_ARGS                                                                                        \
     : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                                \
-    : [n] "r"(n), [n8] "r"(n8), [n256] "r"(n256), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh),  \
-      [hq] "r"((long)has_qh), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [S] "r"(ws->s), [C] "r"(ws->c), \
-      [H] "r"(ws->h), [Q] "r"(ws->q), [sh] "r"(wide_sh4), [kt] "r"(wide_k), [k01] "r"(0x0101010101010101ull),   \
-      [c8] "r"(8L), [c16] "r"(16L), [c32] "r"(32L), [c64] "r"(64L)                                               \
-    : SI_FUSED_CLOBBER
+    : [n] "r"(n), [n8] "r"(n8), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh),                   \
+      [hq] "r"((long)has_qh), [tmp] "r"(ws->t), [dmin] "f"(dmin), [fm] "r"(fm), [W] "r"(ws), [T] "r"(&wide_tab) \
+    : SI_FUSED_CLOBBER, "t1", "t3", "t4", "t5", "t6"
     SI_W16_RUN(SI_WIDE_K4_DEC, "vwmulu.vv", SI_WIDE_K4_ARGS);
 #undef SI_WIDE_K4_DEC
 #undef SI_WIDE_K4_ARGS
@@ -1688,31 +1707,38 @@ static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, con
 static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt,
                              int32_t *isum, wscratch *ws)
 {
-    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch, n256 = SI_QK_K;
-    const uint8_t *ql = b + offsetof(blk_q6_K, ql), *qh = b + offsetof(blk_q6_K, qh);
-    const uint8_t *sc = b + offsetof(blk_q6_K, scales);
+    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch;
 #define SI_WIDE_Q6_DEC                                  \
     "vsetivli zero, 16, e8, m1, ta, ma\n\t"             \
-    "vle8.v v17, (%[sc])\n\t"                           \
+    "addi t0, %[b], %[osc]\n\t"                         \
+    "vle8.v v17, (t0)\n\t"                              \
     SI_WIDE_REP16                                       \
     "li t0, 128\n\t"                                    \
     "vsetvli zero, t0, e8, m4, ta, ma\n\t"              \
-    "vle8.v v8, (%[ql])\n\t"                            \
-    "vse8.v v8, (%[Q])\n\t"                             \
+    "vle8.v v8, (%[b])\n\t" /* ql */                    \
+    "addi t5, %[W], 768\n\t"                            \
+    "vse8.v v8, (t5)\n\t"                               \
     "vsetivli zero, 2, e64, m1, ta, ma\n\t"             \
-    "vlsseg8e64.v v8, (%[Q]), %[c64]\n\t"               \
-    "vssseg8e64.v v8, (%[C]), %[c128]\n\t"              \
-    "addi t0, %[C], 64\n\t"                             \
-    "vssseg8e64.v v8, (t0), %[c128]\n\t"                \
-    "addi t1, %[Q], 128\n\t"                            \
-    SI_WIDE_HALVES4("%[qh]", "t1", "%[H]")              \
-    "vsetvli zero, %[n256], e8, m8, ta, ma\n\t"         \
-    "vle8.v v16, (%[C])\n\t"                            \
-    "vle8.v v8, (%[sh])\n\t"                            \
+    "li t1, 64\n\t"                                     \
+    "li t2, 128\n\t"                                    \
+    "addi t3, %[W], 256\n\t"                            \
+    "vlsseg8e64.v v8, (t5), t1\n\t"                     \
+    "vssseg8e64.v v8, (t3), t2\n\t"                     \
+    "addi t0, t3, 64\n\t"                               \
+    "vssseg8e64.v v8, (t0), t2\n\t"                     \
+    "addi t1, t5, 128\n\t"                              \
+    "addi t2, %[b], %[oqh]\n\t"                         \
+    "addi t4, %[W], 512\n\t"                            \
+    SI_WIDE_HALVES4("t2", "t1", "t4")                   \
+    "li t0, 256\n\t"                                    \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"              \
+    "vle8.v v16, (t3)\n\t"                              \
+    "addi t0, %[T], 768\n\t"                            \
+    "vle8.v v8, (t0)\n\t"                               \
     "vsrl.vv v16, v16, v8\n\t"                          \
     "vand.vi v16, v16, 15\n\t"                          \
-    "vle8.v v8, (%[H])\n\t"                             \
-    "vle8.v v24, (%[sh2])\n\t"                          \
+    "vle8.v v8, (t4)\n\t"                               \
+    "vle8.v v24, (%[T])\n\t"                            \
     "vsrl.vv v8, v8, v24\n\t"                           \
     "vand.vi v8, v8, 3\n\t"                             \
     "vsll.vi v8, v8, 4\n\t"                             \
@@ -1721,10 +1747,9 @@ static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a,
     "vsub.vx v16, v16, t0\n\t"
 #define SI_WIDE_Q6_ARGS                                                                                       \
     : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                               \
-    : [n] "r"(n), [n8] "r"(n8), [n256] "r"(n256), [s] "r"(stride), [sc] "r"(sc), [ql] "r"(ql), [qh] "r"(qh), \
-      [S] "r"(ws->s), [C] "r"(ws->c), [H] "r"(ws->h), [Q] "r"(ws->q), [sh] "r"(wide_sh4b), [sh2] "r"(wide_sh2), \
-      [k01] "r"(0x0101010101010101ull), [c16] "r"(16L), [c32] "r"(32L), [c64] "r"(64L), [c128] "r"(128L)       \
-    : SI_FUSED_CLOBBER, "t1"
+    : [n] "r"(n), [n8] "r"(n8), [s] "r"(stride), [b] "r"(b), [W] "r"(ws), [T] "r"(&wide_tab),                   \
+      [osc] "i"(offsetof(blk_q6_K, scales)), [oqh] "i"(offsetof(blk_q6_K, qh))                                   \
+    : SI_FUSED_CLOBBER, "t1", "t2", "t3", "t4", "t5", "t6"
     SI_W16_RUN(SI_WIDE_Q6_DEC, "vwmul.vv", SI_WIDE_Q6_ARGS);
 #undef SI_WIDE_Q6_DEC
 #undef SI_WIDE_Q6_ARGS
