@@ -1769,6 +1769,96 @@ static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a,
 #undef SI_WIDE_CODES
 #undef SI_WIDE_2BIT
 #undef SI_WIDE_SCALE
+/* One token of Q4_K/Q5_K at VLEN >= 256, without the 16-bit weights: per sub-block
+ * (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the codes, their widening
+ * product with the activations into its own e16 LMUL 2 group (v8..v23), then one
+ * vwmacc.vx per sub-block by its scale (from the unpacked scales at %[tmp]) into an
+ * e32 LMUL 4 accumulator: fused_q4_K's operations at vl 32, so VLEN-agnostic. Q5_K's
+ * fifth bits: bit s of qh moved to bit 4 per sub-block. fm[0..7] = dmin * mins. */
+#define SI_FW_PAIR(c, qoff, aoff, hlo, hhi)      \
+    "addi t0, %[qs], " qoff "\n\t"              \
+    "vle8.v v1, (t0)\n\t"                       \
+    "vand.vi v2, v1, 15\n\t"                    \
+    "vsrl.vi v3, v1, 4\n\t"                     \
+    hlo hhi                                     \
+    "addi t0, %[a], " aoff "\n\t"               \
+    "vle8.v v5, (t0)\n\t"                       \
+    "addi t0, t0, 32\n\t"                       \
+    "vle8.v v6, (t0)\n\t"                       \
+    "vwmulsu.vv v" #c ", v5, v2\n\t"
+/* the second product of a pair goes to the group after the first (c + 2) */
+#define SI_FW_PAIR2(c0, c1, qoff, aoff, hlo, hhi) \
+    SI_FW_PAIR(c0, qoff, aoff, hlo, hhi)        \
+    "vwmulsu.vv v" #c1 ", v6, v3\n\t"
+/* v7 = bit s of qh (v4) at bit 4, ORed into dst */
+#define SI_FW_HB(dst, shift) shift "vand.vx v7, v7, t1\n\t" "vor.vv " dst ", " dst ", v7\n\t"
+#define SI_FW_SLL(s) "vsll.vi v7, v4, " #s "\n\t"
+#define SI_FW_SRL(s) "vsrl.vi v7, v4, " #s "\n\t"
+#define SI_FW_MAC(reg, off)                     \
+    "lbu t0, " off "(%[tmp])\n\t"              \
+    "vwmacc.vx v24, t0, " reg "\n\t"
+#define SI_FW_HEAD                              \
+    "li t0, 63\n\t"                             \
+    SI_K4_UNPACK("t0")                          \
+    "li t0, 32\n\t"                             \
+    SI_K4_FMINS("t0")                           \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e8, m1, ta, ma\n\t"
+#define SI_FW_TAIL                              \
+    "vsetvli zero, t0, e16, m2, ta, ma\n\t"     \
+    "lbu t1, 0(%[tmp])\n\t"                     \
+    "vwmul.vx v24, v8, t1\n\t"                  \
+    SI_FW_MAC("v10", "1") SI_FW_MAC("v12", "2") SI_FW_MAC("v14", "3") SI_FW_MAC("v16", "8") \
+    SI_FW_MAC("v18", "9") SI_FW_MAC("v20", "10") SI_FW_MAC("v22", "11")                 \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e32, m4, ta, ma\n\t"     \
+    "vmv.s.x v28, zero\n\t"                     \
+    "vredsum.vs v28, v24, v28\n\t"              \
+    "vmv.x.s %[is], v28\n\t"
+static inline int32_t fusedw_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_FW_HEAD
+        SI_FW_PAIR2(8, 10, "0", "0", "", "")
+        SI_FW_PAIR2(12, 14, "32", "64", "", "")
+        SI_FW_PAIR2(16, 18, "64", "128", "", "")
+        SI_FW_PAIR2(20, 22, "96", "192", "", "")
+        SI_FW_TAIL
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+
+static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_FW_HEAD
+        "vle8.v v4, (%[qh])\n\t"
+        "li t1, 16\n\t"
+        SI_FW_PAIR2(8, 10, "0", "0", SI_FW_HB("v2", SI_FW_SLL(4)), SI_FW_HB("v3", SI_FW_SLL(3)))
+        SI_FW_PAIR2(12, 14, "32", "64", SI_FW_HB("v2", SI_FW_SLL(2)), SI_FW_HB("v3", SI_FW_SLL(1)))
+        SI_FW_PAIR2(16, 18, "64", "128", SI_FW_HB("v2", "vmv.v.v v7, v4\n\t"), SI_FW_HB("v3", SI_FW_SRL(1)))
+        SI_FW_PAIR2(20, 22, "96", "192", SI_FW_HB("v2", SI_FW_SRL(2)), SI_FW_HB("v3", SI_FW_SRL(3)))
+        SI_FW_TAIL
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+#undef SI_FW_PAIR
+#undef SI_FW_PAIR2
+#undef SI_FW_HB
+#undef SI_FW_SLL
+#undef SI_FW_SRL
+#undef SI_FW_MAC
+#undef SI_FW_HEAD
+#undef SI_FW_TAIL
 #undef SI_K4_UNPACK
 #undef SI_K4_FMINS
 
@@ -1939,8 +2029,11 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
                     c = (yd[i] * -dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q4_K:
+                    is = fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
                 case SI_TYPE_Q5_K:
-                    tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, yq, 0, 1, &is, dm[i - i0], fm + (size_t)i * 8, &ws);
+                    is = fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 default:
