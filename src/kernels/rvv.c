@@ -1,18 +1,31 @@
 /* The RISC-V Vector 1.0 kernel set (ratified `__riscv_` intrinsics), for the K230's
  * C908: VLEN 128 with a 64-bit datapath, so a vector instruction costs about 2 x LMUL
- * cycles there. The code is VLEN-agnostic: every vector operation asks vsetvl for the
- * element count it needs (at most 64 bytes or 32 words at the LMUL used, which V
- * guarantees at any legal VLEN >= 128) and nothing depends on the register size; it is
- * tested at VLEN 128 and 256 under qemu. Memory is read with byte loads reinterpreted
- * as wider elements wherever the address may be unaligned (weight rows, activations
- * at any offset): the C908 need not support misaligned vector element accesses.
+ * cycles there. Compiled with V on its own (src/kernels/meson.build): the rest of a
+ * riscv64 build is RV64GC and rvv_detect.c decides at run time whether this set runs.
+ * Tested at VLEN 128, 256 and 512 under qemu (checkasm). Memory is read with byte loads
+ * reinterpreted as wider elements wherever the address may be unaligned (weight rows,
+ * activations at any offset): the C908 need not support misaligned vector element
+ * accesses (the wide decodes' 64-bit segment accesses touch only their own 16-byte
+ * aligned buffers).
  *
  * Matrix kernels decode each weight block once into a form the token loop multiplies
  * with directly and dot it with every token of the step (up to TOK_CHUNK per decode).
- * At VLEN 128 (the K230) the K-quant blocks are decoded straight into v0..v15 as bytes,
- * one 16-element scale group per register, and one token runs fused kernels that
- * multiply the codes with the activations from registers; at other VLENs a generic
- * decode-to-buffer path runs (correct anywhere, tuned for nothing):
+ * Two layouts, picked by what vsetvl answers (is_vlen128, kq_wide):
+ *   - VLEN 128 (the K230): the K-quant blocks are decoded straight into v0..v15 as
+ *     bytes, one 16-element scale group per register, and one token runs fused kernels
+ *     that multiply the codes with the activations from registers; Q4_0/Q8_0 four
+ *     blocks at a time (tok_q80x4).
+ *   - VLEN >= 256 ("wide", the section "K-quants at VLEN >= 256"): a register holds
+ *     several scale groups, so the block is decoded at full width through small
+ *     buffers (codes repeated by strided segment loads/stores and shifted by a table,
+ *     scales spread to one byte per element) and the tokens run in chunks of
+ *     min(256, VLMAX at LMUL 4) elements, two or one per token where VLEN 128 takes
+ *     four; one token of Q4_K/Q5_K per sub-block at vl 32 (fusedw_q4_K); Q4_0/Q8_0
+ *     eight blocks at a time (tok_q80x8w). Nothing there assumes a register size: vl
+ *     is asked for, and register groups are named at LMUL 4/8 (four or eight registers
+ *     whatever their size), the chunk count coming from vsetvl.
+ * The generic decode-to-buffer path below (mat_dot_kqn) is what ran at VLEN >= 256
+ * before; it remains the fallback. Per type:
  *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation
  *                 loads and four widening multiplies at e8 LMUL 4, widening reductions
  *   Q4_K..Q6_K    codes times activations at e8 LMUL 4, then one vwmacc.vx per scale
@@ -894,7 +907,7 @@ static void gather_f16(const uint8_t *p, size_t stride, int64_t nb, float *dst)
  * dot product itself, so for n_tok == 1 the single-token kernels below multiply the
  * codes with the activations straight from registers. They place one 16-element scale
  * group in each vector register (16 bytes), which holds at VLEN 128 only, the K230's:
- * elsewhere (vlenb != 16) the decode path runs, so qemu at VLEN 256 tests that one.
+ * from VLEN 256 the wide kernels run (qemu at VLEN 256 and 512 tests those).
  * Per block, in assembly (the compiler would spill the LMUL 4/8 groups):
  *   Q2_K  codes extracted at e8 LMUL 2 (a half block's 8 groups in v8..v15), each group
  *         scaled by vmul.vx at LMUL 1 (code * scale <= 45), two vwmulsu/vwmaccsu at e8
@@ -1989,7 +2002,11 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g, int wide);
+                                                              const float *yall, const float *g);
+static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                               int64_t n_rows, const void *act, size_t act_stride,
+                                                               int64_t n_tok, float *out, size_t out_stride,
+                                                               const float *yall, const float *g, int wide);
 
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
@@ -2055,6 +2072,32 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
 static _Thread_local void *kbuf;
 static _Thread_local size_t kbuf_cap;
 
+/* VLEN >= 256 (wide: the chunks of kq_wide()), apart from mat_dot_kq so that its VLEN 128
+ * loops are compiled as they were */
+static __attribute__((noinline)) void mat_dot_kq_wide(uint32_t type, int wide, int64_t n, const void *w,
+                                                      size_t row_bytes, int64_t n_rows, const void *act,
+                                                      size_t act_stride, int64_t n_tok, float *out, size_t out_stride,
+                                                      const float *yall, const float *g)
+{
+#define SI_KQW_DISPATCH(call)                           \
+    switch (type) {                                     \
+    case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
+    case SI_TYPE_Q3_K: call(SI_TYPE_Q3_K); break;       \
+    case SI_TYPE_Q4_K: call(SI_TYPE_Q4_K); break;       \
+    case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
+    default: call(SI_TYPE_Q6_K); break;                 \
+    }
+#define SI_KQW1(T) mat_dot_kqw1(T, wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQ8W(T) mat_dot_kq8w(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, wide)
+    if (n_tok == 1)
+        SI_KQW_DISPATCH(SI_KQW1)
+    else
+        SI_KQW_DISPATCH(SI_KQ8W)
+#undef SI_KQW1
+#undef SI_KQ8W
+#undef SI_KQW_DISPATCH
+}
+
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
@@ -2087,20 +2130,18 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 #define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
-#define SI_KQW1(T) mat_dot_kqw1(T, wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
-#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, wide)
+#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
-    else if (wide && n_tok == 1)
-        SI_KQ_DISPATCH(SI_KQW1)
-    else if (v128 || wide)
+    else if (v128) /* (wide 0 as a constant: the VLEN 128 loop has no trace of the wide one) */
         SI_KQ_DISPATCH(SI_KQ8)
+    else if (wide)
+        mat_dot_kq_wide(type, wide, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g);
     else
         SI_KQ_DISPATCH(SI_KQN)
 #undef SI_KQ1
 #undef SI_KQ8
-#undef SI_KQW1
 #undef SI_KQN
 #undef SI_KQ_DISPATCH
 }
@@ -2140,6 +2181,59 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
 /* Several tokens at VLEN 128: per row and chunk of tokens, first every block's integer
  * sums (the decode-once kernels above), then the float pass over the whole row. */
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, size_t act_stride,
+                                                              int64_t n_tok, float *out, size_t out_stride,
+                                                              const float *yall, const float *g)
+{
+    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int64_t nb = n / SI_QK_K;
+    float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
+    int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        gather_f16(row + doff, bsz, nb, d);
+        if (has_min)
+            gather_f16(row + moff, bsz, nb, dmin);
+        if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
+                                   * (the same float bits: (-x) * (-y) == x * y exactly) */
+            for (int64_t i = 0; i < nb; i++)
+                d[i] = -d[i];
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + offsetof(blk_q8_K, qs);
+            for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                int32_t *bis = is + (size_t)i * TOK_CHUNK;
+                switch (type) {
+                case SI_TYPE_Q2_K:
+                    tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
+                    break;
+                case SI_TYPE_Q3_K:
+                    tokd_q3_K(b, a, act_stride, nt, bis);
+                    break;
+                case SI_TYPE_Q4_K:
+                case SI_TYPE_Q5_K:
+                    tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
+                    break;
+                default:
+                    tok_q6_K(b, a, act_stride, nt, bis);
+                    break;
+                }
+            }
+            if (k4)
+                for (int64_t t = 0; t < nt; t++)
+                    mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8, 1);
+            combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
+                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
+        }
+    }
+}
+
+/* mat_dot_kq8 at VLEN >= 256 (wide: kq_wide()'s chunks), a copy so that the VLEN 128 one
+ * stays as it was compiled. Several tokens: per row and chunk of tokens, first every block's integer
+ * sums (the decode-once kernels above), then the float pass over the whole row. */
+static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g, int wide)
