@@ -2072,13 +2072,30 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
 static _Thread_local void *kbuf;
 static _Thread_local size_t kbuf_cap;
 
-/* VLEN >= 256 (wide: the chunks of kq_wide()), apart from mat_dot_kq so that its VLEN 128
- * loops are compiled as they were */
-static __attribute__((noinline)) void mat_dot_kq_wide(uint32_t type, int wide, int64_t n, const void *w,
-                                                      size_t row_bytes, int64_t n_rows, const void *act,
-                                                      size_t act_stride, int64_t n_tok, float *out, size_t out_stride,
-                                                      const float *yall, const float *g)
+/* mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
+ * (si_kernels_rvv_v), apart from mat_dot_kq so that the VLEN 128 loops stay as they
+ * were compiled */
+static void mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                      int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
+                                                      float *out, size_t out_stride)
 {
+    const int64_t nb = n / SI_QK_K, wide = kq_wide();
+    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    const float *g = NULL;
+    if (yall) {
+        const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
+                            TOK_CHUNK * sizeof(float);
+        const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
+        if (have && k4)
+            g = gather_mins_g(act, act_stride, n_tok, nb, yall);
+        if (!have || (k4 && !g))
+            yall = NULL;
+    }
+    if (!yall) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
 #define SI_KQW_DISPATCH(call)                           \
     switch (type) {                                     \
     case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
@@ -2087,8 +2104,8 @@ static __attribute__((noinline)) void mat_dot_kq_wide(uint32_t type, int wide, i
     case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
     default: call(SI_TYPE_Q6_K); break;                 \
     }
-#define SI_KQW1(T) mat_dot_kqw1(T, wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
-#define SI_KQ8W(T) mat_dot_kq8w(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, wide)
+#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQ8W(T) mat_dot_kq8w(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
     if (n_tok == 1)
         SI_KQW_DISPATCH(SI_KQW1)
     else
@@ -2105,9 +2122,8 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
     const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const int wide = kq_wide16() ? kq_wide() : 0; /* VLEN >= 256 */
     const float *g = NULL;
-    if (yall && ((v128 && (n_tok > 1 || k4)) || wide)) {
+    if (yall && v128 && (n_tok > 1 || k4)) {
         const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
                             TOK_CHUNK * sizeof(float);
         const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
@@ -2134,10 +2150,8 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
-    else if (v128) /* (wide 0 as a constant: the VLEN 128 loop has no trace of the wide one) */
+    else if (v128)
         SI_KQ_DISPATCH(SI_KQ8)
-    else if (wide)
-        mat_dot_kq_wide(type, wide, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g);
     else
         SI_KQ_DISPATCH(SI_KQN)
 #undef SI_KQ1
@@ -2557,13 +2571,12 @@ static inline void tok_q80x8w(const uint8_t *w, int q4, const int8_t *a, size_t 
 #undef SI_Q8W_ACT
 }
 
-/* Q8_0 / Q4_0 at VLEN 128 (and >= 256: wide, tok_q80x8w for eight blocks at a time):
- * per row the integer sums of every block (tok_q80x4 for four
+/* Q8_0 / Q4_0 at VLEN 128: per row the integer sums of every block (tok_q80x4 for four
  * blocks at a time, the intrinsics below for a last one to three), then the float step
  * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
  * reference's: across tokens for several, across blocks with an ordered reduction for
  * one (the same operations, so a token alone equals the token in a batch). */
-static inline __attribute__((always_inline)) void mat_dot_q80_v128(int q4, int wide, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                              size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
                              float *dw, int32_t *is)
 {
@@ -2577,14 +2590,78 @@ static inline __attribute__((always_inline)) void mat_dot_q80_v128(int q4, int w
             const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
             const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
             int64_t i = 0;
-            if (wide)
-                for (; i + 8 <= nb; i += 8)
-                    tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                               (size_t)nb);
-            else
-                for (; i + 4 <= nb; i += 4)
-                    tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                              (size_t)nb);
+            for (; i + 4 <= nb; i += 4)
+                tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                          (size_t)nb);
+            for (; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const size_t vl = __riscv_vsetvl_e8m2(32);
+                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
+                const int8_t *y = a + (size_t)i * sizeof(blk_q8_0);
+                for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2(y, vl), vl);
+                    is[(size_t)t * (size_t)nb + (size_t)i] =
+                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
+                }
+            }
+            const float *ds = dscale + (size_t)t0 * (size_t)nb;
+            if (nt == 1) { /* across blocks, summed in order */
+                vfloat32m1_t acc = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+                for (int64_t j = 0; j < nb;) {
+                    const size_t vl = __riscv_vsetvl_e32m4((size_t)(nb - j));
+                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + j, vl), vl);
+                    vfloat32m4_t d = __riscv_vle32_v_f32m4(dw + j, vl), y = __riscv_vle32_v_f32m4(ds + j, vl);
+                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(isf, d, vl), y, vl)
+                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vv_f32m4(d, y, vl), vl);
+                    acc = __riscv_vfredosum_vs_f32m4_f32m1(c, acc, vl);
+                    j += (int64_t)vl;
+                }
+                out[(size_t)t0 * out_stride + (size_t)r] = __riscv_vfmv_f_s_f32m1_f32(acc);
+                continue;
+            }
+            for (int64_t t = 0; t < nt;) { /* across tokens, block by block */
+                const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
+                vfloat32m4_t acc = __riscv_vfmv_v_f_f32m4(0.0f, vl);
+                for (int64_t j = 0; j < nb; j++) {
+                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(
+                        __riscv_vlse32_v_i32m4(is + (size_t)t * (size_t)nb + (size_t)j,
+                                               (ptrdiff_t)((size_t)nb * sizeof(int32_t)), vl), vl);
+                    vfloat32m4_t y = __riscv_vlse32_v_f32m4(ds + (size_t)t * (size_t)nb + (size_t)j,
+                                                            (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
+                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(isf, dw[j], vl), y, vl)
+                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vf_f32m4(y, dw[j], vl), vl);
+                    acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
+                }
+                __riscv_vsse32_v_f32m4(out + (size_t)(t0 + t) * out_stride + (size_t)r,
+                                       (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
+                t += (int64_t)vl;
+            }
+        }
+    }
+}
+
+/* mat_dot_q80_v128 at VLEN >= 256 (a copy, so that the VLEN 128 one stays as it was
+ * compiled): tok_q80x8w for eight blocks at a time, the intrinsics for a last one to seven, then the float step
+ * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
+ * reference's: across tokens for several, across blocks with an ordered reduction for
+ * one (the same operations, so a token alone equals the token in a batch). */
+static void mat_dot_q80_wide(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
+                             float *dw, int32_t *is)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        gather_f16(row, bsz, nb, dw);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
+            int64_t i = 0;
+            for (; i + 8 <= nb; i += 8)
+                tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                           (size_t)nb);
             for (; i < nb; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const size_t vl = __riscv_vsetvl_e8m2(32);
@@ -2634,6 +2711,22 @@ static inline __attribute__((always_inline)) void mat_dot_q80_v128(int q4, int w
 
 /* Per block and token one integer dot (exact), then the reference's float step:
  * Q8_0 sumf += isum * (dw * da), Q4_0 sumf += isum * dw * da, block by block. */
+static void mat_dot_q80_w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                    int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
+                                                    float *out, size_t out_stride)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
+    void *sc = dscale ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t))) : NULL;
+    if (!sc) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    float *dw = sc;
+    mat_dot_q80_wide(type == SI_TYPE_Q4_0, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale,
+                     dw, (int32_t *)(void *)(dw + nb));
+}
+
 static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
@@ -2641,21 +2734,16 @@ static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
     const int q4 = type == SI_TYPE_Q4_0;
     const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    const int v128 = is_vlen128(), wide = kq_wide() != 0; /* VLEN 128, >= 256 */
-    void *sc = dscale && (v128 || wide) ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
-                                        : NULL;
-    if (!dscale || ((v128 || wide) && !sc)) { /* no memory for the scratch: the reference needs none */
+    void *sc = dscale && is_vlen128() ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
+                                      : NULL;
+    if (!dscale || (is_vlen128() && !sc)) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
     if (sc) {
         float *dw = sc;
-        if (wide)
-            mat_dot_q80_v128(q4, 1, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
-                             (int32_t *)(void *)(dw + nb));
-        else
-            mat_dot_q80_v128(q4, 0, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
-                             (int32_t *)(void *)(dw + nb));
+        mat_dot_q80_v128(q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
+                         (int32_t *)(void *)(dw + nb));
         return;
     }
     const size_t vl = __riscv_vsetvl_e8m2(32);
@@ -2987,11 +3075,13 @@ static int rvv_ready;
 const si_kernels *si_kernels_rvv_v(void)
 {
     if (!rvv_ready) {
-        static const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = mat_dot_kq,
-                                          .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
-                                          .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
-                                          .rmsnorm = rmsnorm_rvv, .silu_mul = silu_mul_rvv, .rope = rope_rvv,
-                                          .attend = attend_rvv};
+        /* the matrix kernels by layout: VLEN 128, or >= 256 (see the top of this file) */
+        const int wide = !is_vlen128() && kq_wide() && kq_wide16();
+        const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = wide ? mat_dot_kq_wide : mat_dot_kq,
+                                   .mat_dot_q8_0_family = wide ? mat_dot_q80_w : mat_dot_q80,
+                                   .mat_dot_float = mat_dot_float, .quantize_q8_0 = quantize_q8_0,
+                                   .quantize_q8_K = quantize_q8_K, .rmsnorm = rmsnorm_rvv, .silu_mul = silu_mul_rvv,
+                                   .rope = rope_rvv, .attend = attend_rvv};
         si_kernels_fill(&rvv_set, &e);
         rvv_ready = 1;
     }
