@@ -2257,8 +2257,8 @@ static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, in
     const int64_t nb = n / SI_QK_K;
     float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
-    wscratch ws; /* VLEN >= 256 (wide): the decode's buffers */
-    const int c16 = wide ? kq_wide16() : 0;
+    wscratch ws; /* the decode's buffers */
+    const int c16 = kq_wide16();
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         gather_f16(row + doff, bsz, nb, d);
@@ -2276,30 +2276,18 @@ static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, in
                 int32_t *bis = is + (size_t)i * TOK_CHUNK;
                 switch (type) {
                 case SI_TYPE_Q2_K:
-                    if (wide)
-                        tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
-                    else
-                        tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
+                    tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
                     break;
                 case SI_TYPE_Q3_K:
-                    if (wide)
-                        tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
-                    else
-                        tokd_q3_K(b, a, act_stride, nt, bis);
+                    tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
-                    if (wide)
-                        tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i],
-                                   fm + (size_t)i * 8, &ws);
-                    else
-                        tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
+                    tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8,
+                               &ws);
                     break;
                 default:
-                    if (wide)
-                        tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
-                    else
-                        tok_q6_K(b, a, act_stride, nt, bis);
+                    tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
                     break;
                 }
             }
