@@ -10,7 +10,7 @@
 #if defined(__x86_64__)
 #define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "avx2") == 0 ? "this CPU lacks avx2, fma or f16c" : "this is an x86-64 build (rvv needs a riscv64 build, neon an aarch64 build)")
 #elif defined(__riscv)
-#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "rvv") == 0 ? "this build has no RVV (configure with -march=rv64gcv)" : "this is a riscv64 build (avx2 needs an x86-64 build, neon an aarch64 build)")
+#define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "rvv") == 0 ? "this CPU lacks V, or the build has none (-Drv_v=off)" : "this is a riscv64 build (avx2 needs an x86-64 build, neon an aarch64 build)")
 #elif defined(__aarch64__)
 #define SI_KERNELS_AVAILABLE_MSG(n) (strcmp((n), "neon") == 0 ? "this build has no Advanced SIMD" : "this is an aarch64 build (avx2 needs an x86-64 build, rvv a riscv64 build)")
 #else

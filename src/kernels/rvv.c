@@ -1,18 +1,31 @@
 /* The RISC-V Vector 1.0 kernel set (ratified `__riscv_` intrinsics), for the K230's
  * C908: VLEN 128 with a 64-bit datapath, so a vector instruction costs about 2 x LMUL
- * cycles there. The code is VLEN-agnostic: every vector operation asks vsetvl for the
- * element count it needs (at most 64 bytes or 32 words at the LMUL used, which V
- * guarantees at any legal VLEN >= 128) and nothing depends on the register size; it is
- * tested at VLEN 128 and 256 under qemu. Memory is read with byte loads reinterpreted
- * as wider elements wherever the address may be unaligned (weight rows, activations
- * at any offset): the C908 need not support misaligned vector element accesses.
+ * cycles there. Compiled with V on its own (src/kernels/meson.build): the rest of a
+ * riscv64 build is RV64GC and rvv_detect.c decides at run time whether this set runs.
+ * Tested at VLEN 128, 256 and 512 under qemu (checkasm). Memory is read with byte loads
+ * reinterpreted as wider elements wherever the address may be unaligned (weight rows,
+ * activations at any offset): the C908 need not support misaligned vector element
+ * accesses (the wide decodes' 64-bit segment accesses touch only their own 16-byte
+ * aligned buffers).
  *
  * Matrix kernels decode each weight block once into a form the token loop multiplies
  * with directly and dot it with every token of the step (up to TOK_CHUNK per decode).
- * At VLEN 128 (the K230) the K-quant blocks are decoded straight into v0..v15 as bytes,
- * one 16-element scale group per register, and one token runs fused kernels that
- * multiply the codes with the activations from registers; at other VLENs a generic
- * decode-to-buffer path runs (correct anywhere, tuned for nothing):
+ * Two layouts, picked by what vsetvl answers (is_vlen128, kq_wide):
+ *   - VLEN 128 (the K230): the K-quant blocks are decoded straight into v0..v15 as
+ *     bytes, one 16-element scale group per register, and one token runs fused kernels
+ *     that multiply the codes with the activations from registers; Q4_0/Q8_0 four
+ *     blocks at a time (tok_q80x4).
+ *   - VLEN >= 256 ("wide", the section "K-quants at VLEN >= 256"): a register holds
+ *     several scale groups, so the block is decoded at full width through small
+ *     buffers (codes repeated by strided segment loads/stores and shifted by a table,
+ *     scales spread to one byte per element) and the tokens run in chunks of
+ *     min(256, VLMAX at LMUL 4) elements, two or one per token where VLEN 128 takes
+ *     four; one token of Q4_K/Q5_K per sub-block at vl 32 (fusedw_q4_K); Q4_0/Q8_0
+ *     eight blocks at a time (tok_q80x8w). Nothing there assumes a register size: vl
+ *     is asked for, and register groups are named at LMUL 4/8 (four or eight registers
+ *     whatever their size), the chunk count coming from vsetvl.
+ * The generic decode-to-buffer path below (mat_dot_kqn) is what ran at VLEN >= 256
+ * before; it remains the fallback. Per type:
  *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation
  *                 loads and four widening multiplies at e8 LMUL 4, widening reductions
  *   Q4_K..Q6_K    codes times activations at e8 LMUL 4, then one vwmacc.vx per scale
@@ -327,6 +340,9 @@ static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
     "vle8.v v16, (t0)\n\t" \
     "addi t0, %[a], 256\n\t" \
     "vwmaccsu.vv v24, v16, v12\n\t" \
+    SI_TOK_U8_TAIL
+/* after the products of one token in v24 (e16 LMUL 8, vl %[n]) and t0 at its bsums */
+#define SI_TOK_U8_TAIL \
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t" \
     "vwredsum.vs v20, v24, v21\n\t" \
     "vsetvli zero, %[n32], e8, m2, ta, ma\n\t" \
@@ -540,11 +556,269 @@ static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, i
         : SI_TOK_CLOBBER, "t1", "t2");
 #undef SI_DEC_3BIT
 }
+/* ---- K-quants at VLEN >= 256: blocks decoded at full width, tokens in wide chunks ----- */
+
+/* At VLEN 128 the loops above hold one 16-element scale group per register; wider
+ * registers hold several, so there a block is decoded through small aligned buffers
+ * instead, with the same instructions at any VLEN >= 256:
+ *   - the 2-bit codes: qs copied to an aligned buffer, each 32-byte half repeated four
+ *     times in natural order (a strided segment load of stride 0 and a strided segment
+ *     store: element 128h + 32j + l gets qs[32h + l]), then shifted right by 2j at full
+ *     width (vsrl.vv by a constant table) and masked;
+ *   - Q3_K's high bits the same way (hmask repeated eight times, shifted by k = i / 32);
+ *   - the 16 scales spread to one byte per element (each byte times 0x0101010101010101 in
+ *     a 64-bit lane, stored at 16g and 16g + 8 with stride 16);
+ *   - codes times scales at e8 LMUL 8, vl 256: the block's 256 weight bytes in v0...
+ * The token loops then take them in chunks of E = min(256, VLMAX at e8 LMUL 4) elements
+ * (128 at VLEN 256 in v0 and v4, 256 from 512 in v0: an LMUL 4 group is four registers
+ * whatever their size): per token two (or one) activation loads and widening multiplies
+ * instead of four. kq_wide() is the number of chunks from vsetvl: 0 below VLEN 256. */
+static int wide_chunks = -1;
+
+static inline int kq_wide(void)
+{
+    if (wide_chunks < 0) {
+        const size_t m4 = __riscv_vsetvlmax_e8m4();
+        wide_chunks = m4 < 128 ? 0 : m4 < 256 ? 2 : 1;
+    }
+    return wide_chunks;
+}
+
+#define SI_R8(x) x, x, x, x, x, x, x, x
+#define SI_R32(x) SI_R8(x), SI_R8(x), SI_R8(x), SI_R8(x)
+/* The wide decodes' constants, one base address for the assembly (%[T]): per element
+ * of a block, at +0 2j (the 2-bit codes' shift), +256 k = i / 32 (Q3_K's hmask, Q5_K's
+ * qh), +512 Q4_K/Q5_K's nibble shift (4 on odd sub-blocks), +768 Q6_K's (4 on 64..127);
+ * at +1024 the byte-spreading multiplier. */
+static const struct {
+    uint8_t sh2[SI_QK_K], k[SI_QK_K], sh4[SI_QK_K], sh4b[SI_QK_K];
+    uint64_t k01;
+} __attribute__((aligned(64))) wide_tab = {
+    {SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6), SI_R32(0), SI_R32(2), SI_R32(4), SI_R32(6)},
+    {SI_R32(0), SI_R32(1), SI_R32(2), SI_R32(3), SI_R32(4), SI_R32(5), SI_R32(6), SI_R32(7)},
+    {SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4), SI_R32(0), SI_R32(4)},
+    {SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4), SI_R32(0), SI_R32(0), SI_R32(4), SI_R32(4)},
+    0x0101010101010101ull};
+#undef SI_R8
+#undef SI_R32
+
+/* The scratch of a wide decode (%[W] in the assembly): per-element scales at +0, codes
+ * at +256 (t3), high bits at +512 (t4), a copy of the codes at +768 (t5), at +960 Q4_K's
+ * unpacked scales.
+ * 16-byte aligned (the 64-bit element accesses need 8), no more: a stack object aligned
+ * beyond the ABI's 16 makes the compiler realign the frame through a base pointer (s1),
+ * which the token loops' assembly clobbers. */
+typedef struct {
+    uint8_t s[SI_QK_K], c[SI_QK_K], h[SI_QK_K], q[192], t[16];
+} __attribute__((aligned(16))) wscratch;
+
+/* v17's 16 bytes (e8) to one per element at %[W] (uses v24..v27, t0, t1) */
+#define SI_WIDE_REP16                           \
+    "vsetivli zero, 16, e64, m4, ta, ma\n\t"    \
+    "vzext.vf8 v24, v17\n\t"                    \
+    "ld t1, 1024(%[T])\n\t"                     \
+    "vmul.vx v24, v24, t1\n\t"                  \
+    "li t1, 16\n\t"                             \
+    "vsse64.v v24, (%[W]), t1\n\t"              \
+    "addi t0, %[W], 8\n\t"                      \
+    "vsse64.v v24, (t0), t1\n\t"
+/* the 64 bytes of qs (%[b] + %[oqs]), each half repeated four times, at t3 (uses v8..,
+ * t0; sets t1 = 32, t3, t5) */
+#define SI_WIDE_CODES                           \
+    "li t0, 64\n\t"                             \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"      \
+    "addi t0, %[b], %[oqs]\n\t"                 \
+    "vle8.v v8, (t0)\n\t"                       \
+    "addi t5, %[W], 768\n\t"                    \
+    "vse8.v v8, (t5)\n\t"                       \
+    "vsetivli zero, 4, e64, m1, ta, ma\n\t"     \
+    "li t1, 32\n\t"                             \
+    "addi t3, %[W], 256\n\t"                    \
+    "vlsseg4e64.v v8, (t5), zero\n\t"           \
+    "vssseg4e64.v v8, (t3), t1\n\t"             \
+    "addi t0, t5, 32\n\t"                       \
+    "vlsseg4e64.v v8, (t0), zero\n\t"           \
+    "addi t0, t3, 128\n\t"                      \
+    "vssseg4e64.v v8, (t0), t1\n\t"
+/* v0 = the 2-bit codes at full width (uses v8..v15) */
+#define SI_WIDE_2BIT                            \
+    "li t0, 256\n\t"                            \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"      \
+    "vle8.v v0, (t3)\n\t"                       \
+    "vle8.v v8, (%[T])\n\t"                     \
+    "vsrl.vv v0, v0, v8\n\t"                    \
+    "vand.vi v0, v0, 3\n\t"
+/* v0 *= the per-element scales */
+#define SI_WIDE_SCALE                           \
+    "vle8.v v8, (%[W])\n\t"                     \
+    "vmul.vv v0, v0, v8\n\t"
+
+/* Q2_K's token: products of the unsigned weight bytes and the activations (two per
+ * 16-bit lane at most, |x| <= 2 * 45 * 128), then tok_u8's reductions and mins */
+#define SI_WIDE_U8_2                            \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "add t0, %[a], %[n]\n\t"                    \
+    "vwmulsu.vv v24, v16, v0\n\t"               \
+    "vle8.v v16, (t0)\n\t"                      \
+    "addi t0, %[a], 256\n\t"                    \
+    "vwmaccsu.vv v24, v16, v4\n\t"              \
+    SI_TOK_U8_TAIL
+#define SI_WIDE_U8_1                            \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "addi t0, %[a], 256\n\t"                    \
+    "vwmulsu.vv v24, v16, v0\n\t"               \
+    SI_TOK_U8_TAIL
+
+/* dec_q2_K + tok_u8 at VLEN >= 256, ch chunks (kq_wide()) */
+static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                             int32_t *msum, wscratch *ws)
+{
+    size_t n = SI_QK_K / (size_t)ch, n32 = 32;
+#define SI_WIDE_Q2_DEC                          \
+    "vsetivli zero, 16, e8, mf2, ta, ma\n\t"    \
+    "addi t0, %[b], %[osc]\n\t"                 \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vand.vi v17, v16, 15\n\t"                  \
+    "vsrl.vi v18, v16, 4\n\t"                   \
+    SI_WIDE_REP16                               \
+    "vsetivli zero, 16, e16, m2, ta, ma\n\t"    \
+    "vzext.vf2 v22, v18\n\t"                    \
+    SI_WIDE_CODES                               \
+    SI_WIDE_2BIT                                \
+    SI_WIDE_SCALE                               \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v21, zero\n\t"
+#define SI_WIDE_Q2_ARGS                                                                                          \
+    : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)                                                  \
+    : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [b] "r"(b), [W] "r"(ws), [T] "r"(&wide_tab),                \
+      [osc] "i"(offsetof(blk_q2_K, scales)), [oqs] "i"(offsetof(blk_q2_K, qs))                                   \
+    : SI_TOK_CLOBBER, "v22", "v23", "t1", "t3", "t5"
+    if (ch == 2)
+        __asm__ volatile(SI_WIDE_Q2_DEC SI_WIDE_U8_2 SI_WIDE_Q2_ARGS);
+    else
+        __asm__ volatile(SI_WIDE_Q2_DEC SI_WIDE_U8_1 SI_WIDE_Q2_ARGS);
+#undef SI_WIDE_Q2_DEC
+#undef SI_WIDE_Q2_ARGS
+}
+
+/* dec_q3_K + the token loop at VLEN >= 256: bytes (q - 4) * (32 - scale), the negated
+ * block as dec_q3_K's (the scales unpacked as in tokd_q3_K). Per token, with two chunks
+ * the products are summed two per 16-bit lane on a bias of -256 (as tokd_q3_K's: in
+ * -32768..32512), the reduction starting at 256 * E = 32768 to take it back out; with
+ * one chunk one product per lane, from 0. */
+#define SI_WIDE_TOK_END                         \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.x.s t0, v20\n\t"                       \
+    "sw t0, 0(%[o])\n\t"                        \
+    "addi %[o], %[o], 4\n\t"                    \
+    "add %[a], %[a], %[s]\n\t"                  \
+    "addi %[nt], %[nt], -1\n\t"                 \
+    "bnez %[nt], 1b\n\t"
+#define SI_WIDE_S8_2                            \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "li t0, 32768\n\t"                          \
+    "vmv.s.x v21, t0\n\t"                       \
+    "li t2, -256\n\t"                           \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
+    "vmv.v.x v24, t2\n\t"                       \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "add t0, %[a], %[n]\n\t"                    \
+    "vwmacc.vv v24, v16, v0\n\t"                \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vwmacc.vv v24, v16, v4\n\t"                \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
+    "vwredsum.vs v20, v24, v21\n\t"             \
+    SI_WIDE_TOK_END
+#define SI_WIDE_S8_1                            \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v21, zero\n\t"                     \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "vwmul.vv v24, v16, v0\n\t"                 \
+    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
+    "vwredsum.vs v20, v24, v21\n\t"             \
+    SI_WIDE_TOK_END
+static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                             wscratch *ws)
+{
+    size_t n = SI_QK_K / (size_t)ch;
+#define SI_WIDE_Q3_DEC                          \
+    "vsetivli zero, 8, e8, m1, ta, ma\n\t"      \
+    "addi t0, %[b], %[osc]\n\t"                 \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vand.vi v17, v16, 15\n\t"                  \
+    "vsrl.vi v18, v16, 4\n\t"                   \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
+    "vslideup.vi v17, v18, 8\n\t"               \
+    "vsetivli zero, 4, e8, m1, ta, ma\n\t"      \
+    "addi t0, %[b], %[osc] + 8\n\t"             \
+    "vle8.v v18, (t0)\n\t"                      \
+    "vsetivli zero, 4, e32, m1, ta, ma\n\t"     \
+    "vmv.x.s t0, v18\n\t"                       \
+    "vmv.v.x v18, t0\n\t"                       \
+    "vid.v v19\n\t"                             \
+    "vsll.vi v19, v19, 1\n\t"                   \
+    "vsrl.vv v18, v18, v19\n\t"                 \
+    "vsll.vi v18, v18, 4\n\t"                   \
+    "li t0, 0x30303030\n\t"                     \
+    "vand.vx v18, v18, t0\n\t"                  \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
+    "vor.vv v17, v17, v18\n\t"                  \
+    "li t0, 32\n\t"                             \
+    "vrsub.vx v17, v17, t0\n\t"                 \
+    SI_WIDE_REP16                               \
+    SI_WIDE_CODES                               \
+    /* hmask (32 bytes) repeated eight times at t4 */ \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e8, m2, ta, ma\n\t"      \
+    "addi t0, %[b], %[ohm]\n\t"                 \
+    "vle8.v v8, (t0)\n\t"                       \
+    "addi t0, t5, 64\n\t"                       \
+    "vse8.v v8, (t0)\n\t"                       \
+    "vsetivli zero, 8, e64, m2, ta, ma\n\t"     \
+    "addi t4, %[W], 512\n\t"                    \
+    "vlsseg4e64.v v8, (t0), zero\n\t"           \
+    "vssseg4e64.v v8, (t4), t1\n\t"             \
+    SI_WIDE_2BIT                                \
+    "vle8.v v8, (t4)\n\t"                       \
+    "addi t0, %[T], 256\n\t"                    \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vsrl.vv v8, v8, v16\n\t"                   \
+    "vand.vi v8, v8, 1\n\t"                     \
+    "vsll.vi v8, v8, 2\n\t"                     \
+    "vor.vv v0, v0, v8\n\t"                     \
+    "vadd.vi v0, v0, -4\n\t"                    \
+    SI_WIDE_SCALE
+#define SI_WIDE_Q3_ARGS                                                                                          \
+    : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                                  \
+    : [n] "r"(n), [s] "r"(stride), [b] "r"(b), [W] "r"(ws), [T] "r"(&wide_tab),                                 \
+      [osc] "i"(offsetof(blk_q3_K, scales)), [oqs] "i"(offsetof(blk_q3_K, qs)), [ohm] "i"(offsetof(blk_q3_K, hmask)) \
+    : SI_TOK_CLOBBER, "t1", "t2", "t3", "t4", "t5"
+    if (ch == 2)
+        __asm__ volatile(SI_WIDE_Q3_DEC SI_WIDE_S8_2 SI_WIDE_Q3_ARGS);
+    else
+        __asm__ volatile(SI_WIDE_Q3_DEC SI_WIDE_S8_1 SI_WIDE_Q3_ARGS);
+#undef SI_WIDE_Q3_DEC
+#undef SI_WIDE_Q3_ARGS
+}
+#undef SI_WIDE_TOK_END
+#undef SI_WIDE_S8_1
+#undef SI_WIDE_S8_2
+#undef SI_WIDE_U8_1
+#undef SI_WIDE_U8_2
 #undef SI_DEC_GROUP
 #undef SI_DEC_SCALE_ALL
 #undef SI_DEC_2BIT
 #undef SI_TOK_S8_STEP
 #undef SI_TOK_U8_LOOP
+#undef SI_TOK_U8_TAIL
 #undef SI_TOK_S8_LOOP
 #undef SI_TOK_LOAD_W
 #undef SI_TOK_CLOBBER
@@ -633,7 +907,7 @@ static void gather_f16(const uint8_t *p, size_t stride, int64_t nb, float *dst)
  * dot product itself, so for n_tok == 1 the single-token kernels below multiply the
  * codes with the activations straight from registers. They place one 16-element scale
  * group in each vector register (16 bytes), which holds at VLEN 128 only, the K230's:
- * elsewhere (vlenb != 16) the decode path runs, so qemu at VLEN 256 tests that one.
+ * from VLEN 256 the wide kernels run (qemu at VLEN 256 and 512 tests those).
  * Per block, in assembly (the compiler would spill the LMUL 4/8 groups):
  *   Q2_K  codes extracted at e8 LMUL 2 (a half block's 8 groups in v8..v15), each group
  *         scaled by vmul.vx at LMUL 1 (code * scale <= 45), two vwmulsu/vwmaccsu at e8
@@ -1272,6 +1546,332 @@ static inline void tok_q45_K(const uint8_t *b, int has_qh, const int8_t *a, size
 #undef SI_Q45_CHUNK
 #undef SI_Q45_STEP
 }
+/* ---- Q4_K, Q5_K, Q6_K at VLEN >= 256 --------------------------------------------------- */
+
+/* Their code times scale does not fit a byte: the block is decoded at full width as for
+ * Q2_K (codes in natural order through the buffers, scales one byte per element: Q4_K/
+ * Q5_K's eight doubled to 16 first) and multiplied to 16-bit weights (vwmulu/vwmul at e8
+ * LMUL 4) held in v0..v15 (VLEN 256) or v0..v7; Q6_K's codes carry their -32. Per token
+ * the activations are sign-extended to e16 in chunks of E16 = min(256, VLMAX at e16
+ * LMUL 4) (64 at VLEN 256, chunks at v0, v4, v8, v12; 128 at 512; 256 from 1024) and one
+ * vwmacc.vv per chunk sums into 32-bit lanes (|w| <= 31 * 63 or 32 * 128, times 128,
+ * 256 / E16 products per lane), one reduction per token. kq_wide16() is 256 / E16. */
+static int wide16_chunks = -1;
+
+static inline int kq_wide16(void)
+{
+    if (wide16_chunks < 0) {
+        const size_t m4 = __riscv_vsetvlmax_e16m4();
+        wide16_chunks = m4 < 64 ? 0 : m4 < 128 ? 4 : m4 < 256 ? 2 : 1;
+    }
+    return wide16_chunks;
+}
+
+
+/* the 16-bit weights: codes (v16.., e8) times scales (at %[W]) into v0.. */
+#define SI_W16_MUL2(op)                         \
+    "li t0, 256\n\t"                            \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"      \
+    "vle8.v v24, (%[W])\n\t"                    \
+    "vsetvli zero, %[n8], e8, m4, ta, ma\n\t"   \
+    op " v0, v16, v24\n\t"                      \
+    op " v8, v20, v28\n\t"
+#define SI_W16_MUL1(op)                         \
+    "li t0, 256\n\t"                            \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"      \
+    "vle8.v v24, (%[W])\n\t"                    \
+    "vsetvli zero, %[n8], e8, m4, ta, ma\n\t"   \
+    op " v0, v16, v24\n\t"
+/* one token: chunks of E16 (%[n]) at v0, v4 (, v8, v12) */
+#define SI_W16_FIRST                            \
+    "1:\n\t"                                    \
+    "vsetvli zero, %[n], e16, m4, ta, ma\n\t"   \
+    "vle8.v v16, (%[a])\n\t"                    \
+    "vsext.vf2 v20, v16\n\t"                    \
+    "vwmul.vv v24, v20, v0\n\t"                 \
+    "mv t0, %[a]\n\t"
+#define SI_W16_NEXT(w)                          \
+    "add t0, t0, %[n]\n\t"                      \
+    "vle8.v v16, (t0)\n\t"                      \
+    "vsext.vf2 v20, v16\n\t"                    \
+    "vwmacc.vv v24, v20, " w "\n\t"
+#define SI_W16_END                              \
+    "vsetvli zero, %[n], e32, m8, ta, ma\n\t"   \
+    "vredsum.vs v19, v24, v18\n\t"              \
+    "vmv.x.s t0, v19\n\t"                       \
+    "sw t0, 0(%[o])\n\t"                        \
+    "addi %[o], %[o], 4\n\t"                    \
+    "add %[a], %[a], %[s]\n\t"                  \
+    "addi %[nt], %[nt], -1\n\t"                 \
+    "bnez %[nt], 1b\n\t"
+#define SI_W16_TOK4 SI_W16_FIRST SI_W16_NEXT("v4") SI_W16_NEXT("v8") SI_W16_NEXT("v12") SI_W16_END
+#define SI_W16_TOK2 SI_W16_FIRST SI_W16_NEXT("v4") SI_W16_END
+#define SI_W16_TOK1 SI_W16_FIRST SI_W16_END
+#define SI_W16_ZERO                             \
+    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
+    "vmv.s.x v18, zero\n\t"
+/* the decode (dec, with the weights' multiply mul), then the token loop, by the chunks
+ * of the decode's multiply (ch: 2 or 1) and of the token loop (c16: 4, 2, 1) */
+#define SI_W16_RUN(dec, op, args)                                                  \
+    do {                                                                           \
+        if (ch == 2)                                                               \
+            __asm__ volatile(dec SI_W16_MUL2(op) SI_W16_ZERO SI_W16_TOK4 args);    \
+        else if (c16 == 2)                                                         \
+            __asm__ volatile(dec SI_W16_MUL1(op) SI_W16_ZERO SI_W16_TOK2 args);    \
+        else                                                                       \
+            __asm__ volatile(dec SI_W16_MUL1(op) SI_W16_ZERO SI_W16_TOK1 args);    \
+    } while (0)
+
+/* each 32-byte half of 64 bytes at src repeated four times at dst (copy at q; uses t0,
+ * t6) */
+#define SI_WIDE_HALVES4(src, q, dst)            \
+    "li t0, 64\n\t"                             \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"      \
+    "vle8.v v8, (" src ")\n\t"                  \
+    "vse8.v v8, (" q ")\n\t"                    \
+    "vsetivli zero, 4, e64, m1, ta, ma\n\t"     \
+    "li t6, 32\n\t"                             \
+    "vlsseg4e64.v v8, (" q "), zero\n\t"        \
+    "vssseg4e64.v v8, (" dst "), t6\n\t"        \
+    "addi t0, " q ", 32\n\t"                    \
+    "vlsseg4e64.v v8, (t0), zero\n\t"           \
+    "addi t0, " dst ", 128\n\t"                 \
+    "vssseg4e64.v v8, (t0), t6\n\t"
+
+/* isum[t] = sum(code * sc * a_t) of one Q4_K/Q5_K block for nt tokens, fm[0..7] = dmin *
+ * mins (SI_K4_FMINS), at VLEN >= 256 */
+static inline void tokw_q45_K(int ch, int c16, const uint8_t *b, int has_qh, const int8_t *a, size_t stride,
+                              int64_t nt, int32_t *isum, float dmin, float *fm, wscratch *ws)
+{
+    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales);
+    const uint8_t *qs = b + (has_qh ? offsetof(blk_q5_K, qs) : offsetof(blk_q4_K, qs));
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+#define SI_WIDE_K4_DEC                                                                  \
+    "li t0, 63\n\t"                                                                     \
+    SI_K4_UNPACK("t0")                                                                  \
+    "li t0, 32\n\t"                                                                     \
+    SI_K4_FMINS("t0")                                                                   \
+    /* sc0..3 and sc4..7 (two words 8 bytes apart), each byte doubled, spread */        \
+    "vsetivli zero, 2, e32, mf2, ta, ma\n\t"                                            \
+    "li t1, 8\n\t"                                                                      \
+    "vlse32.v v16, (%[tmp]), t1\n\t"                                                    \
+    "vsetivli zero, 8, e16, m1, ta, ma\n\t"                                             \
+    "vzext.vf2 v18, v16\n\t"                                                            \
+    "li t0, 257\n\t"                                                                    \
+    "vmul.vx v17, v18, t0\n\t"                                                          \
+    SI_WIDE_REP16                                                                       \
+    /* qs[32c..32c+31] at 64c and 64c + 32, shifted by 0 and 4 */                       \
+    "li t0, 128\n\t"                                                                    \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"                                              \
+    "vle8.v v8, (%[qs])\n\t"                                                            \
+    "addi t5, %[W], 768\n\t"                                                            \
+    "vse8.v v8, (t5)\n\t"                                                               \
+    "vsetivli zero, 4, e64, m1, ta, ma\n\t"                                             \
+    "li t1, 64\n\t"                                                                     \
+    "li t6, 32\n\t"                                                                     \
+    "addi t3, %[W], 256\n\t"                                                            \
+    "vlsseg4e64.v v8, (t5), t6\n\t"                                                     \
+    "vssseg4e64.v v8, (t3), t1\n\t"                                                     \
+    "addi t0, t3, 32\n\t"                                                               \
+    "vssseg4e64.v v8, (t0), t1\n\t"                                                     \
+    "beqz %[hq], 3f\n\t"                                                                \
+    /* Q5_K: qh repeated eight times at t4 */                                         \
+    "li t0, 32\n\t"                                                                     \
+    "vsetvli zero, t0, e8, m2, ta, ma\n\t"                                              \
+    "vle8.v v8, (%[qh])\n\t"                                                            \
+    "addi t0, t5, 128\n\t"                                                              \
+    "vse8.v v8, (t0)\n\t"                                                               \
+    "vsetivli zero, 8, e64, m2, ta, ma\n\t"                                             \
+    "addi t4, %[W], 512\n\t"                                                            \
+    "vlsseg4e64.v v8, (t0), zero\n\t"                                                   \
+    "vssseg4e64.v v8, (t4), t6\n\t"                                                     \
+    "3:\n\t"                                                                            \
+    "li t0, 256\n\t"                                                                    \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"                                              \
+    "vle8.v v16, (t3)\n\t"                                                              \
+    "addi t0, %[T], 512\n\t"                                                            \
+    "vle8.v v8, (t0)\n\t"                                                               \
+    "vsrl.vv v16, v16, v8\n\t"                                                          \
+    "vand.vi v16, v16, 15\n\t"                                                          \
+    "beqz %[hq], 4f\n\t"                                                                \
+    /* bit k = i / 32 of the repeated qh to bit 4 */                                    \
+    "vle8.v v8, (t4)\n\t"                                                               \
+    "addi t0, %[T], 256\n\t"                                                            \
+    "vle8.v v24, (t0)\n\t"                                                              \
+    "vsrl.vv v8, v8, v24\n\t"                                                           \
+    "vand.vi v8, v8, 1\n\t"                                                             \
+    "vsll.vi v8, v8, 4\n\t"                                                             \
+    "vor.vv v16, v16, v8\n\t"                                                           \
+    "4:\n\t"
+#define SI_WIDE_K4_ARGS                                                                                        \
+    : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                                \
+    : [n] "r"(n), [n8] "r"(n8), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh),                   \
+      [hq] "r"((long)has_qh), [tmp] "r"(ws->t), [dmin] "f"(dmin), [fm] "r"(fm), [W] "r"(ws), [T] "r"(&wide_tab) \
+    : SI_FUSED_CLOBBER, "t1", "t3", "t4", "t5", "t6"
+    SI_W16_RUN(SI_WIDE_K4_DEC, "vwmulu.vv", SI_WIDE_K4_ARGS);
+#undef SI_WIDE_K4_DEC
+#undef SI_WIDE_K4_ARGS
+}
+
+/* isum[t] = sum((q - 32) * scale * a_t) of one Q6_K block, at VLEN >= 256: the low
+ * nibbles from ql's 64-byte halves, each repeated twice (shifted by 4 the second time),
+ * the high bits from qh's 32-byte halves repeated four times (shifted by 2qu) */
+static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt,
+                             int32_t *isum, wscratch *ws)
+{
+    size_t n = SI_QK_K / (size_t)c16, n8 = SI_QK_K / (size_t)ch;
+#define SI_WIDE_Q6_DEC                                  \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"             \
+    "addi t0, %[b], %[osc]\n\t"                         \
+    "vle8.v v17, (t0)\n\t"                              \
+    SI_WIDE_REP16                                       \
+    "li t0, 128\n\t"                                    \
+    "vsetvli zero, t0, e8, m4, ta, ma\n\t"              \
+    "vle8.v v8, (%[b])\n\t" /* ql */                    \
+    "addi t5, %[W], 768\n\t"                            \
+    "vse8.v v8, (t5)\n\t"                               \
+    "vsetivli zero, 2, e64, m1, ta, ma\n\t"             \
+    "li t1, 64\n\t"                                     \
+    "li t2, 128\n\t"                                    \
+    "addi t3, %[W], 256\n\t"                            \
+    "vlsseg8e64.v v8, (t5), t1\n\t"                     \
+    "vssseg8e64.v v8, (t3), t2\n\t"                     \
+    "addi t0, t3, 64\n\t"                               \
+    "vssseg8e64.v v8, (t0), t2\n\t"                     \
+    "addi t1, t5, 128\n\t"                              \
+    "addi t2, %[b], %[oqh]\n\t"                         \
+    "addi t4, %[W], 512\n\t"                            \
+    SI_WIDE_HALVES4("t2", "t1", "t4")                   \
+    "li t0, 256\n\t"                                    \
+    "vsetvli zero, t0, e8, m8, ta, ma\n\t"              \
+    "vle8.v v16, (t3)\n\t"                              \
+    "addi t0, %[T], 768\n\t"                            \
+    "vle8.v v8, (t0)\n\t"                               \
+    "vsrl.vv v16, v16, v8\n\t"                          \
+    "vand.vi v16, v16, 15\n\t"                          \
+    "vle8.v v8, (t4)\n\t"                               \
+    "vle8.v v24, (%[T])\n\t"                            \
+    "vsrl.vv v8, v8, v24\n\t"                           \
+    "vand.vi v8, v8, 3\n\t"                             \
+    "vsll.vi v8, v8, 4\n\t"                             \
+    "vor.vv v16, v16, v8\n\t"                           \
+    "li t0, 32\n\t"                                     \
+    "vsub.vx v16, v16, t0\n\t"
+#define SI_WIDE_Q6_ARGS                                                                                       \
+    : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)                                                               \
+    : [n] "r"(n), [n8] "r"(n8), [s] "r"(stride), [b] "r"(b), [W] "r"(ws), [T] "r"(&wide_tab),                   \
+      [osc] "i"(offsetof(blk_q6_K, scales)), [oqh] "i"(offsetof(blk_q6_K, qh))                                   \
+    : SI_FUSED_CLOBBER, "t1", "t2", "t3", "t4", "t5", "t6"
+    SI_W16_RUN(SI_WIDE_Q6_DEC, "vwmul.vv", SI_WIDE_Q6_ARGS);
+#undef SI_WIDE_Q6_DEC
+#undef SI_WIDE_Q6_ARGS
+}
+#undef SI_W16_MUL2
+#undef SI_W16_MUL1
+#undef SI_W16_FIRST
+#undef SI_W16_NEXT
+#undef SI_W16_END
+#undef SI_W16_TOK4
+#undef SI_W16_TOK2
+#undef SI_W16_TOK1
+#undef SI_W16_ZERO
+#undef SI_W16_RUN
+#undef SI_WIDE_HALVES4
+#undef SI_WIDE_REP16
+#undef SI_WIDE_CODES
+#undef SI_WIDE_2BIT
+#undef SI_WIDE_SCALE
+/* One token of Q4_K/Q5_K at VLEN >= 256, without the 16-bit weights: per sub-block
+ * (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the codes, their widening
+ * product with the activations into its own e16 LMUL 2 group (v8..v23), then one
+ * vwmacc.vx per sub-block by its scale (from the unpacked scales at %[tmp]) into an
+ * e32 LMUL 4 accumulator: fused_q4_K's operations at vl 32, so VLEN-agnostic. Q5_K's
+ * fifth bits: bit s of qh moved to bit 4 per sub-block. fm[0..7] = dmin * mins. */
+#define SI_FW_PAIR(c, qoff, aoff, hlo, hhi)      \
+    "addi t0, %[qs], " qoff "\n\t"              \
+    "vle8.v v1, (t0)\n\t"                       \
+    "vand.vi v2, v1, 15\n\t"                    \
+    "vsrl.vi v3, v1, 4\n\t"                     \
+    hlo hhi                                     \
+    "addi t0, %[a], " aoff "\n\t"               \
+    "vle8.v v5, (t0)\n\t"                       \
+    "addi t0, t0, 32\n\t"                       \
+    "vle8.v v6, (t0)\n\t"                       \
+    "vwmulsu.vv v" #c ", v5, v2\n\t"
+/* the second product of a pair goes to the group after the first (c + 2) */
+#define SI_FW_PAIR2(c0, c1, qoff, aoff, hlo, hhi) \
+    SI_FW_PAIR(c0, qoff, aoff, hlo, hhi)        \
+    "vwmulsu.vv v" #c1 ", v6, v3\n\t"
+/* v7 = bit s of qh (v4) at bit 4, ORed into dst */
+#define SI_FW_HB(dst, shift) shift "vand.vx v7, v7, t1\n\t" "vor.vv " dst ", " dst ", v7\n\t"
+#define SI_FW_SLL(s) "vsll.vi v7, v4, " #s "\n\t"
+#define SI_FW_SRL(s) "vsrl.vi v7, v4, " #s "\n\t"
+#define SI_FW_MAC(reg, off)                     \
+    "lbu t0, " off "(%[tmp])\n\t"              \
+    "vwmacc.vx v24, t0, " reg "\n\t"
+#define SI_FW_HEAD                              \
+    "li t0, 63\n\t"                             \
+    SI_K4_UNPACK("t0")                          \
+    "li t0, 32\n\t"                             \
+    SI_K4_FMINS("t0")                           \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e8, m1, ta, ma\n\t"
+#define SI_FW_TAIL                              \
+    "vsetvli zero, t0, e16, m2, ta, ma\n\t"     \
+    "lbu t1, 0(%[tmp])\n\t"                     \
+    "vwmul.vx v24, v8, t1\n\t"                  \
+    SI_FW_MAC("v10", "1") SI_FW_MAC("v12", "2") SI_FW_MAC("v14", "3") SI_FW_MAC("v16", "8") \
+    SI_FW_MAC("v18", "9") SI_FW_MAC("v20", "10") SI_FW_MAC("v22", "11")                 \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e32, m4, ta, ma\n\t"     \
+    "vmv.s.x v28, zero\n\t"                     \
+    "vredsum.vs v28, v24, v28\n\t"              \
+    "vmv.x.s %[is], v28\n\t"
+static inline int32_t fusedw_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_FW_HEAD
+        SI_FW_PAIR2(8, 10, "0", "0", "", "")
+        SI_FW_PAIR2(12, 14, "32", "64", "", "")
+        SI_FW_PAIR2(16, 18, "64", "128", "", "")
+        SI_FW_PAIR2(20, 22, "96", "192", "", "")
+        SI_FW_TAIL
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+
+static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_FW_HEAD
+        "vle8.v v4, (%[qh])\n\t"
+        "li t1, 16\n\t"
+        SI_FW_PAIR2(8, 10, "0", "0", SI_FW_HB("v2", SI_FW_SLL(4)), SI_FW_HB("v3", SI_FW_SLL(3)))
+        SI_FW_PAIR2(12, 14, "32", "64", SI_FW_HB("v2", SI_FW_SLL(2)), SI_FW_HB("v3", SI_FW_SLL(1)))
+        SI_FW_PAIR2(16, 18, "64", "128", SI_FW_HB("v2", "vmv.v.v v7, v4\n\t"), SI_FW_HB("v3", SI_FW_SRL(1)))
+        SI_FW_PAIR2(20, 22, "96", "192", SI_FW_HB("v2", SI_FW_SRL(2)), SI_FW_HB("v3", SI_FW_SRL(3)))
+        SI_FW_TAIL
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+#undef SI_FW_PAIR
+#undef SI_FW_PAIR2
+#undef SI_FW_HB
+#undef SI_FW_SLL
+#undef SI_FW_SRL
+#undef SI_FW_MAC
+#undef SI_FW_HEAD
+#undef SI_FW_TAIL
 #undef SI_K4_UNPACK
 #undef SI_K4_FMINS
 
@@ -1403,11 +2003,117 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g);
+static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                               int64_t n_rows, const void *act, size_t act_stride,
+                                                               int64_t n_tok, float *out, size_t out_stride,
+                                                               const float *yall, const float *g, int wide);
+
+/* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
+ * then the float step in scalars, the same operations as combine_row's for a token in a
+ * batch (Q4_K/Q5_K's mins as one dot per row, fm: the row's dmin * mins, g: the
+ * token's G). */
+static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int64_t n, const void *w,
+                                                               size_t row_bytes, int64_t n_rows, const void *act,
+                                                               float *out, const float *yd, float *fm, const float *g)
+{
+    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int c16 = kq_wide16();
+    const int64_t nb = n / SI_QK_K;
+    float dd[64], dm[64];
+    wscratch ws;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        float acc = 0.0f;
+        for (int64_t i0 = 0; i0 < nb; i0 += 64) {
+            const int64_t nc = nb - i0 < 64 ? nb - i0 : 64;
+            gather_f16(row + (size_t)i0 * bsz + doff, bsz, nc, dd);
+            if (has_min)
+                gather_f16(row + (size_t)i0 * bsz + moff, bsz, nc, dm);
+            for (int64_t i = i0; i < i0 + nc; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const int8_t *yq = (const int8_t *)act + (size_t)i * sizeof(blk_q8_K) + offsetof(blk_q8_K, qs);
+                int32_t is, ms = 0;
+                float c;
+                switch (type) {
+                case SI_TYPE_Q2_K:
+                    tokw_q2_K(wide, b, yq, 0, 1, &is, &ms, &ws);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    c = c - (yd[i] * dm[i - i0]) * (float)ms;
+                    break;
+                case SI_TYPE_Q3_K: /* negated block, negated d (as mat_dot_kq8) */
+                    tokw_q3_K(wide, b, yq, 0, 1, &is, &ws);
+                    c = (yd[i] * -dd[i - i0]) * (float)is;
+                    break;
+                case SI_TYPE_Q4_K:
+                    is = fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
+                case SI_TYPE_Q5_K:
+                    is = fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
+                default:
+                    tokw_q6_K(wide, c16, b, yq, 0, 1, &is, &ws);
+                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    break;
+                }
+                acc = acc + c;
+            }
+        }
+        if (k4)
+            acc = acc - dot_f32(fm, g, (size_t)nb * 8, 1);
+        out[r] = acc;
+    }
+}
 
 /* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
  * per row d and dmin of every block and per token chunk every block's integer sums */
 static _Thread_local void *kbuf;
 static _Thread_local size_t kbuf_cap;
+
+/* mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
+ * (si_kernels_rvv_v), apart from mat_dot_kq so that the VLEN 128 loops stay as they
+ * were compiled */
+static void mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                      int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
+                                                      float *out, size_t out_stride)
+{
+    const int64_t nb = n / SI_QK_K, wide = kq_wide();
+    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    const float *g = NULL;
+    if (yall) {
+        const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
+                            TOK_CHUNK * sizeof(float);
+        const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
+        if (have && k4)
+            g = gather_mins_g(act, act_stride, n_tok, nb, yall);
+        if (!have || (k4 && !g))
+            yall = NULL;
+    }
+    if (!yall) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+#define SI_KQW_DISPATCH(call)                           \
+    switch (type) {                                     \
+    case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
+    case SI_TYPE_Q3_K: call(SI_TYPE_Q3_K); break;       \
+    case SI_TYPE_Q4_K: call(SI_TYPE_Q4_K); break;       \
+    case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
+    default: call(SI_TYPE_Q6_K); break;                 \
+    }
+#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQ8W(T) mat_dot_kq8w(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
+    if (n_tok == 1)
+        SI_KQW_DISPATCH(SI_KQW1)
+    else
+        SI_KQW_DISPATCH(SI_KQ8W)
+#undef SI_KQW1
+#undef SI_KQ8W
+#undef SI_KQW_DISPATCH
+}
 
 static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
@@ -1526,6 +2232,62 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                     break;
                 default:
                     tok_q6_K(b, a, act_stride, nt, bis);
+                    break;
+                }
+            }
+            if (k4)
+                for (int64_t t = 0; t < nt; t++)
+                    mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8, 1);
+            combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
+                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
+        }
+    }
+}
+
+/* mat_dot_kq8 at VLEN >= 256 (wide: kq_wide()'s chunks), a copy so that the VLEN 128 one
+ * stays as it was compiled. Several tokens: per row and chunk of tokens, first every block's integer
+ * sums (the decode-once kernels above), then the float pass over the whole row. */
+static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                              int64_t n_rows, const void *act, size_t act_stride,
+                                                              int64_t n_tok, float *out, size_t out_stride,
+                                                              const float *yall, const float *g, int wide)
+{
+    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
+    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
+    const int64_t nb = n / SI_QK_K;
+    float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
+    int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
+    wscratch ws; /* the decode's buffers */
+    const int c16 = kq_wide16();
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        gather_f16(row + doff, bsz, nb, d);
+        if (has_min)
+            gather_f16(row + moff, bsz, nb, dmin);
+        if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
+                                   * (the same float bits: (-x) * (-y) == x * y exactly) */
+            for (int64_t i = 0; i < nb; i++)
+                d[i] = -d[i];
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + offsetof(blk_q8_K, qs);
+            for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                int32_t *bis = is + (size_t)i * TOK_CHUNK;
+                switch (type) {
+                case SI_TYPE_Q2_K:
+                    tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
+                    break;
+                case SI_TYPE_Q3_K:
+                    tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
+                    break;
+                case SI_TYPE_Q4_K:
+                case SI_TYPE_Q5_K:
+                    tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8,
+                               &ws);
+                    break;
+                default:
+                    tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
                     break;
                 }
             }
@@ -1692,6 +2454,111 @@ static inline void tok_q80x4(const uint8_t *w, int q4, const int8_t *a, size_t s
 #undef SI_Q4_CODES
 }
 
+/* VLEN >= 256: eight blocks' codes in v0..v7, one register each (vl 32 at e8 LMUL 1:
+ * a register holds 32 bytes or more), Q4_0's high nibbles slid up beside the low ones
+ * (vslideup by 16); per token eight activation loads into the top registers of the
+ * product pairs v16..v31, eight vwmul e8 LMUL 1 -> e16 LMUL 2, eight vwredsum against
+ * the zero in v8 (into v9..v15 and v16), slid together and stored as one vector: the
+ * loop overhead of tok_q80x4 for twice the blocks. */
+static inline void tok_q80x8w(const uint8_t *w, int q4, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
+                              size_t ostride)
+{
+#define SI_Q8W_CODES(k, off)                     \
+    "addi t0, %[w], " off "\n\t"                \
+    "vle8.v v" k ", (t0)\n\t"
+#define SI_Q4W_CODES(k, hi, off)                 \
+    "addi t0, %[w], " off "\n\t"                \
+    "vle8.v v" hi ", (t0)\n\t"                  \
+    "vand.vi v" k ", v" hi ", 15\n\t"           \
+    "vsrl.vi v" hi ", v" hi ", 4\n\t"
+#define SI_Q8W_ACT(k, off)                       \
+    "addi t0, %[a], " off "\n\t"                \
+    "vle8.v v" k ", (t0)\n\t"
+    __asm__ volatile(
+        "li t1, 32\n\t"
+        "beqz %[q4], 5f\n\t"
+        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
+        SI_Q4W_CODES("0", "24", "2")
+        SI_Q4W_CODES("1", "25", "20")
+        SI_Q4W_CODES("2", "26", "38")
+        SI_Q4W_CODES("3", "27", "56")
+        SI_Q4W_CODES("4", "28", "74")
+        SI_Q4W_CODES("5", "29", "92")
+        SI_Q4W_CODES("6", "30", "110")
+        SI_Q4W_CODES("7", "31", "128")
+        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
+        "vslideup.vi v0, v24, 16\n\t"
+        "vslideup.vi v1, v25, 16\n\t"
+        "vslideup.vi v2, v26, 16\n\t"
+        "vslideup.vi v3, v27, 16\n\t"
+        "vslideup.vi v4, v28, 16\n\t"
+        "vslideup.vi v5, v29, 16\n\t"
+        "vslideup.vi v6, v30, 16\n\t"
+        "vslideup.vi v7, v31, 16\n\t"
+        "vsetvli t2, zero, e8, m8, ta, ma\n\t"
+        "vadd.vi v0, v0, -8\n\t"
+        "j 6f\n\t"
+        "5:\n\t"
+        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
+        SI_Q8W_CODES("0", "2")
+        SI_Q8W_CODES("1", "36")
+        SI_Q8W_CODES("2", "70")
+        SI_Q8W_CODES("3", "104")
+        SI_Q8W_CODES("4", "138")
+        SI_Q8W_CODES("5", "172")
+        SI_Q8W_CODES("6", "206")
+        SI_Q8W_CODES("7", "240")
+        "6:\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.s.x v8, zero\n\t"
+        "1:\n\t"
+        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
+        "vle8.v v17, (%[a])\n\t"
+        SI_Q8W_ACT("19", "34")
+        SI_Q8W_ACT("21", "68")
+        SI_Q8W_ACT("23", "102")
+        SI_Q8W_ACT("25", "136")
+        SI_Q8W_ACT("27", "170")
+        SI_Q8W_ACT("29", "204")
+        SI_Q8W_ACT("31", "238")
+        "vwmul.vv v16, v17, v0\n\t"
+        "vwmul.vv v18, v19, v1\n\t"
+        "vwmul.vv v20, v21, v2\n\t"
+        "vwmul.vv v22, v23, v3\n\t"
+        "vwmul.vv v24, v25, v4\n\t"
+        "vwmul.vv v26, v27, v5\n\t"
+        "vwmul.vv v28, v29, v6\n\t"
+        "vwmul.vv v30, v31, v7\n\t"
+        "vsetvli zero, t1, e16, m2, ta, ma\n\t"
+        "vwredsum.vs v9, v16, v8\n\t"
+        "vwredsum.vs v10, v18, v8\n\t"
+        "vwredsum.vs v11, v20, v8\n\t"
+        "vwredsum.vs v12, v22, v8\n\t"
+        "vwredsum.vs v13, v24, v8\n\t"
+        "vwredsum.vs v14, v26, v8\n\t"
+        "vwredsum.vs v15, v28, v8\n\t"
+        "vwredsum.vs v16, v30, v8\n\t"
+        "vsetivli zero, 8, e32, m1, ta, ma\n\t"
+        "vslideup.vi v9, v10, 1\n\t"
+        "vslideup.vi v9, v11, 2\n\t"
+        "vslideup.vi v9, v12, 3\n\t"
+        "vslideup.vi v9, v13, 4\n\t"
+        "vslideup.vi v9, v14, 5\n\t"
+        "vslideup.vi v9, v15, 6\n\t"
+        "vslideup.vi v9, v16, 7\n\t"
+        "vse32.v v9, (%[o])\n\t"
+        "add %[o], %[o], %[os]\n\t"
+        "add %[a], %[a], %[s]\n\t"
+        "bne %[o], %[oe], 1b\n\t"
+        : [a] "+r"(a), [o] "+r"(isum)
+        : [w] "r"(w), [q4] "r"((long)q4), [s] "r"(stride), [os] "r"(ostride * sizeof(int32_t)),
+          [oe] "r"(isum + (size_t)nt * ostride)
+        : SI_FUSED_CLOBBER, "t1", "t2");
+#undef SI_Q8W_CODES
+#undef SI_Q4W_CODES
+#undef SI_Q8W_ACT
+}
+
 /* Q8_0 / Q4_0 at VLEN 128: per row the integer sums of every block (tok_q80x4 for four
  * blocks at a time, the intrinsics below for a last one to three), then the float step
  * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
@@ -1761,8 +2628,93 @@ static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes,
     }
 }
 
+/* mat_dot_q80_v128 at VLEN >= 256 (a copy, so that the VLEN 128 one stays as it was
+ * compiled): tok_q80x8w for eight blocks at a time, the intrinsics for a last one to seven, then the float step
+ * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
+ * reference's: across tokens for several, across blocks with an ordered reduction for
+ * one (the same operations, so a token alone equals the token in a batch). */
+static void mat_dot_q80_wide(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
+                             float *dw, int32_t *is)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
+    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        gather_f16(row, bsz, nb, dw);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
+            int64_t i = 0;
+            for (; i + 8 <= nb; i += 8)
+                tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                           (size_t)nb);
+            for (; i < nb; i++) {
+                const uint8_t *b = row + (size_t)i * bsz;
+                const size_t vl = __riscv_vsetvl_e8m2(32);
+                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
+                const int8_t *y = a + (size_t)i * sizeof(blk_q8_0);
+                for (int64_t t = 0; t < nt; t++, y += act_stride) {
+                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2(y, vl), vl);
+                    is[(size_t)t * (size_t)nb + (size_t)i] =
+                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
+                }
+            }
+            const float *ds = dscale + (size_t)t0 * (size_t)nb;
+            if (nt == 1) { /* across blocks, summed in order */
+                vfloat32m1_t acc = __riscv_vfmv_s_f_f32m1(0.0f, 1);
+                for (int64_t j = 0; j < nb;) {
+                    const size_t vl = __riscv_vsetvl_e32m4((size_t)(nb - j));
+                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + j, vl), vl);
+                    vfloat32m4_t d = __riscv_vle32_v_f32m4(dw + j, vl), y = __riscv_vle32_v_f32m4(ds + j, vl);
+                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(isf, d, vl), y, vl)
+                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vv_f32m4(d, y, vl), vl);
+                    acc = __riscv_vfredosum_vs_f32m4_f32m1(c, acc, vl);
+                    j += (int64_t)vl;
+                }
+                out[(size_t)t0 * out_stride + (size_t)r] = __riscv_vfmv_f_s_f32m1_f32(acc);
+                continue;
+            }
+            for (int64_t t = 0; t < nt;) { /* across tokens, block by block */
+                const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
+                vfloat32m4_t acc = __riscv_vfmv_v_f_f32m4(0.0f, vl);
+                for (int64_t j = 0; j < nb; j++) {
+                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(
+                        __riscv_vlse32_v_i32m4(is + (size_t)t * (size_t)nb + (size_t)j,
+                                               (ptrdiff_t)((size_t)nb * sizeof(int32_t)), vl), vl);
+                    vfloat32m4_t y = __riscv_vlse32_v_f32m4(ds + (size_t)t * (size_t)nb + (size_t)j,
+                                                            (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
+                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(isf, dw[j], vl), y, vl)
+                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vf_f32m4(y, dw[j], vl), vl);
+                    acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
+                }
+                __riscv_vsse32_v_f32m4(out + (size_t)(t0 + t) * out_stride + (size_t)r,
+                                       (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
+                t += (int64_t)vl;
+            }
+        }
+    }
+}
+
 /* Per block and token one integer dot (exact), then the reference's float step:
  * Q8_0 sumf += isum * (dw * da), Q4_0 sumf += isum * dw * da, block by block. */
+static void mat_dot_q80_w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                    int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
+                                                    float *out, size_t out_stride)
+{
+    const int64_t nb = n / SI_QK8_0;
+    const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
+    void *sc = dscale ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t))) : NULL;
+    if (!sc) { /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    float *dw = sc;
+    mat_dot_q80_wide(type == SI_TYPE_Q4_0, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale,
+                     dw, (int32_t *)(void *)(dw + nb));
+}
+
 static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
@@ -2106,23 +3058,25 @@ static void scratch_free_thread(void *unused)
 static si_kernels rvv_set;
 static int rvv_ready;
 
-/* The whole build targets RV64GCV (-march=rv64gcv: the compiler may use vector
- * instructions anywhere), so a CPU that runs this code has V: no run-time probe. */
-const si_kernels *si_kernels_rvv(void)
+/* Compiled with V (src/kernels/meson.build) while the rest of a riscv64 build may not
+ * be: only si_kernels_rvv (rvv_detect.c) calls this, once it knows the CPU has V. */
+const si_kernels *si_kernels_rvv_v(void)
 {
     if (!rvv_ready) {
-        static const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = mat_dot_kq,
-                                          .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
-                                          .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
-                                          .rmsnorm = rmsnorm_rvv, .silu_mul = silu_mul_rvv, .rope = rope_rvv,
-                                          .attend = attend_rvv};
+        /* the matrix kernels by layout: VLEN 128, or >= 256 (see the top of this file) */
+        const int wide = !is_vlen128() && kq_wide() && kq_wide16();
+        const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = wide ? mat_dot_kq_wide : mat_dot_kq,
+                                   .mat_dot_q8_0_family = wide ? mat_dot_q80_w : mat_dot_q80,
+                                   .mat_dot_float = mat_dot_float, .quantize_q8_0 = quantize_q8_0,
+                                   .quantize_q8_K = quantize_q8_K, .rmsnorm = rmsnorm_rvv, .silu_mul = silu_mul_rvv,
+                                   .rope = rope_rvv, .attend = attend_rvv};
         si_kernels_fill(&rvv_set, &e);
         rvv_ready = 1;
     }
     return &rvv_set;
 }
 
-#else
+#elif !defined(__riscv)
 
 const si_kernels *si_kernels_rvv(void)
 {

@@ -10,6 +10,12 @@ const si_kernels *si_kernels_avx2(void);
 const si_kernels *si_kernels_rvv(void);
 const si_kernels *si_kernels_neon(void);
 
+/* riscv64: the RVV set itself (rvv.c, compiled with V), which only si_kernels_rvv
+ * (rvv_detect.c) calls, after checking that the CPU has V. */
+const si_kernels *si_kernels_rvv_v(void);
+/* riscv64: whether this CPU (and its kernel) runs V instructions (rvv_detect.c). */
+int si_cpu_has_rvv(void);
+
 /* What a SIMD set implements, by family: every K-quant type shares one mat_dot, Q4_0
  * and Q8_0 another, F32 and F16 a third. A NULL entry keeps the reference's. */
 typedef struct si_simd_entries {
