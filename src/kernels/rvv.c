@@ -2002,11 +2002,7 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g);
-static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
-                                                               int64_t n_rows, const void *act, size_t act_stride,
-                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                               const float *yall, const float *g, int wide);
+                                                              const float *yall, const float *g, int wide);
 
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
@@ -2105,7 +2101,7 @@ static void mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 #define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
-#define SI_KQ8W(T) mat_dot_kq8w(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
+#define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
     if (n_tok == 1)
         SI_KQW_DISPATCH(SI_KQW1)
     else
@@ -2146,7 +2142,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 #define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
-#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g)
+#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, 0)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
@@ -2192,62 +2188,11 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
     }
 }
 
-/* Several tokens at VLEN 128: per row and chunk of tokens, first every block's integer
- * sums (the decode-once kernels above), then the float pass over the whole row. */
+/* Several tokens: per row and chunk of tokens, first every block's integer sums (the
+ * decode-once kernels above: VLEN 128's when wide is 0, a constant there, so that this
+ * instance compiles to the VLEN 128 loops alone; else the wide ones in kq_wide()'s
+ * chunks), then the float pass over the whole row. */
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
-                                                              int64_t n_rows, const void *act, size_t act_stride,
-                                                              int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g)
-{
-    const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
-    const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const int64_t nb = n / SI_QK_K;
-    float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
-    int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        gather_f16(row + doff, bsz, nb, d);
-        if (has_min)
-            gather_f16(row + moff, bsz, nb, dmin);
-        if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
-                                   * (the same float bits: (-x) * (-y) == x * y exactly) */
-            for (int64_t i = 0; i < nb; i++)
-                d[i] = -d[i];
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
-            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + offsetof(blk_q8_K, qs);
-            for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
-                const uint8_t *b = row + (size_t)i * bsz;
-                int32_t *bis = is + (size_t)i * TOK_CHUNK;
-                switch (type) {
-                case SI_TYPE_Q2_K:
-                    tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
-                    break;
-                case SI_TYPE_Q3_K:
-                    tokd_q3_K(b, a, act_stride, nt, bis);
-                    break;
-                case SI_TYPE_Q4_K:
-                case SI_TYPE_Q5_K:
-                    tok_q45_K(b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
-                    break;
-                default:
-                    tok_q6_K(b, a, act_stride, nt, bis);
-                    break;
-                }
-            }
-            if (k4)
-                for (int64_t t = 0; t < nt; t++)
-                    mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8, 1);
-            combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
-                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
-        }
-    }
-}
-
-/* mat_dot_kq8 at VLEN >= 256 (wide: kq_wide()'s chunks), a copy so that the VLEN 128 one
- * stays as it was compiled. Several tokens: per row and chunk of tokens, first every block's integer
- * sums (the decode-once kernels above), then the float pass over the whole row. */
-static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g, int wide)
@@ -2257,8 +2202,8 @@ static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, in
     const int64_t nb = n / SI_QK_K;
     float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
-    wscratch ws; /* the decode's buffers */
-    const int c16 = kq_wide16();
+    wscratch ws; /* the wide decode's buffers */
+    const int c16 = wide ? kq_wide16() : 0;
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         gather_f16(row + doff, bsz, nb, d);
@@ -2274,20 +2219,32 @@ static inline __attribute__((always_inline)) void mat_dot_kq8w(uint32_t type, in
             for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 int32_t *bis = is + (size_t)i * TOK_CHUNK;
+                const int q5 = type == SI_TYPE_Q5_K;
                 switch (type) {
                 case SI_TYPE_Q2_K:
-                    tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
+                    if (wide)
+                        tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
+                    else
+                        tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
                     break;
                 case SI_TYPE_Q3_K:
-                    tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
+                    if (wide)
+                        tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
+                    else
+                        tokd_q3_K(b, a, act_stride, nt, bis);
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
-                    tokw_q45_K(wide, c16, b, type == SI_TYPE_Q5_K, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8,
-                               &ws);
+                    if (wide)
+                        tokw_q45_K(wide, c16, b, q5, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8, &ws);
+                    else
+                        tok_q45_K(b, q5, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     break;
                 default:
-                    tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
+                    if (wide)
+                        tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
+                    else
+                        tok_q6_K(b, a, act_stride, nt, bis);
                     break;
                 }
             }
@@ -2559,14 +2516,18 @@ static inline void tok_q80x8w(const uint8_t *w, int q4, const int8_t *a, size_t 
 #undef SI_Q8W_ACT
 }
 
-/* Q8_0 / Q4_0 at VLEN 128: per row the integer sums of every block (tok_q80x4 for four
- * blocks at a time, the intrinsics below for a last one to three), then the float step
- * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
- * reference's: across tokens for several, across blocks with an ordered reduction for
- * one (the same operations, so a token alone equals the token in a batch). */
-static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
-                             float *dw, int32_t *is)
+/* Q8_0 / Q4_0: per row the integer sums of every block (at VLEN 128 tok_q80x4 for four
+ * blocks at a time, wide tok_q80x8w for eight; the intrinsics below for the last few),
+ * then the float step block by block in order, c = isum * (dw * da) (Q8_0) or
+ * (isum * dw) * da (Q4_0) as the reference's: across tokens for several, across blocks
+ * with an ordered reduction for one (the same operations, so a token alone equals the
+ * token in a batch). wide is a constant in each of the two instances below, so the
+ * VLEN 128 one compiles to its own loop alone. */
+static inline __attribute__((always_inline)) void mat_dot_q80_rows(int wide, int q4, int64_t n, const void *w,
+                                                                   size_t row_bytes, int64_t n_rows, const void *act,
+                                                                   size_t act_stride, int64_t n_tok, float *out,
+                                                                   size_t out_stride, const float *dscale, float *dw,
+                                                                   int32_t *is)
 {
     const int64_t nb = n / SI_QK8_0;
     const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
@@ -2578,9 +2539,14 @@ static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes,
             const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
             const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
             int64_t i = 0;
-            for (; i + 4 <= nb; i += 4)
-                tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                          (size_t)nb);
+            if (wide)
+                for (; i + 8 <= nb; i += 8)
+                    tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                               (size_t)nb);
+            else
+                for (; i + 4 <= nb; i += 4)
+                    tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
+                              (size_t)nb);
             for (; i < nb; i++) {
                 const uint8_t *b = row + (size_t)i * bsz;
                 const size_t vl = __riscv_vsetvl_e8m2(32);
@@ -2628,73 +2594,18 @@ static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes,
     }
 }
 
-/* mat_dot_q80_v128 at VLEN >= 256 (a copy, so that the VLEN 128 one stays as it was
- * compiled): tok_q80x8w for eight blocks at a time, the intrinsics for a last one to seven, then the float step
- * block by block in order, c = isum * (dw * da) (Q8_0) or (isum * dw) * da (Q4_0) as the
- * reference's: across tokens for several, across blocks with an ordered reduction for
- * one (the same operations, so a token alone equals the token in a batch). */
+static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
+                             float *dw, int32_t *is)
+{
+    mat_dot_q80_rows(0, q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw, is);
+}
+
 static void mat_dot_q80_wide(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                              size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
                              float *dw, int32_t *is)
 {
-    const int64_t nb = n / SI_QK8_0;
-    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
-    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        gather_f16(row, bsz, nb, dw);
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
-            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
-            int64_t i = 0;
-            for (; i + 8 <= nb; i += 8)
-                tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                           (size_t)nb);
-            for (; i < nb; i++) {
-                const uint8_t *b = row + (size_t)i * bsz;
-                const size_t vl = __riscv_vsetvl_e8m2(32);
-                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
-                const int8_t *y = a + (size_t)i * sizeof(blk_q8_0);
-                for (int64_t t = 0; t < nt; t++, y += act_stride) {
-                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2(y, vl), vl);
-                    is[(size_t)t * (size_t)nb + (size_t)i] =
-                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
-                }
-            }
-            const float *ds = dscale + (size_t)t0 * (size_t)nb;
-            if (nt == 1) { /* across blocks, summed in order */
-                vfloat32m1_t acc = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-                for (int64_t j = 0; j < nb;) {
-                    const size_t vl = __riscv_vsetvl_e32m4((size_t)(nb - j));
-                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + j, vl), vl);
-                    vfloat32m4_t d = __riscv_vle32_v_f32m4(dw + j, vl), y = __riscv_vle32_v_f32m4(ds + j, vl);
-                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(isf, d, vl), y, vl)
-                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vv_f32m4(d, y, vl), vl);
-                    acc = __riscv_vfredosum_vs_f32m4_f32m1(c, acc, vl);
-                    j += (int64_t)vl;
-                }
-                out[(size_t)t0 * out_stride + (size_t)r] = __riscv_vfmv_f_s_f32m1_f32(acc);
-                continue;
-            }
-            for (int64_t t = 0; t < nt;) { /* across tokens, block by block */
-                const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
-                vfloat32m4_t acc = __riscv_vfmv_v_f_f32m4(0.0f, vl);
-                for (int64_t j = 0; j < nb; j++) {
-                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(
-                        __riscv_vlse32_v_i32m4(is + (size_t)t * (size_t)nb + (size_t)j,
-                                               (ptrdiff_t)((size_t)nb * sizeof(int32_t)), vl), vl);
-                    vfloat32m4_t y = __riscv_vlse32_v_f32m4(ds + (size_t)t * (size_t)nb + (size_t)j,
-                                                            (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
-                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(isf, dw[j], vl), y, vl)
-                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vf_f32m4(y, dw[j], vl), vl);
-                    acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
-                }
-                __riscv_vsse32_v_f32m4(out + (size_t)(t0 + t) * out_stride + (size_t)r,
-                                       (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
-                t += (int64_t)vl;
-            }
-        }
-    }
+    mat_dot_q80_rows(1, q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw, is);
 }
 
 /* Per block and token one integer dot (exact), then the reference's float step:
