@@ -14,7 +14,7 @@
 static int flip(const char *path, uint64_t off, uint8_t mask)
 {
     int fd = open(path, O_RDWR);
-    uint8_t b;
+    uint8_t b = 0;
     int ok = fd >= 0 && pread(fd, &b, 1, (off_t)off) == 1;
     b ^= mask;
     ok = ok && pwrite(fd, &b, 1, (off_t)off) == 1;

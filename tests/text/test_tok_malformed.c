@@ -195,7 +195,7 @@ static void test_bpe(void)
 static void test_spm(void)
 {
     /* <unk> <s> </s> ▁ a b ▁a, no <0xNN> byte tokens */
-    const char *tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a"};
+    const char *tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", ("\xE2\x96\x81" "a")};
     int32_t types[] = {2, 3, 3, 1, 1, 1, 1};
     float scores[] = {0, 0, 0, -1, -2, -3, -0.5f};
     spec good = {"llama", "default", tokens, 7, types, 7, scores, 7, NULL, 0, 1};

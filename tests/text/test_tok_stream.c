@@ -73,7 +73,7 @@ static void split_chars(const si_tokenizer *t, int32_t (*byte)(const si_tokenize
     free(stream(t, bad, 2, 0, want_bad, 3));
     /* an unfinished character followed by ASCII: one U+FFFD, then the ASCII */
     int32_t cut[] = {byte(t, 0xE2), byte(t, 0x82), byte(t, 'a')};
-    const char *want_cut[] = {"", "", "\xEF\xBF\xBD" "a", ""};
+    const char *want_cut[] = {"", "", ("\xEF\xBF\xBD" "a"), ""};
     free(stream(t, cut, 3, 0, want_cut, 4));
     /* unfinished at the end of the stream: flush gives one U+FFFD */
     int32_t end[] = {byte(t, 0xF0), byte(t, 0x9F), byte(t, 0xA6)};
