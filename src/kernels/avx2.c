@@ -842,7 +842,7 @@ static void rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, 
         out[i] = x[i] * scale * w[i];
 }
 
-/* exp(x) lane by lane, as rvv.c's exp_f32: x = k ln2 + r (k rounded to nearest-even by
+/* exp(x) lane by lane, as the rvv set's exp_f32 (rvv/rvv_ops.c): x = k ln2 + r (k rounded to nearest-even by
  * cvtps, ln2 in two parts), exp(r) by its degree-6 Taylor polynomial, 2^k as two exact
  * powers of two (subnormal results and overflow to inf right), x clamped to [-104, 89],
  * NaN kept. */

@@ -1,5 +1,5 @@
 /* riscv64: does this CPU run V (RVV 1.0) instructions? The baseline riscv64 build is
- * RV64GC (-Drv_v=runtime) and only rvv.c is compiled with V, so the same binary runs on
+ * RV64GC (-Drv_v=runtime) and only the rvv set (src/kernels/rvv/) is compiled with V, so the same binary runs on
  * boards with and without V; this file (compiled without V) decides whether the RVV set
  * may run, once per process. Three ways to ask, in order:
  *

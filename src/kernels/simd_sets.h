@@ -10,7 +10,7 @@ const si_kernels *si_kernels_avx2(void);
 const si_kernels *si_kernels_rvv(void);
 const si_kernels *si_kernels_neon(void);
 
-/* riscv64: the RVV set itself (rvv.c, compiled with V), which only si_kernels_rvv
+/* riscv64: the RVV set itself (src/kernels/rvv/, compiled with V), which only si_kernels_rvv
  * (rvv_detect.c) calls, after checking that the CPU has V. */
 const si_kernels *si_kernels_rvv_v(void);
 /* riscv64: whether this CPU (and its kernel) runs V instructions (rvv_detect.c). */

@@ -1,115 +1,8 @@
-/* The RISC-V Vector 1.0 kernel set (ratified `__riscv_` intrinsics), for the K230's
- * C908: VLEN 128 with a 64-bit datapath, so a vector instruction costs about 2 x LMUL
- * cycles there. Compiled with V on its own (src/kernels/meson.build): the rest of a
- * riscv64 build is RV64GC and rvv_detect.c decides at run time whether this set runs.
- * Tested at VLEN 128, 256 and 512 under qemu (checkasm). Memory is read with byte loads
- * reinterpreted as wider elements wherever the address may be unaligned (weight rows,
- * activations at any offset): the C908 need not support misaligned vector element
- * accesses (the wide decodes' 64-bit segment accesses touch only their own 16-byte
- * aligned buffers).
- *
- * Matrix kernels decode each weight block once into a form the token loop multiplies
- * with directly and dot it with every token of the step (up to TOK_CHUNK per decode).
- * Two layouts, picked by what vsetvl answers (is_vlen128, kq_wide):
- *   - VLEN 128 (the K230): the K-quant blocks are decoded straight into v0..v15 as
- *     bytes, one 16-element scale group per register, and one token runs fused kernels
- *     that multiply the codes with the activations from registers; Q4_0/Q8_0 four
- *     blocks at a time (tok_q80x4).
- *   - VLEN >= 256 ("wide", the section "K-quants at VLEN >= 256"): a register holds
- *     several scale groups, so the block is decoded at full width through small
- *     buffers (codes repeated by strided segment loads/stores and shifted by a table,
- *     scales spread to one byte per element) and the tokens run in chunks of
- *     min(256, VLMAX at LMUL 4) elements, two or one per token where VLEN 128 takes
- *     four; one token of Q4_K/Q5_K per sub-block at vl 32 (fusedw_q4_K); Q4_0/Q8_0
- *     eight blocks at a time (tok_q80x8w). Nothing there assumes a register size: vl
- *     is asked for, and register groups are named at LMUL 4/8 (four or eight registers
- *     whatever their size), the chunk count coming from vsetvl.
- * The generic decode-to-buffer path below (mat_dot_kqn) is what ran at VLEN >= 256
- * before; it remains the fallback. Per type:
- *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation
- *                 loads and four widening multiplies at e8 LMUL 4, widening reductions
- *   Q4_K..Q6_K    codes times activations at e8 LMUL 4, then one vwmacc.vx per scale
- *                 group into 32-bit lanes, one reduction per token
- *   Q4_0, Q8_0    8-bit codes: vwmul + vwredsum per block (16-bit products are exact)
- * Q2_K's mins go through the Q8_K bsums per block; Q4_K/Q5_K's as one float dot per row
- * and token (dmin * mins against yd * pair-summed bsums). Integer parts are exact; float
- * parts are combined per block as in avx2.c (docs/BENCHMARKS.md lists how each kernel's
- * float order differs).
- *
- * Nothing here uses a static rounding mode (the _rm intrinsics, vfcvt.rtz): Debian 12's
- * qemu 7.2 aborts on those; conversions round with the dynamic mode, round-to-nearest-
- * even as every Linux process starts, and roundf's ties are fixed up explicitly. No
- * vrgather either. */
-#include <math.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+/* The rvv set's K-quant matrix kernels (Q2_K..Q6_K x Q8_K): the VLEN 128 layout and
+ * the wide one (rvv.h tells both). */
+#include "rvv.h"
 
-#include "streaminfer/kernels.h"
-#include "blocks.h"
-#include "simd_sets.h"
-
-#if defined(__riscv_v_intrinsic) && __riscv_v_intrinsic >= 12000 && defined(__riscv_v) && __riscv_xlen == 64
-#define SI_HAVE_RVV_SET 1
-
-#include <riscv_vector.h>
-
-#define TOK_CHUNK 64
-
-/* Scalar loads from addresses that are aligned in practice (the engine's buffers and
- * GGUF's 32-byte tensor alignment; the blocks' sizes keep every field aligned) but need
- * not be: one well-predicted branch instead of the byte-by-byte loads a compiler must
- * otherwise emit for RISC-V. */
-typedef float si_f32_alias __attribute__((may_alias));
-typedef uint16_t si_u16_alias __attribute__((may_alias));
-
-static inline float ld_float(const uint8_t *p)
-{
-    if (((uintptr_t)p & 3) == 0)
-        return *(const si_f32_alias *)(const void *)p;
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
-static inline uint16_t ld_u16(const uint8_t *p)
-{
-    if (((uintptr_t)p & 1) == 0)
-        return *(const si_u16_alias *)(const void *)p;
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
-/* Keeps the compiler from hoisting the decoded block's loads out of the token loop: it
- * would keep 16 vector registers of weights live and spill them (a reload then costs an
- * address computation from vlenb), where a plain reload from L1 is one instruction. */
-#define SI_OPAQUE(p) __asm__ volatile("" : "+r"(p))
-
-/* fp16 -> fp32 for scales, inline in the common (normal) case. */
-static inline float h2f(const uint8_t *p)
-{
-    uint16_t h = ld_u16(p);
-    uint32_t e = (h >> 10) & 0x1F;
-    if (e == 0 || e == 0x1F)
-        return si_fp16_to_fp32(h);
-    uint32_t u = ((uint32_t)(h & 0x8000) << 16) | (((uint32_t)(h & 0x7FFF) << 13) + (112u << 23));
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Shift left by s (right by -s): moves a bit field to where it is wanted in one op. */
-static inline vuint8m1_t shl1(vuint8m1_t v, int s, size_t vl)
-{
-    return s >= 0 ? __riscv_vsll_vx_u8m1(v, (size_t)s, vl) : __riscv_vsrl_vx_u8m1(v, (size_t)-s, vl);
-}
-
-static inline vuint8m2_t shl2(vuint8m2_t v, int s, size_t vl)
-{
-    return s >= 0 ? __riscv_vsll_vx_u8m2(v, (size_t)s, vl) : __riscv_vsrl_vx_u8m2(v, (size_t)-s, vl);
-}
+#ifdef SI_HAVE_RVV_SET
 
 /* ---- K-quants × Q8_K ------------------------------------------------------------------ */
 
@@ -823,49 +716,6 @@ static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 #undef SI_TOK_LOAD_W
 #undef SI_TOK_CLOBBER
 
-/* Activation scales of one call, gathered once (every row reuses them) so the float
- * step of a block runs as vector operations across the tokens. */
-static _Thread_local void *ybuf;
-static _Thread_local size_t ybuf_cap;
-
-/* The scratch buffers are per thread (_Thread_local): a compute thread of the pool
- * (streaminfer/pool.h) has its own, freed when the thread ends through this key's
- * destructor (set on a thread's first growth), so that closing a model leaves nothing
- * of its workers behind. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static int scratch_key_ok;
-static void scratch_free_thread(void *unused);
-static void scratch_key_make(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_free_thread) == 0; }
-
-/* *buf grown to at least need bytes (kept between calls); NULL when out of memory */
-static void *scratch(void **buf, size_t *cap, size_t need)
-{
-    if (need > *cap) {
-        pthread_once(&scratch_once, scratch_key_make);
-        if (scratch_key_ok && !pthread_getspecific(scratch_key))
-            pthread_setspecific(scratch_key, (void *)1);
-        void *p = realloc(*buf, need);
-        if (!p)
-            return NULL;
-        *buf = p;
-        *cap = need;
-    }
-    return *buf;
-}
-
-static float *gather_scales(const void *act, size_t act_stride, int64_t n_tok, int64_t nb, size_t bsz, int fp16)
-{
-    float *ys = scratch(&ybuf, &ybuf_cap, (size_t)nb * (size_t)n_tok * sizeof(float));
-    if (!ys)
-        return NULL;
-    for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < nb; i++) {
-            const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride + (size_t)i * bsz;
-            ys[(size_t)t * (size_t)nb + (size_t)i] = fp16 ? h2f(y) : ld_float(y);
-        }
-    return ys;
-}
 
 /* acc[t] += (yd[t] * d) * isum[t] - (yd[t] * dmin) * summ[t] for the tokens of a chunk
  * (with_min), else acc[t] += (d * yd[t]) * isum[t]; yd[t] = yds[t * ystride]. Separate
@@ -886,20 +736,7 @@ static inline void combine(float *acc, const int32_t *isum, const int32_t *summ,
     }
 }
 
-static inline vfloat32m4_t cvt_f16(vuint16m2_t h, size_t vl);
 
-/* fp16 at p + i * stride for i < nb (any alignment: two strided byte loads) to floats. */
-static void gather_f16(const uint8_t *p, size_t stride, int64_t nb, float *dst)
-{
-    for (int64_t i = 0; i < nb;) {
-        const size_t vl = __riscv_vsetvl_e16m2((size_t)(nb - i) < 16 ? (size_t)(nb - i) : 16);
-        const uint8_t *q = p + (size_t)i * stride;
-        vuint16m2_t lo = __riscv_vzext_vf2_u16m2(__riscv_vlse8_v_u8m1(q, (ptrdiff_t)stride, vl), vl);
-        vuint16m2_t hi = __riscv_vzext_vf2_u16m2(__riscv_vlse8_v_u8m1(q + 1, (ptrdiff_t)stride, vl), vl);
-        __riscv_vse32_v_f32m4(dst + i, cvt_f16(__riscv_vor_vv_u16m2(lo, __riscv_vsll_vx_u16m2(hi, 8, vl), vl), vl), vl);
-        i += (int64_t)vl;
-    }
-}
 
 /* ---- one token, VLEN 128: fused decode and dot, nothing stored ------------------------ */
 
@@ -918,14 +755,6 @@ static void gather_f16(const uint8_t *p, size_t stride, int64_t nb, float *dst)
  *         an e32 LMUL 4 accumulator that starts at -32 * sum(scale * bsum); one reduction.
  *   Q3_K  codes q - 4 built at LMUL 4 per half block, see fused_q3_K.
  *   Q4_K, Q5_K  per sub-block of 32, see fused_q4_K. */
-static int vlen128 = -1;
-
-static inline int is_vlen128(void)
-{
-    if (vlen128 < 0)
-        vlen128 = __riscv_vsetvlmax_e8m1() == 16;
-    return vlen128;
-}
 
 #define SI_Q2_HALF(pre, qoff, aoff, s0, s1, s2, s3, s4, s5, s6, s7, first) \
     "vsetvli zero, %[n32], e8, m2, ta, ma\n\t"                        \
@@ -963,10 +792,6 @@ static inline int is_vlen128(void)
     first                                                             \
     "vwmaccsu.vv v24, v20, v12\n\t"
 
-#define SI_FUSED_CLOBBER                                                                                        \
-    "t0", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
-        "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", \
-        "v31", "vl", "vtype", "memory"
 
 /* isum = sum(code * scale * a), msum = sum(bsums * mins) of one Q2_K block */
 static inline void fused_q2_K(const uint8_t *b, const int8_t *a, const uint8_t *bs, int32_t *isum, int32_t *msum)
@@ -1878,12 +1703,10 @@ static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin,
 /* G[t][8i + s] = yd_t[i] * (bsums_t[i][2s] + bsums_t[i][2s + 1]), once per call: the
  * activations' side of the Q4_K/Q5_K mins (one pair sum per 32-element sub-block), which
  * every row dots with its dmin * mins. */
-static _Thread_local void *gbuf;
-static _Thread_local size_t gbuf_cap;
 
 static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_tok, int64_t nb, const float *yall)
 {
-    float *g = scratch(&gbuf, &gbuf_cap, (size_t)nb * 8 * (size_t)n_tok * sizeof(float));
+    float *g = si_rvv_scratch(&si_rvv_gbuf, &si_rvv_gbuf_cap, (size_t)nb * 8 * (size_t)n_tok * sizeof(float));
     if (!g)
         return NULL;
     const size_t vl = __riscv_vsetvl_e16m1(8);
@@ -1901,40 +1724,6 @@ static const float *gather_mins_g(const void *act, size_t act_stride, int64_t n_
     return g;
 }
 
-/* vl floats at p: with al (4-byte aligned, the kernels' own buffers) one vle32, else
- * bytes reinterpreted (the C908 need not support misaligned element accesses; a byte
- * load costs a vtype switch here) */
-static inline __attribute__((always_inline)) vfloat32m8_t ld_f32m8(const uint8_t *p, size_t vl, int al)
-{
-    if (al)
-        return __riscv_vle32_v_f32m8((const float *)(const void *)p, vl);
-    return __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vreinterpret_v_u8m8_u32m8(__riscv_vle8_v_u8m8(p, 4 * vl)));
-}
-
-/* sum of x[i] * y[i] over n floats (al: both 4-byte aligned): lane sums (fused
- * multiply-add) over whole vectors, reduced, plus the tail's products reduced: the same
- * operations whatever the batch, so a token's result does not depend on it. (Two tokens
- * per pass, sharing x, spilled at LMUL 8 and cost more at LMUL 4.) */
-static inline __attribute__((always_inline)) float dot_f32(const void *xp, const void *yp, size_t n, int al)
-{
-    const uint8_t *x = xp, *y = yp;
-    const size_t vlmax = __riscv_vsetvlmax_e32m8();
-    const vfloat32m1_t zero = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-    float sum = 0.0f;
-    size_t i = 0;
-    if (n >= vlmax) {
-        vfloat32m8_t acc = __riscv_vfmul_vv_f32m8(ld_f32m8(x, vlmax, al), ld_f32m8(y, vlmax, al), vlmax);
-        for (i = vlmax; i + vlmax <= n; i += vlmax)
-            acc = __riscv_vfmacc_vv_f32m8(acc, ld_f32m8(x + 4 * i, vlmax, al), ld_f32m8(y + 4 * i, vlmax, al), vlmax);
-        sum = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(acc, zero, vlmax));
-    }
-    if (i < n) {
-        const size_t vl = n - i;
-        vfloat32m8_t p = __riscv_vfmul_vv_f32m8(ld_f32m8(x + 4 * i, vl, al), ld_f32m8(y + 4 * i, vl, al), vl);
-        sum = sum + __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m8_f32m1(p, zero, vl));
-    }
-    return sum;
-}
 
 /* One token: per block the fused kernel, then the float step exactly as combine_row's
  * (a token's result must not depend on its batch); Q4_K/Q5_K's mins as one dot per row
@@ -2065,24 +1854,22 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
 
 /* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
  * per row d and dmin of every block and per token chunk every block's integer sums */
-static _Thread_local void *kbuf;
-static _Thread_local size_t kbuf_cap;
 
-/* mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
- * (si_kernels_rvv_v), apart from mat_dot_kq so that the VLEN 128 loops stay as they
+/* si_rvv_mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
+ * (si_kernels_rvv_v), apart from si_rvv_mat_dot_kq so that the VLEN 128 loops stay as they
  * were compiled */
-static void mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                       int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
                                                       float *out, size_t out_stride)
 {
     const int64_t nb = n / SI_QK_K, wide = kq_wide();
     const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    const float *yall = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     const float *g = NULL;
     if (yall) {
         const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
                             TOK_CHUNK * sizeof(float);
-        const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
+        const int have = si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, need) != NULL;
         if (have && k4)
             g = gather_mins_g(act, act_stride, n_tok, nb, yall);
         if (!have || (k4 && !g))
@@ -2100,7 +1887,7 @@ static void mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
     case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
     default: call(SI_TYPE_Q6_K); break;                 \
     }
-#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
     if (n_tok == 1)
         SI_KQW_DISPATCH(SI_KQW1)
@@ -2111,18 +1898,18 @@ static void mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
 #undef SI_KQW_DISPATCH
 }
 
-static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
+void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
-    const float *yall = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    const float *yall = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const float *g = NULL;
     if (yall && v128 && (n_tok > 1 || k4)) {
         const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
                             TOK_CHUNK * sizeof(float);
-        const int have = scratch(&kbuf, &kbuf_cap, need) != NULL;
+        const int have = si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, need) != NULL;
         if (have && k4)
             g = gather_mins_g(act, act_stride, n_tok, nb, yall);
         if (!have || (k4 && !g))
@@ -2141,7 +1928,7 @@ static void mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
     default: call(SI_TYPE_Q6_K); break;                 \
     }
-#define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)kbuf, g)
+#define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, 0)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
@@ -2200,7 +1987,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const int64_t nb = n / SI_QK_K;
-    float *fm = (float *)(void *)kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
+    float *fm = (float *)(void *)si_rvv_kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
     wscratch ws; /* the wide decode's buffers */
     const int c16 = wide ? kq_wide16() : 0;
@@ -2325,673 +2112,6 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
     }
 }
 
-/* ---- Q8_0 / Q4_0 × Q8_0 -------------------------------------------------------------- */
-
-/* The 32 codes of a Q4_0 (nibbles less 8: elements 0..15 from the low nibbles, 16..31
- * from the high ones) or Q8_0 block at b, as bytes at e8 LMUL 2 (vl 32). */
-static inline vint8m2_t ld_codes_q80(const uint8_t *b, int q4, size_t vl)
-{
-    if (!q4)
-        return __riscv_vle8_v_i8m2((const int8_t *)b + 2, vl);
-    const size_t v16 = __riscv_vsetvl_e8m1(16);
-    vuint8m1_t x = __riscv_vle8_v_u8m1(b + 2, v16);
-    vuint8m2_t u = __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vand_vx_u8m1(x, 15, v16));
-    u = __riscv_vslideup_vx_u8m2(u, __riscv_vlmul_ext_v_u8m1_u8m2(__riscv_vsrl_vx_u8m1(x, 4, v16)), 16, vl);
-    return __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), 8, vl);
-}
-
-/* VLEN 128: four blocks' codes held in v0..v7 (block k in v2k, v2k+1: 32 bytes at e8
- * LMUL 2; Q4_0's nibbles less 8, Q8_0's bytes) while every token's activations stream
- * past: per token four activation loads into the top halves of the product groups
- * v16..v31 (a widening op may overlap its source there), four vwmul e8 LMUL 2 -> e16
- * LMUL 4 (|x| <= 128 * 128), four vwredsum into 32 bits (|sum| <= 32 * 16384) against
- * the zero in v8; isum[t * ostride + k] for block k (one vector store per token). */
-static inline void tok_q80x4(const uint8_t *w, int q4, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
-                             size_t ostride)
-{
-#define SI_Q8_CODES(k, off)                      \
-    "addi t0, %[w], " off "\n\t"                \
-    "vle8.v v" k ", (t0)\n\t"
-#define SI_Q4_CODES(k0, k1, off)                 \
-    "addi t0, %[w], " off "\n\t"                \
-    "vle8.v v30, (t0)\n\t"                      \
-    "vand.vi v" k0 ", v30, 15\n\t"              \
-    "vsrl.vi v" k1 ", v30, 4\n\t"
-    __asm__ volatile(
-        "beqz %[q4], 5f\n\t"
-        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
-        SI_Q4_CODES("0", "1", "2")
-        SI_Q4_CODES("2", "3", "20")
-        SI_Q4_CODES("4", "5", "38")
-        SI_Q4_CODES("6", "7", "56")
-        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
-        "vadd.vi v0, v0, -8\n\t"
-        "j 6f\n\t"
-        "5:\n\t"
-        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
-        SI_Q8_CODES("0", "2")
-        SI_Q8_CODES("2", "36")
-        SI_Q8_CODES("4", "70")
-        SI_Q8_CODES("6", "104")
-        "6:\n\t"
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.s.x v8, zero\n\t"
-        "1:\n\t"
-        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
-        "vle8.v v18, (%[a])\n\t"
-        "addi t0, %[a], 34\n\t"
-        "vle8.v v22, (t0)\n\t"
-        "addi t0, %[a], 68\n\t"
-        "vle8.v v26, (t0)\n\t"
-        "addi t0, %[a], 102\n\t"
-        "vle8.v v30, (t0)\n\t"
-        "vwmul.vv v16, v18, v0\n\t"
-        "vwmul.vv v20, v22, v2\n\t"
-        "vwmul.vv v24, v26, v4\n\t"
-        "vwmul.vv v28, v30, v6\n\t"
-        "vsetvli t1, zero, e16, m4, ta, ma\n\t"
-        "vwredsum.vs v9, v16, v8\n\t"
-        "vwredsum.vs v10, v20, v8\n\t"
-        "vwredsum.vs v11, v24, v8\n\t"
-        "vwredsum.vs v12, v28, v8\n\t"
-        /* the four sums side by side (each slide writes from its offset up) */
-        "vsetivli zero, 4, e32, m1, ta, ma\n\t"
-        "vslideup.vi v9, v10, 1\n\t"
-        "vslideup.vi v9, v11, 2\n\t"
-        "vslideup.vi v9, v12, 3\n\t"
-        "vse32.v v9, (%[o])\n\t"
-        "add %[o], %[o], %[os]\n\t"
-        "add %[a], %[a], %[s]\n\t"
-        "bne %[o], %[oe], 1b\n\t"
-        : [a] "+r"(a), [o] "+r"(isum)
-        : [w] "r"(w), [q4] "r"((long)q4), [s] "r"(stride), [os] "r"(ostride * sizeof(int32_t)),
-          [oe] "r"(isum + (size_t)nt * ostride)
-        : SI_FUSED_CLOBBER, "t1");
-#undef SI_Q8_CODES
-#undef SI_Q4_CODES
-}
-
-/* VLEN >= 256: eight blocks' codes in v0..v7, one register each (vl 32 at e8 LMUL 1:
- * a register holds 32 bytes or more), Q4_0's high nibbles slid up beside the low ones
- * (vslideup by 16); per token eight activation loads into the top registers of the
- * product pairs v16..v31, eight vwmul e8 LMUL 1 -> e16 LMUL 2, eight vwredsum against
- * the zero in v8 (into v9..v15 and v16), slid together and stored as one vector: the
- * loop overhead of tok_q80x4 for twice the blocks. */
-static inline void tok_q80x8w(const uint8_t *w, int q4, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
-                              size_t ostride)
-{
-#define SI_Q8W_CODES(k, off)                     \
-    "addi t0, %[w], " off "\n\t"                \
-    "vle8.v v" k ", (t0)\n\t"
-#define SI_Q4W_CODES(k, hi, off)                 \
-    "addi t0, %[w], " off "\n\t"                \
-    "vle8.v v" hi ", (t0)\n\t"                  \
-    "vand.vi v" k ", v" hi ", 15\n\t"           \
-    "vsrl.vi v" hi ", v" hi ", 4\n\t"
-#define SI_Q8W_ACT(k, off)                       \
-    "addi t0, %[a], " off "\n\t"                \
-    "vle8.v v" k ", (t0)\n\t"
-    __asm__ volatile(
-        "li t1, 32\n\t"
-        "beqz %[q4], 5f\n\t"
-        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
-        SI_Q4W_CODES("0", "24", "2")
-        SI_Q4W_CODES("1", "25", "20")
-        SI_Q4W_CODES("2", "26", "38")
-        SI_Q4W_CODES("3", "27", "56")
-        SI_Q4W_CODES("4", "28", "74")
-        SI_Q4W_CODES("5", "29", "92")
-        SI_Q4W_CODES("6", "30", "110")
-        SI_Q4W_CODES("7", "31", "128")
-        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
-        "vslideup.vi v0, v24, 16\n\t"
-        "vslideup.vi v1, v25, 16\n\t"
-        "vslideup.vi v2, v26, 16\n\t"
-        "vslideup.vi v3, v27, 16\n\t"
-        "vslideup.vi v4, v28, 16\n\t"
-        "vslideup.vi v5, v29, 16\n\t"
-        "vslideup.vi v6, v30, 16\n\t"
-        "vslideup.vi v7, v31, 16\n\t"
-        "vsetvli t2, zero, e8, m8, ta, ma\n\t"
-        "vadd.vi v0, v0, -8\n\t"
-        "j 6f\n\t"
-        "5:\n\t"
-        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
-        SI_Q8W_CODES("0", "2")
-        SI_Q8W_CODES("1", "36")
-        SI_Q8W_CODES("2", "70")
-        SI_Q8W_CODES("3", "104")
-        SI_Q8W_CODES("4", "138")
-        SI_Q8W_CODES("5", "172")
-        SI_Q8W_CODES("6", "206")
-        SI_Q8W_CODES("7", "240")
-        "6:\n\t"
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.s.x v8, zero\n\t"
-        "1:\n\t"
-        "vsetvli zero, t1, e8, m1, ta, ma\n\t"
-        "vle8.v v17, (%[a])\n\t"
-        SI_Q8W_ACT("19", "34")
-        SI_Q8W_ACT("21", "68")
-        SI_Q8W_ACT("23", "102")
-        SI_Q8W_ACT("25", "136")
-        SI_Q8W_ACT("27", "170")
-        SI_Q8W_ACT("29", "204")
-        SI_Q8W_ACT("31", "238")
-        "vwmul.vv v16, v17, v0\n\t"
-        "vwmul.vv v18, v19, v1\n\t"
-        "vwmul.vv v20, v21, v2\n\t"
-        "vwmul.vv v22, v23, v3\n\t"
-        "vwmul.vv v24, v25, v4\n\t"
-        "vwmul.vv v26, v27, v5\n\t"
-        "vwmul.vv v28, v29, v6\n\t"
-        "vwmul.vv v30, v31, v7\n\t"
-        "vsetvli zero, t1, e16, m2, ta, ma\n\t"
-        "vwredsum.vs v9, v16, v8\n\t"
-        "vwredsum.vs v10, v18, v8\n\t"
-        "vwredsum.vs v11, v20, v8\n\t"
-        "vwredsum.vs v12, v22, v8\n\t"
-        "vwredsum.vs v13, v24, v8\n\t"
-        "vwredsum.vs v14, v26, v8\n\t"
-        "vwredsum.vs v15, v28, v8\n\t"
-        "vwredsum.vs v16, v30, v8\n\t"
-        "vsetivli zero, 8, e32, m1, ta, ma\n\t"
-        "vslideup.vi v9, v10, 1\n\t"
-        "vslideup.vi v9, v11, 2\n\t"
-        "vslideup.vi v9, v12, 3\n\t"
-        "vslideup.vi v9, v13, 4\n\t"
-        "vslideup.vi v9, v14, 5\n\t"
-        "vslideup.vi v9, v15, 6\n\t"
-        "vslideup.vi v9, v16, 7\n\t"
-        "vse32.v v9, (%[o])\n\t"
-        "add %[o], %[o], %[os]\n\t"
-        "add %[a], %[a], %[s]\n\t"
-        "bne %[o], %[oe], 1b\n\t"
-        : [a] "+r"(a), [o] "+r"(isum)
-        : [w] "r"(w), [q4] "r"((long)q4), [s] "r"(stride), [os] "r"(ostride * sizeof(int32_t)),
-          [oe] "r"(isum + (size_t)nt * ostride)
-        : SI_FUSED_CLOBBER, "t1", "t2");
-#undef SI_Q8W_CODES
-#undef SI_Q4W_CODES
-#undef SI_Q8W_ACT
-}
-
-/* Q8_0 / Q4_0: per row the integer sums of every block (at VLEN 128 tok_q80x4 for four
- * blocks at a time, wide tok_q80x8w for eight; the intrinsics below for the last few),
- * then the float step block by block in order, c = isum * (dw * da) (Q8_0) or
- * (isum * dw) * da (Q4_0) as the reference's: across tokens for several, across blocks
- * with an ordered reduction for one (the same operations, so a token alone equals the
- * token in a batch). wide is a constant in each of the two instances below, so the
- * VLEN 128 one compiles to its own loop alone. */
-static inline __attribute__((always_inline)) void mat_dot_q80_rows(int wide, int q4, int64_t n, const void *w,
-                                                                   size_t row_bytes, int64_t n_rows, const void *act,
-                                                                   size_t act_stride, int64_t n_tok, float *out,
-                                                                   size_t out_stride, const float *dscale, float *dw,
-                                                                   int32_t *is)
-{
-    const int64_t nb = n / SI_QK8_0;
-    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
-    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        gather_f16(row, bsz, nb, dw);
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
-            const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + 2;
-            int64_t i = 0;
-            if (wide)
-                for (; i + 8 <= nb; i += 8)
-                    tok_q80x8w(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                               (size_t)nb);
-            else
-                for (; i + 4 <= nb; i += 4)
-                    tok_q80x4(row + (size_t)i * bsz, q4, a + (size_t)i * sizeof(blk_q8_0), act_stride, nt, is + i,
-                              (size_t)nb);
-            for (; i < nb; i++) {
-                const uint8_t *b = row + (size_t)i * bsz;
-                const size_t vl = __riscv_vsetvl_e8m2(32);
-                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
-                const int8_t *y = a + (size_t)i * sizeof(blk_q8_0);
-                for (int64_t t = 0; t < nt; t++, y += act_stride) {
-                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2(y, vl), vl);
-                    is[(size_t)t * (size_t)nb + (size_t)i] =
-                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
-                }
-            }
-            const float *ds = dscale + (size_t)t0 * (size_t)nb;
-            if (nt == 1) { /* across blocks, summed in order */
-                vfloat32m1_t acc = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-                for (int64_t j = 0; j < nb;) {
-                    const size_t vl = __riscv_vsetvl_e32m4((size_t)(nb - j));
-                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(__riscv_vle32_v_i32m4(is + j, vl), vl);
-                    vfloat32m4_t d = __riscv_vle32_v_f32m4(dw + j, vl), y = __riscv_vle32_v_f32m4(ds + j, vl);
-                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(isf, d, vl), y, vl)
-                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vv_f32m4(d, y, vl), vl);
-                    acc = __riscv_vfredosum_vs_f32m4_f32m1(c, acc, vl);
-                    j += (int64_t)vl;
-                }
-                out[(size_t)t0 * out_stride + (size_t)r] = __riscv_vfmv_f_s_f32m1_f32(acc);
-                continue;
-            }
-            for (int64_t t = 0; t < nt;) { /* across tokens, block by block */
-                const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
-                vfloat32m4_t acc = __riscv_vfmv_v_f_f32m4(0.0f, vl);
-                for (int64_t j = 0; j < nb; j++) {
-                    vfloat32m4_t isf = __riscv_vfcvt_f_x_v_f32m4(
-                        __riscv_vlse32_v_i32m4(is + (size_t)t * (size_t)nb + (size_t)j,
-                                               (ptrdiff_t)((size_t)nb * sizeof(int32_t)), vl), vl);
-                    vfloat32m4_t y = __riscv_vlse32_v_f32m4(ds + (size_t)t * (size_t)nb + (size_t)j,
-                                                            (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
-                    vfloat32m4_t c = q4 ? __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(isf, dw[j], vl), y, vl)
-                                        : __riscv_vfmul_vv_f32m4(isf, __riscv_vfmul_vf_f32m4(y, dw[j], vl), vl);
-                    acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
-                }
-                __riscv_vsse32_v_f32m4(out + (size_t)(t0 + t) * out_stride + (size_t)r,
-                                       (ptrdiff_t)(out_stride * sizeof(float)), acc, vl);
-                t += (int64_t)vl;
-            }
-        }
-    }
-}
-
-static void mat_dot_q80_v128(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
-                             float *dw, int32_t *is)
-{
-    mat_dot_q80_rows(0, q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw, is);
-}
-
-static void mat_dot_q80_wide(int q4, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                             size_t act_stride, int64_t n_tok, float *out, size_t out_stride, const float *dscale,
-                             float *dw, int32_t *is)
-{
-    mat_dot_q80_rows(1, q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw, is);
-}
-
-/* Per block and token one integer dot (exact), then the reference's float step:
- * Q8_0 sumf += isum * (dw * da), Q4_0 sumf += isum * dw * da, block by block. */
-static void mat_dot_q80_w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
-                                                    int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
-                                                    float *out, size_t out_stride)
-{
-    const int64_t nb = n / SI_QK8_0;
-    const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    void *sc = dscale ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t))) : NULL;
-    if (!sc) { /* no memory for the scratch: the reference needs none */
-        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
-        return;
-    }
-    float *dw = sc;
-    mat_dot_q80_wide(type == SI_TYPE_Q4_0, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale,
-                     dw, (int32_t *)(void *)(dw + nb));
-}
-
-static void mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
-{
-    const int64_t nb = n / SI_QK8_0;
-    const int q4 = type == SI_TYPE_Q4_0;
-    const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
-    const float *dscale = gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    void *sc = dscale && is_vlen128() ? scratch(&kbuf, &kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
-                                      : NULL;
-    if (!dscale || (is_vlen128() && !sc)) { /* no memory for the scratch: the reference needs none */
-        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
-        return;
-    }
-    if (sc) {
-        float *dw = sc;
-        mat_dot_q80_v128(q4, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, dscale, dw,
-                         (int32_t *)(void *)(dw + nb));
-        return;
-    }
-    const size_t vl = __riscv_vsetvl_e8m2(32);
-    const vint32m1_t zero = __riscv_vmv_s_x_i32m1(0, 1);
-    float acc[TOK_CHUNK];
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
-            for (int64_t t = 0; t < nt; t++)
-                acc[t] = 0.0f;
-            for (int64_t i = 0; i < nb; i++) {
-                const uint8_t *b = row + (size_t)i * bsz;
-                const float dw = h2f(b);
-                const vint8m2_t wq = ld_codes_q80(b, q4, vl);
-                const uint8_t *y = (const uint8_t *)act + (size_t)t0 * act_stride + (size_t)i * sizeof(blk_q8_0) + 2;
-                const float *ds = dscale + (size_t)t0 * (size_t)nb + (size_t)i;
-                for (int64_t t = 0; t < nt; t++, y += act_stride, ds += nb) {
-                    vint16m4_t p = __riscv_vwmul_vv_i16m4(wq, __riscv_vle8_v_i8m2((const int8_t *)y, vl), vl);
-                    int32_t isum = __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, zero, vl));
-                    if (q4)
-                        acc[t] += (float)isum * dw * *ds;
-                    else
-                        acc[t] += (float)isum * (dw * *ds);
-                }
-            }
-            for (int64_t t = 0; t < nt; t++)
-                out[(size_t)(t0 + t) * out_stride + (size_t)r] = acc[t];
-        }
-    }
-}
-
-/* ---- F32 / F16 ----------------------------------------------------------------------- */
-
-/* halves to floats, exactly, without zvfh: the 15 bits below the sign shifted to a
- * float's exponent and mantissa (a widening multiply by 2^13) then scaled by 2^112 (an
- * exact multiply: normal halves land on the right exponent, subnormals and zeros come
- * out as the subnormal float times 2^112, which is their value); infinities and NaNs get
- * the all-ones exponent first; negative halves negated (a masked sign flip). */
-static inline vfloat32m4_t cvt_f16(vuint16m2_t h, size_t vl)
-{
-    const vuint16m2_t em = __riscv_vand_vx_u16m2(h, 0x7FFF, vl);
-    const vbool8_t special = __riscv_vmsgeu_vx_u16m2_b8(em, 0x7C00, vl);
-    vuint32m4_t bits = __riscv_vwmulu_vx_u32m4(em, 1u << 13, vl);
-    bits = __riscv_vor_vx_u32m4_mu(special, bits, bits, 0x7F800000u, vl);
-    const vfloat32m4_t f = __riscv_vfmul_vf_f32m4(__riscv_vreinterpret_v_u32m4_f32m4(bits), 0x1p112f, vl);
-    const vbool8_t neg = __riscv_vmsgtu_vx_u16m2_b8(h, 0x7FFF, vl);
-    return __riscv_vfneg_v_f32m4_mu(neg, f, f, vl);
-}
-
-static inline vfloat32m4_t ld_f16(const uint8_t *p, size_t vl)
-{
-    return cvt_f16(__riscv_vreinterpret_v_u8m2_u16m2(__riscv_vle8_v_u8m2(p, 2 * vl)), vl);
-}
-
-/* n halves from any address to floats at dst */
-static void f16_to_f32(const uint8_t *p, float *dst, int64_t n)
-{
-    for (int64_t i = 0; i < n;) {
-        const size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
-        __riscv_vse32_v_f32m4(dst + i, ld_f16(p + 2 * i, vl), vl);
-        i += (int64_t)vl;
-    }
-}
-
-/* One float dot per row and token (dot_f32: lane sums over the row, one reduction; the
- * reference sums in double). F16 rows and activations are converted to floats first (the
- * activations per chunk of tokens, a row once per chunk); F32 is read in place. */
-static _Thread_local void *fbuf;
-static _Thread_local size_t fbuf_cap;
-
-static void mat_dot_float(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
-                          size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
-{
-    if (type == SI_TYPE_F32) {
-        for (int64_t r = 0; r < n_rows; r++) {
-            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-            for (int64_t t = 0; t < n_tok; t++) {
-                const uint8_t *y = (const uint8_t *)act + (size_t)t * act_stride;
-                float *o = out + (size_t)t * out_stride + (size_t)r;
-                if ((((uintptr_t)row | (uintptr_t)y) & 3) == 0)
-                    *o = dot_f32(row, y, (size_t)n, 1);
-                else
-                    *o = dot_f32(row, y, (size_t)n, 0);
-            }
-        }
-        return;
-    }
-    /* F16: up to F16_CHUNK tokens' activations as floats at a time (the scratch stays
-     * n * (F16_CHUNK + 1) floats whatever the batch), each row converted once per chunk */
-    enum { F16_CHUNK = 16 };
-    const int64_t nc = n_tok < F16_CHUNK ? n_tok : F16_CHUNK;
-    float *wrow = scratch(&fbuf, &fbuf_cap, (size_t)n * ((size_t)nc + 1) * sizeof(float));
-    if (!wrow) { /* no memory for the scratch: the reference needs none */
-        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
-        return;
-    }
-    float *acts = wrow + n;
-    for (int64_t t0 = 0; t0 < n_tok; t0 += F16_CHUNK) {
-        const int64_t nt = n_tok - t0 < F16_CHUNK ? n_tok - t0 : F16_CHUNK;
-        for (int64_t t = 0; t < nt; t++)
-            f16_to_f32((const uint8_t *)act + (size_t)(t0 + t) * act_stride, acts + (size_t)t * (size_t)n, n);
-        for (int64_t r = 0; r < n_rows; r++) {
-            f16_to_f32((const uint8_t *)w + (size_t)r * row_bytes, wrow, n);
-            for (int64_t t = 0; t < nt; t++)
-                out[(size_t)(t0 + t) * out_stride + (size_t)r] = dot_f32(wrow, acts + (size_t)t * (size_t)n, (size_t)n, 1);
-        }
-    }
-}
-
-/* ---- activation quantizers (bit-exact with the reference for finite input) ----------- */
-
-/* roundf (halves away from zero) from a round-to-nearest-even conversion: only exact
- * ties can differ, and those are the lanes where v - rne(v) is +-0.5 with the sign of v. */
-static inline vint32m8_t round_away(vfloat32m8_t v, size_t vl)
-{
-    vint32m8_t r = __riscv_vfcvt_x_f_v_i32m8(v, vl);
-    vfloat32m8_t diff = __riscv_vfsub_vv_f32m8(v, __riscv_vfcvt_f_x_v_f32m8(r, vl), vl);
-    vbool4_t up = __riscv_vmand_mm_b4(__riscv_vmfeq_vf_f32m8_b4(diff, 0.5f, vl), __riscv_vmfgt_vf_f32m8_b4(v, 0.0f, vl), vl);
-    vbool4_t dn = __riscv_vmand_mm_b4(__riscv_vmfeq_vf_f32m8_b4(diff, -0.5f, vl), __riscv_vmflt_vf_f32m8_b4(v, 0.0f, vl), vl);
-    r = __riscv_vadd_vx_i32m8_mu(up, r, r, 1, vl);
-    return __riscv_vsub_vx_i32m8_mu(dn, r, r, 1, vl);
-}
-
-/* int32 codes (all within -128..127) to bytes */
-static inline void store_i8(int8_t *d, vint32m8_t q, size_t vl)
-{
-    vint16m4_t h = __riscv_vncvt_x_x_w_i16m4(q, vl);
-    __riscv_vse8_v_i8m2(d, __riscv_vncvt_x_x_w_i8m2(h, vl), vl);
-}
-
-static void quantize_q8_0(const float *src, void *dst, int64_t n)
-{
-    const size_t vl = __riscv_vsetvl_e32m8(32);
-    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-    for (int64_t i = 0; i < n / SI_QK8_0; i++) {
-        vfloat32m8_t x = __riscv_vle32_v_f32m8(src + i * SI_QK8_0, vl);
-        const float amax = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredmax_vs_f32m8_f32m1(__riscv_vfabs_v_f32m8(x, vl), fz, vl));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        blk_q8_0 b;
-        b.d = si_fp32_to_fp16(d);
-        store_i8(b.qs, round_away(__riscv_vfmul_vf_f32m8(x, id, vl), vl), vl);
-        si_blk_store(dst, i, &b);
-    }
-}
-
-static void quantize_q8_K(const float *src, void *dst, int64_t n)
-{
-    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-    const size_t vl = __riscv_vsetvl_e32m8(32);
-    for (int64_t i = 0; i < n / SI_QK_K; i++) {
-        const float *x = src + i * SI_QK_K;
-        blk_q8_K b;
-        vfloat32m8_t m = __riscv_vfabs_v_f32m8(__riscv_vle32_v_f32m8(x, vl), vl);
-        for (int j = 32; j < SI_QK_K; j += 32)
-            m = __riscv_vfmax_vv_f32m8(m, __riscv_vfabs_v_f32m8(__riscv_vle32_v_f32m8(x + j, vl), vl), vl);
-        const float amax = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredmax_vs_f32m8_f32m1(m, fz, vl));
-        if (amax == 0.0f) {
-            memset(&b, 0, sizeof b);
-            si_blk_store(dst, i, &b);
-            continue;
-        }
-        /* the reference takes the first element of largest magnitude, with its sign */
-        float max = amax;
-        for (int j = 0; j < SI_QK_K; j += 32) {
-            long f = __riscv_vfirst_m_b4(
-                __riscv_vmfeq_vf_f32m8_b4(__riscv_vfabs_v_f32m8(__riscv_vle32_v_f32m8(x + j, vl), vl), amax, vl), vl);
-            if (f >= 0) {
-                max = x[j + f];
-                break;
-            }
-        }
-        const float iscale = -127.0f / max;
-        for (int j = 0; j < SI_QK_K; j += 32) {
-            vint32m8_t q = __riscv_vfcvt_x_f_v_i32m8(__riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(x + j, vl), iscale, vl), vl);
-            store_i8(b.qs + j, __riscv_vmin_vx_i32m8(q, 127, vl), vl);
-        }
-        const size_t v16 = __riscv_vsetvl_e8m1(16);
-        const vint16m1_t z16 = __riscv_vmv_s_x_i16m1(0, 1);
-        for (int g = 0; g < 16; g++)
-            b.bsums[g] = __riscv_vmv_x_s_i16m1_i16(__riscv_vwredsum_vs_i8m1_i16m1(__riscv_vle8_v_i8m1(b.qs + 16 * g, v16), z16, v16));
-        b.d = 1.0f / iscale;
-        si_blk_store(dst, i, &b);
-    }
-}
-
-/* ---- ops ----------------------------------------------------------------------------- */
-
-/* exp(x) lane by lane: x = k ln2 + r with k = round(x / ln2) (the dynamic rounding,
- * nearest-even) and ln2 in two parts so that r (|r| <= ln2 / 2) is nearly exact; exp(r)
- * by its degree-6 Taylor polynomial (truncation below 1.3e-7 relative); 2^k applied as
- * two exact powers of two so that results from the subnormals up to overflow (inf) come
- * out right. x is clamped to [-104, 89] (beyond, the result is 0 or inf anyway); NaN
- * stays NaN. */
-static inline vfloat32m4_t exp_f32(vfloat32m4_t x, size_t vl)
-{
-    static const float poly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
-    const vbool8_t nan = __riscv_vmfne_vv_f32m4_b8(x, x, vl);
-    const vfloat32m4_t xc = __riscv_vfmin_vf_f32m4(__riscv_vfmax_vf_f32m4(x, -104.0f, vl), 89.0f, vl);
-    const vint32m4_t k = __riscv_vfcvt_x_f_v_i32m4(__riscv_vfmul_vf_f32m4(xc, 1.44269504088896341f, vl), vl);
-    const vfloat32m4_t kf = __riscv_vfcvt_f_x_v_f32m4(k, vl);
-    vfloat32m4_t r = __riscv_vfnmsac_vf_f32m4(xc, 0.693145751953125f, kf, vl);
-    r = __riscv_vfnmsac_vf_f32m4(r, 1.42860682030941723212e-6f, kf, vl);
-    vfloat32m4_t p = __riscv_vfmv_v_f_f32m4(poly[0], vl);
-    for (int j = 1; j < 7; j++)
-        p = __riscv_vfadd_vf_f32m4(__riscv_vfmul_vv_f32m4(p, r, vl), poly[j], vl);
-    const vint32m4_t k1 = __riscv_vsra_vx_i32m4(k, 1, vl), k2 = __riscv_vsub_vv_i32m4(k, k1, vl);
-    const vfloat32m4_t s1 = __riscv_vreinterpret_v_i32m4_f32m4(__riscv_vsll_vx_i32m4(__riscv_vadd_vx_i32m4(k1, 127, vl), 23, vl));
-    const vfloat32m4_t s2 = __riscv_vreinterpret_v_i32m4_f32m4(__riscv_vsll_vx_i32m4(__riscv_vadd_vx_i32m4(k2, 127, vl), 23, vl));
-    p = __riscv_vfmul_vv_f32m4(__riscv_vfmul_vv_f32m4(p, s1, vl), s2, vl);
-    return __riscv_vmerge_vvm_f32m4(p, x, nan, vl);
-}
-
-/* g = g / (1 + exp(-g)) * u, the reference's operations with exp_f32 for expf */
-static void silu_mul_rvv(float *g, const float *u, int64_t n)
-{
-    for (int64_t i = 0; i < n;) {
-        const size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
-        vfloat32m4_t x = __riscv_vle32_v_f32m4(g + i, vl);
-        vfloat32m4_t d = __riscv_vfadd_vf_f32m4(exp_f32(__riscv_vfneg_v_f32m4(x, vl), vl), 1.0f, vl);
-        __riscv_vse32_v_f32m4(g + i, __riscv_vfmul_vv_f32m4(__riscv_vfdiv_vv_f32m4(x, d, vl), __riscv_vle32_v_f32m4(u + i, vl), vl), vl);
-        i += (int64_t)vl;
-    }
-}
-
-/* The pairs of each head as two vectors (segment loads), rotated with the reference's
- * exact arithmetic (x0 c - x1 s, x0 s + x1 c), the angles computed once for all heads. */
-static void rope_rvv(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos)
-{
-    float c[SI_ROPE_MAX_PAIRS], s[SI_ROPE_MAX_PAIRS];
-    const uint32_t np = si_rope_begin(v, n_heads, head_dim, n_rot, inv_freq, pos, c, s);
-    for (uint32_t h = 0; h < n_heads; h++) {
-        float *p = v + (size_t)h * head_dim;
-        for (uint32_t i = 0; i < np;) {
-            const size_t vl = __riscv_vsetvl_e32m4(np - i);
-            vfloat32m4x2_t xy = __riscv_vlseg2e32_v_f32m4x2(p + 2 * i, vl);
-            vfloat32m4_t x0 = __riscv_vget_v_f32m4x2_f32m4(xy, 0), x1 = __riscv_vget_v_f32m4x2_f32m4(xy, 1);
-            vfloat32m4_t cv = __riscv_vle32_v_f32m4(c + i, vl), sv = __riscv_vle32_v_f32m4(s + i, vl);
-            vfloat32m4_t y0 = __riscv_vfsub_vv_f32m4(__riscv_vfmul_vv_f32m4(x0, cv, vl), __riscv_vfmul_vv_f32m4(x1, sv, vl), vl);
-            vfloat32m4_t y1 = __riscv_vfadd_vv_f32m4(__riscv_vfmul_vv_f32m4(x0, sv, vl), __riscv_vfmul_vv_f32m4(x1, cv, vl), vl);
-            xy = __riscv_vset_v_f32m4_f32m4x2(xy, 0, y0);
-            xy = __riscv_vset_v_f32m4_f32m4x2(xy, 1, y1);
-            __riscv_vsseg2e32_v_f32m4x2(p + 2 * i, xy, vl);
-            i += (uint32_t)vl;
-        }
-    }
-}
-
-/* Sum of squares widened to double as the reference (order differs: tolerance ~1 ulp of
- * the scale); the scaling is the reference's exact x * scale * w. */
-static void rmsnorm_rvv(float *out, const float *x, const float *w, int64_t n, float eps)
-{
-    size_t vlmax = __riscv_vsetvlmax_e32m4();
-    vfloat64m8_t acc = __riscv_vfmv_v_f_f64m8(0.0, vlmax);
-    for (int64_t i = 0; i < n;) {
-        size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
-        vfloat32m4_t v = __riscv_vle32_v_f32m4(x + i, vl);
-        acc = __riscv_vfwmacc_vv_f64m8_tu(acc, v, v, vl);
-        i += (int64_t)vl;
-    }
-    double ss = __riscv_vfmv_f_s_f64m1_f64(__riscv_vfredusum_vs_f64m8_f64m1(acc, __riscv_vfmv_s_f_f64m1(0.0, 1), vlmax));
-    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
-    for (int64_t i = 0; i < n;) {
-        size_t vl = __riscv_vsetvl_e32m4((size_t)(n - i));
-        vfloat32m4_t v = __riscv_vfmul_vf_f32m4(__riscv_vle32_v_f32m4(x + i, vl), scale, vl);
-        __riscv_vse32_v_f32m4(out + i, __riscv_vfmul_vv_f32m4(v, __riscv_vle32_v_f32m4(w + i, vl), vl), vl);
-        i += (int64_t)vl;
-    }
-}
-
-static inline vfloat32m4_t kv_ld(const void *base, size_t i, bool f16, size_t vl)
-{
-    return f16 ? ld_f16((const uint8_t *)base + 2 * i, vl) : __riscv_vle32_v_f32m4((const float *)base + i, vl);
-}
-
-/* Scores: q.k with vfmacc and one unordered reduction per position (tolerance against
- * the reference's ordered sum). Softmax as the reference. Values: out += p * v with a
- * separate multiply and add, the reference's arithmetic element by element. */
-static void attend_rvv(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
-                       uint32_t n_pos, uint32_t hd, float scale, float *scores)
-{
-    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-    float mx = -INFINITY;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const size_t base = (size_t)t * kv_stride;
-        size_t vlmax = __riscv_vsetvlmax_e32m4();
-        vfloat32m4_t s = __riscv_vfmv_v_f_f32m4(0.0f, vlmax);
-        for (uint32_t i = 0; i < hd;) {
-            size_t vl = __riscv_vsetvl_e32m4(hd - i);
-            s = __riscv_vfmacc_vv_f32m4_tu(s, kv_ld(k, base + i, kv_f16, vl), __riscv_vle32_v_f32m4(q + i, vl), vl);
-            i += (uint32_t)vl;
-        }
-        float sf = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m4_f32m1(s, fz, vlmax));
-        scores[t] = sf * scale;
-        mx = scores[t] > mx ? scores[t] : mx;
-    }
-    const float inv = si_softmax_exp(scores, n_pos, mx);
-    memset(out, 0, hd * sizeof(float));
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const float p = scores[t] * inv;
-        const size_t base = (size_t)t * kv_stride;
-        for (uint32_t i = 0; i < hd;) {
-            size_t vl = __riscv_vsetvl_e32m4(hd - i);
-            vfloat32m4_t pv = __riscv_vfmul_vf_f32m4(kv_ld(v, base + i, kv_f16, vl), p, vl);
-            __riscv_vse32_v_f32m4(out + i, __riscv_vfadd_vv_f32m4(__riscv_vle32_v_f32m4(out + i, vl), pv, vl), vl);
-            i += (uint32_t)vl;
-        }
-    }
-}
-
-static void scratch_free_thread(void *unused)
-{
-    (void)unused;
-    void **bufs[] = {&ybuf, &gbuf, &kbuf, &fbuf};
-    size_t *caps[] = {&ybuf_cap, &gbuf_cap, &kbuf_cap, &fbuf_cap};
-    for (int i = 0; i < 4; i++) {
-        free(*bufs[i]);
-        *bufs[i] = NULL;
-        *caps[i] = 0;
-    }
-}
-
-static si_kernels rvv_set;
-static int rvv_ready;
-
-/* Compiled with V (src/kernels/meson.build) while the rest of a riscv64 build may not
- * be: only si_kernels_rvv (rvv_detect.c) calls this, once it knows the CPU has V. */
-const si_kernels *si_kernels_rvv_v(void)
-{
-    if (!rvv_ready) {
-        /* the matrix kernels by layout: VLEN 128, or >= 256 (see the top of this file) */
-        const int wide = !is_vlen128() && kq_wide() && kq_wide16();
-        const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = wide ? mat_dot_kq_wide : mat_dot_kq,
-                                   .mat_dot_q8_0_family = wide ? mat_dot_q80_w : mat_dot_q80,
-                                   .mat_dot_float = mat_dot_float, .quantize_q8_0 = quantize_q8_0,
-                                   .quantize_q8_K = quantize_q8_K, .rmsnorm = rmsnorm_rvv, .silu_mul = silu_mul_rvv,
-                                   .rope = rope_rvv, .attend = attend_rvv};
-        si_kernels_fill(&rvv_set, &e);
-        rvv_ready = 1;
-    }
-    return &rvv_set;
-}
-
-#elif !defined(__riscv)
-
-const si_kernels *si_kernels_rvv(void)
-{
-    return NULL;
-}
+int si_rvv_kq_wide_layout(void) { return !is_vlen128() && kq_wide() && kq_wide16(); }
 
 #endif
