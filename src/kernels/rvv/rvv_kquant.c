@@ -1855,26 +1855,34 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
 /* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
  * per row d and dmin of every block and per token chunk every block's integer sums */
 
+/* A call's activation scales (yall, in ybuf) and, when its rows decode into the kbuf
+ * scratch (rows_scratch), that scratch and Q4_K/Q5_K's mins sums (*g, else NULL); NULL
+ * when out of memory, and the caller runs the reference, which needs none. */
+static const float *kq_prepare(uint32_t type, int64_t nb, const void *act, size_t act_stride, int64_t n_tok,
+                               int rows_scratch, const float **g)
+{
+    *g = NULL;
+    const float *yall = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
+    if (!yall || !rows_scratch)
+        return yall;
+    const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
+                        TOK_CHUNK * sizeof(float);
+    if (!si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, need))
+        return NULL;
+    if ((type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K) && !(*g = gather_mins_g(act, act_stride, n_tok, nb, yall)))
+        return NULL;
+    return yall;
+}
+
 /* si_rvv_mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
  * (si_kernels_rvv_v), apart from si_rvv_mat_dot_kq so that the VLEN 128 loops stay as they
  * were compiled */
-void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes,
-                                                      int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
-                                                      float *out, size_t out_stride)
+void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                            const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
     const int64_t nb = n / SI_QK_K, wide = kq_wide();
-    const int k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const float *yall = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
-    const float *g = NULL;
-    if (yall) {
-        const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
-                            TOK_CHUNK * sizeof(float);
-        const int have = si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, need) != NULL;
-        if (have && k4)
-            g = gather_mins_g(act, act_stride, n_tok, nb, yall);
-        if (!have || (k4 && !g))
-            yall = NULL;
-    }
+    const float *g;
+    const float *yall = kq_prepare(type, nb, act, act_stride, n_tok, 1, &g);
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
@@ -1903,18 +1911,9 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 {
     const int64_t nb = n / SI_QK_K;
     const int al2 = (((uintptr_t)act | act_stride) & 1) == 0;
-    const float *yall = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
-    const float *g = NULL;
-    if (yall && v128 && (n_tok > 1 || k4)) {
-        const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
-                            TOK_CHUNK * sizeof(float);
-        const int have = si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, need) != NULL;
-        if (have && k4)
-            g = gather_mins_g(act, act_stride, n_tok, nb, yall);
-        if (!have || (k4 && !g))
-            yall = NULL;
-    }
+    const float *g;
+    const float *yall = kq_prepare(type, nb, act, act_stride, n_tok, v128 && (n_tok > 1 || k4), &g);
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;

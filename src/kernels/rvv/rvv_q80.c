@@ -288,13 +288,14 @@ static void mat_dot_q80_wide(int q4, int64_t n, const void *w, size_t row_bytes,
 
 /* Per block and token one integer dot (exact), then the reference's float step:
  * Q8_0 sumf += isum * (dw * da), Q4_0 sumf += isum * dw * da, block by block. */
-void si_rvv_mat_dot_q80_w(uint32_t type, int64_t n, const void *w, size_t row_bytes,
-                                                    int64_t n_rows, const void *act, size_t act_stride, int64_t n_tok,
-                                                    float *out, size_t out_stride)
+void si_rvv_mat_dot_q80_w(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                          const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
 {
     const int64_t nb = n / SI_QK8_0;
     const float *dscale = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    void *sc = dscale ? si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t))) : NULL;
+    void *sc = dscale ? si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap,
+                                       (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
+                      : NULL;
     if (!sc) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
@@ -311,7 +312,8 @@ void si_rvv_mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_byte
     const int q4 = type == SI_TYPE_Q4_0;
     const size_t bsz = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     const float *dscale = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_0), 1);
-    void *sc = dscale && is_vlen128() ? si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
+    void *sc = dscale && is_vlen128() ? si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap,
+                                                       (size_t)nb * (sizeof(float) + TOK_CHUNK * sizeof(int32_t)))
                                       : NULL;
     if (!dscale || (is_vlen128() && !sc)) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
