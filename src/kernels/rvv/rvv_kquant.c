@@ -1874,6 +1874,16 @@ static const float *kq_prepare(uint32_t type, int64_t nb, const void *act, size_
     return yall;
 }
 
+/* constant types: one specialized loop each (both entries below) */
+#define SI_KQ_DISPATCH(call)                            \
+    switch (type) {                                     \
+    case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
+    case SI_TYPE_Q3_K: call(SI_TYPE_Q3_K); break;       \
+    case SI_TYPE_Q4_K: call(SI_TYPE_Q4_K); break;       \
+    case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
+    default: call(SI_TYPE_Q6_K); break;                 \
+    }
+
 /* si_rvv_mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
  * (si_kernels_rvv_v), apart from si_rvv_mat_dot_kq so that the VLEN 128 loops stay as they
  * were compiled */
@@ -1887,23 +1897,14 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-#define SI_KQW_DISPATCH(call)                           \
-    switch (type) {                                     \
-    case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
-    case SI_TYPE_Q3_K: call(SI_TYPE_Q3_K); break;       \
-    case SI_TYPE_Q4_K: call(SI_TYPE_Q4_K); break;       \
-    case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
-    default: call(SI_TYPE_Q6_K); break;                 \
-    }
 #define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
     if (n_tok == 1)
-        SI_KQW_DISPATCH(SI_KQW1)
+        SI_KQ_DISPATCH(SI_KQW1)
     else
-        SI_KQW_DISPATCH(SI_KQ8W)
+        SI_KQ_DISPATCH(SI_KQ8W)
 #undef SI_KQW1
 #undef SI_KQ8W
-#undef SI_KQW_DISPATCH
 }
 
 void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -1918,15 +1919,6 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-    /* constant types: one specialized loop each */
-#define SI_KQ_DISPATCH(call)                            \
-    switch (type) {                                     \
-    case SI_TYPE_Q2_K: call(SI_TYPE_Q2_K); break;       \
-    case SI_TYPE_Q3_K: call(SI_TYPE_Q3_K); break;       \
-    case SI_TYPE_Q4_K: call(SI_TYPE_Q4_K); break;       \
-    case SI_TYPE_Q5_K: call(SI_TYPE_Q5_K); break;       \
-    default: call(SI_TYPE_Q6_K); break;                 \
-    }
 #define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, 0)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
@@ -1939,7 +1931,6 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 #undef SI_KQ1
 #undef SI_KQ8
 #undef SI_KQN
-#undef SI_KQ_DISPATCH
 }
 
 /* The float pass of one row for the nt tokens of a chunk, after the integer pass: per
