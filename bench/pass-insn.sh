@@ -6,6 +6,7 @@
 #   bench/pass-insn.sh [BUILD_RV64 [BUILD_NATIVE]]   (defaults build-rv64, build)
 #
 #   BATCH  step widths (default 1,8,32)     POS  context positions (default 64,256)
+#   BPOS   widths of batched attention steps counted at each POS (default none)
 #   (an empty BATCH or POS skips that part)
 #
 # Per layer: mkmodel writes the 8B Q2_K preset's shapes and type mix with 1 and with 2
@@ -16,6 +17,10 @@
 # little), 1 and 2 layers; a prompt of P tokens and two generated tokens, less the same
 # with one (the first is sampled from the prompt's logits, the second needs a step on
 # it): one token's step at position P, per layer by the same difference.
+# Batched attention (BPOS): the same narrow model, a prompt of P + B tokens evaluated in
+# steps of B (-b B) less a prompt of P tokens: the last step, B tokens at positions
+# P..P+B-1 (P a multiple of B), per layer; less the same step at position 0 (a prompt of B tokens), which
+# leaves what the context adds (the step's own matrices cancel). Shown per token.
 # Columns as bench/kernel-insn.sh's (cyc: 2 x LMUL per vector instruction + scalar +
 # vset), for the step and per token; the K230 estimate in docs/BENCHMARKS.md multiplies
 # by 32 layers and adds the output head from the kernel table.
@@ -40,10 +45,10 @@ for l in 1 2; do
     "$host/tools/mkmodel" -o "$tmp/a$l.gguf" --layers $l $shapeatt >/dev/null 2>&1
 done
 
-# count MODEL IDS N -> the plugin's counts (insns scalar vector vset lmul emul)
+# count MODEL IDS N [stream-infer options] -> the plugin's counts (insns scalar vector vset lmul emul)
 count() {
     SI_QEMU_PLUGIN="$rv/bench/libsiinsn.so,out=$tmp/c" "$src/tools/qemu-rvv.sh" "$rv/tools/stream-infer" \
-        -m "$1" --prompt-ids "$2" -n "$3" --temp 0 --io pread --kernels rvv -q >/dev/null 2>&1
+        -m "$1" --prompt-ids "$2" -n "$3" --temp 0 --io pread --kernels rvv -q "${@:4}" >/dev/null 2>&1
     awk '{ print $2, $4, $6, $8, $10, $12 }' "$tmp/c"
 }
 ids() { seq 0 $(($1 - 1)) | awk '{ printf("%d ", 100 + $1 % 300) }'; }
@@ -74,4 +79,29 @@ for p in ${positions//,/ }; do
         d+=("$(echo "$base $plus" | awk '{ for (i = 1; i <= 6; i++) printf("%d ", $(i + 6) - $i) }')")
     done
     show "attention, pos $p" 1 "${d[0]}" "${d[1]}"
+done
+# (b - a) of two count lines
+minus() { echo "$1 $2" | awk '{ for (i = 1; i <= 6; i++) printf("%d ", $(i + 6) - $i) }'; }
+bpos=${BPOS-}
+for p in ${positions//,/ }; do
+    for b in ${bpos//,/ }; do
+        if [ $((p % b)) != 0 ]; then
+            echo "attention B=$b, pos $p: skipped (the position must be a multiple of B: the prompt runs in steps of B)"
+            continue
+        fi
+        at=()
+        for q in 0 "$p"; do
+            d=()
+            for l in 1 2; do
+                if [ "$q" = 0 ]; then
+                    d+=("$(count "$tmp/a$l.gguf" "$(ids "$b")" 0 -b "$b")")
+                else
+                    d+=("$(minus "$(count "$tmp/a$l.gguf" "$(ids "$q")" 0 -b "$b")" \
+                        "$(count "$tmp/a$l.gguf" "$(ids $((q + b)))" 0 -b "$b")")")
+                fi
+            done
+            at+=("$(minus "${d[0]}" "${d[1]}")")
+        done
+        show "attention B=$b, pos $p" "$b" "0 0 0 0 0 0" "$(minus "${at[0]}" "${at[1]}")"
+    done
 done
