@@ -1689,6 +1689,95 @@ static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin,
         : SI_FUSED_CLOBBER, "t1");
     return is;
 }
+/* One token of Q4_K/Q5_K at VLEN 256 exactly (kq_v256()), fused_q4_K's way at twice its
+ * width: there one e8 register is one 32-element sub-block and its e16 products one
+ * LMUL 2 pair, so register numbers name sub-blocks as at VLEN 128 and one load takes
+ * what fusedw_q4_K loads per sub-block. Whole-register loads (vl8re8, vl4re8: 8 and 4 x
+ * 32 bytes whatever vtype says, byte elements so any address) put the 256 activations
+ * in v24..v31 (sub-block s in v24 + s) and the 128 bytes of qs in v4..v7; at e8 LMUL 4
+ * their low nibbles are sub-blocks 0, 2, 4, 6 (v8..v11) and their high ones 1, 3, 5, 7
+ * (v4..v7, in place). Per sub-block one vwmulsu at e8 LMUL 1 (vl 32): the odd ones into
+ * their own activations' pair (v24 + s - 1, v24 + s: the even neighbour's activations,
+ * used the instruction before, and their own in the top half of the widening
+ * destination, where overlap is allowed), the even ones into v12..v19; then at e16 LMUL
+ * 2 one vwmacc.vx by its scale into v20..v23 (e32 LMUL 4), one reduction. No address
+ * arithmetic and four vsetvli after the scales (fusedw_q4_K: 12 code and activation
+ * loads with their address adds). */
+#define SI_F256_LOAD                             \
+    "vl8re8.v v24, (%[a])\n\t"                  \
+    "vl4re8.v v4, (%[qs])\n\t"                  \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "vand.vi v8, v4, 15\n\t"                    \
+    "vsrl.vi v4, v4, 4\n\t"
+/* sub-block s's product: codes in code (v8..v11 even s, v4..v7 odd) */
+#define SI_F256_MUL(dst, act, code) "vwmulsu.vv " dst ", " act ", " code "\n\t"
+#define SI_F256_MAC(reg, off)                   \
+    "lbu t0, " off "(%[tmp])\n\t"              \
+    "vwmacc.vx v20, t0, " reg "\n\t"
+#define SI_F256_DOT                                                                                        \
+    "vsetvli t1, zero, e8, m1, ta, ma\n\t"                                                                 \
+    SI_F256_MUL("v12", "v24", "v8") SI_F256_MUL("v24", "v25", "v4") SI_F256_MUL("v14", "v26", "v9")       \
+    SI_F256_MUL("v26", "v27", "v5") SI_F256_MUL("v16", "v28", "v10") SI_F256_MUL("v28", "v29", "v6")      \
+    SI_F256_MUL("v18", "v30", "v11") SI_F256_MUL("v30", "v31", "v7")                                      \
+    "vsetvli t1, zero, e16, m2, ta, ma\n\t"                                                                \
+    "lbu t0, 0(%[tmp])\n\t"                                                                                \
+    "vwmul.vx v20, v12, t0\n\t"                                                                            \
+    SI_F256_MAC("v24", "1") SI_F256_MAC("v14", "2") SI_F256_MAC("v26", "3") SI_F256_MAC("v16", "8")       \
+    SI_F256_MAC("v28", "9") SI_F256_MAC("v18", "10") SI_F256_MAC("v30", "11")                             \
+    "vsetvli t1, zero, e32, m4, ta, ma\n\t"                                                                \
+    "vmv.s.x v0, zero\n\t"                                                                                 \
+    "vredsum.vs v0, v20, v0\n\t"                                                                           \
+    "vmv.x.s %[is], v0\n\t"
+
+static inline int32_t fused256_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        SI_F256_LOAD
+        SI_F256_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [c63] "r"(63L),
+          [c32] "r"(32L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+
+/* Q5_K: bit s of qh[l] is bit 4 of element l of sub-block s. qh, qh >> 2, qh >> 4 and
+ * qh >> 6 side by side (v12..v15, e8 LMUL 4) line up with the low-nibble sub-blocks
+ * (bit 0 of each belongs to sub-block 2j) and the high-nibble ones (bit 1, sub-block
+ * 2j + 1): each is masked and added at bit 4 by one vmacc (16 x bit 0, 8 x bit 1). */
+static inline int32_t fused256_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        "vsetvli t1, zero, e8, m1, ta, ma\n\t"
+        "vle8.v v12, (%[qh])\n\t"
+        "vsrl.vi v13, v12, 2\n\t"
+        "vsrl.vi v14, v12, 4\n\t"
+        "vsrl.vi v15, v12, 6\n\t"
+        SI_F256_LOAD
+        "vand.vi v16, v12, 1\n\t"
+        "vmacc.vx v8, %[c16], v16\n\t"
+        "vand.vi v16, v12, 2\n\t"
+        "vmacc.vx v4, %[c8], v16\n\t"
+        SI_F256_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
+          [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L), [c8] "r"(8L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+#undef SI_F256_LOAD
+#undef SI_F256_MUL
+#undef SI_F256_MAC
+#undef SI_F256_DOT
 #undef SI_FW_PAIR
 #undef SI_FW_PAIR2
 #undef SI_FW_HB
@@ -1796,8 +1885,9 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
  * batch (Q4_K/Q5_K's mins as one dot per row, fm: the row's dmin * mins, g: the
- * token's G). */
-static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int64_t n, const void *w,
+ * token's G). Q4_K/Q5_K run fusedw_q4_K/fusedw_q5_K, or with v256 (a constant: VLEN 256
+ * exactly) fused256_q4_K/fused256_q5_K. */
+static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int v256, int64_t n, const void *w,
                                                                size_t row_bytes, int64_t n_rows, const void *act,
                                                                float *out, const float *yd, float *fm, const float *g)
 {
@@ -1831,11 +1921,13 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
                     c = (yd[i] * -dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q4_K:
-                    is = fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    is = v256 ? fused256_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                              : fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q5_K:
-                    is = fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    is = v256 ? fused256_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                              : fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 default:
@@ -1897,13 +1989,21 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
+#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
+#define SI_KQW1V(T) mat_dot_kqw1(T, 2, 1, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
-    if (n_tok == 1)
-        SI_KQ_DISPATCH(SI_KQW1)
-    else
+    /* one token of Q4_K/Q5_K at VLEN 256 exactly (kq_wide() is 2 there and only there:
+     * VLMAX 128 at e8 LMUL 4) runs their VLEN 256 kernels (fused256_q4_K) */
+    if (n_tok != 1)
         SI_KQ_DISPATCH(SI_KQ8W)
+    else if (wide == 2 && type == SI_TYPE_Q4_K)
+        SI_KQW1V(SI_TYPE_Q4_K);
+    else if (wide == 2 && type == SI_TYPE_Q5_K)
+        SI_KQW1V(SI_TYPE_Q5_K);
+    else
+        SI_KQ_DISPATCH(SI_KQW1)
 #undef SI_KQW1
+#undef SI_KQW1V
 #undef SI_KQ8W
 }
 
