@@ -1607,49 +1607,51 @@ static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a,
 #undef SI_WIDE_CODES
 #undef SI_WIDE_2BIT
 #undef SI_WIDE_SCALE
-/* One token of Q4_K/Q5_K at VLEN >= 256, without the 16-bit weights: per sub-block
- * (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the codes, their widening
- * product with the activations into its own e16 LMUL 2 group (v8..v23), then one
- * vwmacc.vx per sub-block by its scale (from the unpacked scales at %[tmp]) into an
- * e32 LMUL 4 accumulator: fused_q4_K's operations at vl 32, so VLEN-agnostic. Q5_K's
- * fifth bits: bit s of qh moved to bit 4 per sub-block. fm[0..7] = dmin * mins. */
-#define SI_FW_PAIR(c, qoff, aoff, hlo, hhi)      \
-    "addi t0, %[qs], " qoff "\n\t"              \
-    "vle8.v v1, (t0)\n\t"                       \
+/* One token of Q4_K/Q5_K at VLEN >= 512 (and any VLEN >= 256), without the 16-bit
+ * weights: per sub-block (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the
+ * codes, their widening product with the activations into its own e16 LMUL 2 group
+ * (v8..v23), then one vwmacc.vx per sub-block by its scale (from the unpacked scales at
+ * %[tmp]) into an e32 LMUL 4 accumulator: fused_q4_K's operations at vl 32, so
+ * VLEN-agnostic. A pair of sub-blocks takes one load of 32 codes and two of 32
+ * activations, at %[a] and %[a1] = a + 32 plus the pair's offset (the first pair's
+ * without an add). Q5_K's fifth bits: qh (v4) shifted right by 2 per pair, so bit 0 is
+ * the low nibbles' sub-block's and bit 1 the high ones'; each masked and added at bit 4
+ * by one vmacc (16 x bit 0, 8 x bit 1). fm[0..7] = dmin * mins. */
+#define SI_FW_LD(v, base, off) "addi t0, " base ", " off "\n\t" "vle8.v " v ", (t0)\n\t"
+#define SI_FW_LD0(v, base) "vle8.v " v ", (" base ")\n\t"
+/* sub-blocks 2k and 2k + 1 into the groups at v<c0> and v<c1>; ldq loads the codes to
+ * v1, lda and lda1 the activations to v5 and v6; hb ORs in Q5_K's fifth bits */
+#define SI_FW_PAIR(c0, c1, ldq, lda, lda1, hb)   \
+    ldq                                         \
     "vand.vi v2, v1, 15\n\t"                    \
     "vsrl.vi v3, v1, 4\n\t"                     \
-    hlo hhi                                     \
-    "addi t0, %[a], " aoff "\n\t"               \
-    "vle8.v v5, (t0)\n\t"                       \
-    "addi t0, t0, 32\n\t"                       \
-    "vle8.v v6, (t0)\n\t"                       \
-    "vwmulsu.vv v" #c ", v5, v2\n\t"
-/* the second product of a pair goes to the group after the first (c + 2) */
-#define SI_FW_PAIR2(c0, c1, qoff, aoff, hlo, hhi) \
-    SI_FW_PAIR(c0, qoff, aoff, hlo, hhi)        \
+    hb                                          \
+    lda lda1                                    \
+    "vwmulsu.vv v" #c0 ", v5, v2\n\t"           \
     "vwmulsu.vv v" #c1 ", v6, v3\n\t"
-/* v7 = bit s of qh (v4) at bit 4, ORed into dst */
-#define SI_FW_HB(dst, shift) shift "vand.vx v7, v7, t1\n\t" "vor.vv " dst ", " dst ", v7\n\t"
-#define SI_FW_SLL(s) "vsll.vi v7, v4, " #s "\n\t"
-#define SI_FW_SRL(s) "vsrl.vi v7, v4, " #s "\n\t"
+#define SI_FW_PAIRK(c0, c1, qoff, aoff, hb)     \
+    SI_FW_PAIR(c0, c1, SI_FW_LD("v1", "%[qs]", qoff), SI_FW_LD("v5", "%[a]", aoff), \
+               SI_FW_LD("v6", "%[a1]", aoff), hb)
+#define SI_FW_HB                                \
+    "vand.vi v7, v4, 1\n\t"                     \
+    "vmacc.vx v2, %[c16], v7\n\t"               \
+    "vand.vi v7, v4, 2\n\t"                     \
+    "vmacc.vx v3, %[c8], v7\n\t"
+#define SI_FW_HBN SI_FW_HB "vsrl.vi v4, v4, 2\n\t"
 #define SI_FW_MAC(reg, off)                     \
     "lbu t0, " off "(%[tmp])\n\t"              \
     "vwmacc.vx v24, t0, " reg "\n\t"
 #define SI_FW_HEAD                              \
-    "li t0, 63\n\t"                             \
-    SI_K4_UNPACK("t0")                          \
-    "li t0, 32\n\t"                             \
-    SI_K4_FMINS("t0")                           \
-    "li t0, 32\n\t"                             \
-    "vsetvli zero, t0, e8, m1, ta, ma\n\t"
+    SI_K4_UNPACK("%[c63]")                      \
+    SI_K4_FMINS("%[c32]")                       \
+    "vsetvli zero, %[c32], e8, m1, ta, ma\n\t"
 #define SI_FW_TAIL                              \
-    "vsetvli zero, t0, e16, m2, ta, ma\n\t"     \
-    "lbu t1, 0(%[tmp])\n\t"                     \
-    "vwmul.vx v24, v8, t1\n\t"                  \
+    "vsetvli zero, %[c32], e16, m2, ta, ma\n\t" \
+    "lbu t0, 0(%[tmp])\n\t"                     \
+    "vwmul.vx v24, v8, t0\n\t"                  \
     SI_FW_MAC("v10", "1") SI_FW_MAC("v12", "2") SI_FW_MAC("v14", "3") SI_FW_MAC("v16", "8") \
     SI_FW_MAC("v18", "9") SI_FW_MAC("v20", "10") SI_FW_MAC("v22", "11")                 \
-    "li t0, 32\n\t"                             \
-    "vsetvli zero, t0, e32, m4, ta, ma\n\t"     \
+    "vsetvli zero, %[c32], e32, m4, ta, ma\n\t" \
     "vmv.s.x v28, zero\n\t"                     \
     "vredsum.vs v28, v24, v28\n\t"              \
     "vmv.x.s %[is], v28\n\t"
@@ -1659,14 +1661,15 @@ static inline int32_t fusedw_q4_K(const uint8_t *b, const int8_t *a, float dmin,
     const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
     __asm__ volatile(
         SI_FW_HEAD
-        SI_FW_PAIR2(8, 10, "0", "0", "", "")
-        SI_FW_PAIR2(12, 14, "32", "64", "", "")
-        SI_FW_PAIR2(16, 18, "64", "128", "", "")
-        SI_FW_PAIR2(20, 22, "96", "192", "", "")
+        SI_FW_PAIR(8, 10, SI_FW_LD0("v1", "%[qs]"), SI_FW_LD0("v5", "%[a]"), SI_FW_LD0("v6", "%[a1]"), "")
+        SI_FW_PAIRK(12, 14, "32", "64", "")
+        SI_FW_PAIRK(16, 18, "64", "128", "")
+        SI_FW_PAIRK(20, 22, "96", "192", "")
         SI_FW_TAIL
         : [is] "=r"(is)
-        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
-        : SI_FUSED_CLOBBER, "t1");
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [a1] "r"(a + 32), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
+          [c63] "r"(63L), [c32] "r"(32L)
+        : SI_FUSED_CLOBBER);
     return is;
 }
 
@@ -1678,17 +1681,18 @@ static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin,
     __asm__ volatile(
         SI_FW_HEAD
         "vle8.v v4, (%[qh])\n\t"
-        "li t1, 16\n\t"
-        SI_FW_PAIR2(8, 10, "0", "0", SI_FW_HB("v2", SI_FW_SLL(4)), SI_FW_HB("v3", SI_FW_SLL(3)))
-        SI_FW_PAIR2(12, 14, "32", "64", SI_FW_HB("v2", SI_FW_SLL(2)), SI_FW_HB("v3", SI_FW_SLL(1)))
-        SI_FW_PAIR2(16, 18, "64", "128", SI_FW_HB("v2", "vmv.v.v v7, v4\n\t"), SI_FW_HB("v3", SI_FW_SRL(1)))
-        SI_FW_PAIR2(20, 22, "96", "192", SI_FW_HB("v2", SI_FW_SRL(2)), SI_FW_HB("v3", SI_FW_SRL(3)))
+        SI_FW_PAIR(8, 10, SI_FW_LD0("v1", "%[qs]"), SI_FW_LD0("v5", "%[a]"), SI_FW_LD0("v6", "%[a1]"), SI_FW_HBN)
+        SI_FW_PAIRK(12, 14, "32", "64", SI_FW_HBN)
+        SI_FW_PAIRK(16, 18, "64", "128", SI_FW_HBN)
+        SI_FW_PAIRK(20, 22, "96", "192", SI_FW_HB)
         SI_FW_TAIL
         : [is] "=r"(is)
-        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
-        : SI_FUSED_CLOBBER, "t1");
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [a1] "r"(a + 32), [tmp] "r"(tmp), [dmin] "f"(dmin),
+          [fm] "r"(fm), [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L), [c8] "r"(8L)
+        : SI_FUSED_CLOBBER);
     return is;
 }
+
 /* One token of Q4_K/Q5_K at VLEN 256 exactly (kq_v256()), fused_q4_K's way at twice its
  * width: there one e8 register is one 32-element sub-block and its e16 products one
  * LMUL 2 pair, so register numbers name sub-blocks as at VLEN 128 and one load takes
@@ -1778,11 +1782,12 @@ static inline int32_t fused256_q5_K(const uint8_t *b, const int8_t *a, float dmi
 #undef SI_F256_MUL
 #undef SI_F256_MAC
 #undef SI_F256_DOT
+#undef SI_FW_LD
+#undef SI_FW_LD0
 #undef SI_FW_PAIR
-#undef SI_FW_PAIR2
+#undef SI_FW_PAIRK
 #undef SI_FW_HB
-#undef SI_FW_SLL
-#undef SI_FW_SRL
+#undef SI_FW_HBN
 #undef SI_FW_MAC
 #undef SI_FW_HEAD
 #undef SI_FW_TAIL
