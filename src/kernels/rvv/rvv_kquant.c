@@ -1392,6 +1392,20 @@ static inline int kq_wide16(void)
     return wide16_chunks;
 }
 
+/* Which one-token Q4_K/Q5_K kernel runs, decided once: VLEN 256 and 512 (vlenb 32, 64)
+ * have their own (fused256_q4_K, fused512_q4_K: register numbers as sub-blocks), any
+ * other VLEN >= 256 the agnostic one (fusedw_q4_K, 0 here). */
+static int k4_vlen = -1;
+
+static inline int kq_k4_vlen(void)
+{
+    if (k4_vlen < 0) {
+        const size_t vlenb = __riscv_vsetvlmax_e8m1();
+        k4_vlen = vlenb == 32 ? 256 : vlenb == 64 ? 512 : 0;
+    }
+    return k4_vlen;
+}
+
 
 /* the 16-bit weights: codes (v16.., e8) times scales (at %[W]) into v0.. */
 #define SI_W16_MUL2(op)                         \
@@ -1693,7 +1707,7 @@ static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin,
     return is;
 }
 
-/* One token of Q4_K/Q5_K at VLEN 256 exactly (kq_v256()), fused_q4_K's way at twice its
+/* One token of Q4_K/Q5_K at VLEN 256 exactly (kq_k4_vlen()), fused_q4_K's way at twice its
  * width: there one e8 register is one 32-element sub-block and its e16 products one
  * LMUL 2 pair, so register numbers name sub-blocks as at VLEN 128 and one load takes
  * what fusedw_q4_K loads per sub-block. Whole-register loads (vl8re8, vl4re8: 8 and 4 x
@@ -1782,6 +1796,94 @@ static inline int32_t fused256_q5_K(const uint8_t *b, const int8_t *a, float dmi
 #undef SI_F256_MUL
 #undef SI_F256_MAC
 #undef SI_F256_DOT
+/* One token of Q4_K/Q5_K at VLEN 512 exactly (kq_k4_vlen()): an e8 register holds two
+ * sub-blocks there, but an e16 register exactly one, so the codes and the activations
+ * are widened first and register numbers name sub-blocks at e16. Whole-register loads:
+ * qs (128 bytes) to v2..v3, the activations (256) to v4..v7. At e16 LMUL 4: qs
+ * zero-extended (v8..v11, qs[32j..32j+31] in v8 + j), its low nibbles sub-blocks 0, 2,
+ * 4, 6 (v12..v15), its high ones 1, 3, 5, 7 (v8..v11, in place); the activations
+ * sign-extended in two halves (v16..v23, sub-block s in v16 + s). Per sub-block at e16
+ * LMUL 1 (vl 32) one vmul.vv in place (|x| <= 31 * 128 in 16 bits) and one vwmacc.vx by
+ * its scale into v24..v25 (e32 LMUL 2), one reduction. */
+#define SI_F512_LOAD                             \
+    "vl2re8.v v2, (%[qs])\n\t"                  \
+    "vl4re8.v v4, (%[a])\n\t"                   \
+    "vsetvli t1, zero, e16, m4, ta, ma\n\t"     \
+    "vzext.vf2 v8, v2\n\t"
+#define SI_F512_SPLIT                            \
+    "vand.vi v12, v8, 15\n\t"                   \
+    "vsrl.vi v8, v8, 4\n\t"
+#define SI_F512_MAC(reg, off)                   \
+    "lbu t0, " off "(%[tmp])\n\t"              \
+    "vwmacc.vx v24, t0, " reg "\n\t"
+#define SI_F512_DOT                                                                                        \
+    "vsext.vf2 v16, v4\n\t"                                                                                \
+    "vsext.vf2 v20, v6\n\t"                                                                                \
+    "vsetvli t1, zero, e16, m1, ta, ma\n\t"                                                                \
+    "vmul.vv v16, v16, v12\n\t" "vmul.vv v17, v17, v8\n\t" "vmul.vv v18, v18, v13\n\t"                     \
+    "vmul.vv v19, v19, v9\n\t" "vmul.vv v20, v20, v14\n\t" "vmul.vv v21, v21, v10\n\t"                     \
+    "vmul.vv v22, v22, v15\n\t" "vmul.vv v23, v23, v11\n\t"                                                \
+    "lbu t0, 0(%[tmp])\n\t"                                                                                \
+    "vwmul.vx v24, v16, t0\n\t"                                                                            \
+    SI_F512_MAC("v17", "1") SI_F512_MAC("v18", "2") SI_F512_MAC("v19", "3") SI_F512_MAC("v20", "8")       \
+    SI_F512_MAC("v21", "9") SI_F512_MAC("v22", "10") SI_F512_MAC("v23", "11")                             \
+    "vsetvli t1, zero, e32, m2, ta, ma\n\t"                                                                \
+    "vmv.s.x v0, zero\n\t"                                                                                 \
+    "vredsum.vs v0, v24, v0\n\t"                                                                           \
+    "vmv.x.s %[is], v0\n\t"
+
+static inline int32_t fused512_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        SI_F512_LOAD
+        SI_F512_SPLIT
+        SI_F512_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [c63] "r"(63L),
+          [c32] "r"(32L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+
+/* Q5_K: at e8 LMUL 1 (vl 64, two sub-blocks' worth) qh and qh >> 2 side by side (v12,
+ * the second half slid up), and that >> 4 (v13); zero-extended to e16 (v28..v31) bit 0
+ * of v28 + j belongs to sub-block 2j, bit 1 to 2j + 1: masked and added at bit 4 by one
+ * vmacc each (16 x bit 0, 8 x bit 1). vle8 at vl 64 reads qh and qs[0..31]. */
+static inline int32_t fused512_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        "vsetvli t1, zero, e8, m1, ta, ma\n\t"
+        "vle8.v v12, (%[qh])\n\t"
+        "vsrl.vi v13, v12, 2\n\t"
+        "vslideup.vx v12, v13, %[c32]\n\t"
+        "vsrl.vi v13, v12, 4\n\t"
+        SI_F512_LOAD
+        "vzext.vf2 v28, v12\n\t"
+        SI_F512_SPLIT
+        "vand.vi v24, v28, 1\n\t"
+        "vmacc.vx v12, %[c16], v24\n\t"
+        "vand.vi v24, v28, 2\n\t"
+        "vmacc.vx v8, %[c8], v24\n\t"
+        SI_F512_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
+          [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L), [c8] "r"(8L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+#undef SI_F512_LOAD
+#undef SI_F512_SPLIT
+#undef SI_F512_MAC
+#undef SI_F512_DOT
 #undef SI_FW_LD
 #undef SI_FW_LD0
 #undef SI_FW_PAIR
@@ -1890,9 +1992,9 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
  * batch (Q4_K/Q5_K's mins as one dot per row, fm: the row's dmin * mins, g: the
- * token's G). Q4_K/Q5_K run fusedw_q4_K/fusedw_q5_K, or with v256 (a constant: VLEN 256
- * exactly) fused256_q4_K/fused256_q5_K. */
-static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int v256, int64_t n, const void *w,
+ * token's G). Q4_K/Q5_K run fusedw_q4_K/fusedw_q5_K, or with kv 256 or 512 (a constant,
+ * kq_k4_vlen()) fused256_q4_K/fused256_q5_K or fused512_q4_K/fused512_q5_K. */
+static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int kv, int64_t n, const void *w,
                                                                size_t row_bytes, int64_t n_rows, const void *act,
                                                                float *out, const float *yd, float *fm, const float *g)
 {
@@ -1926,13 +2028,15 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
                     c = (yd[i] * -dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q4_K:
-                    is = v256 ? fused256_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
-                              : fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    is = kv == 256   ? fused256_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                         : kv == 512 ? fused512_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                                     : fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q5_K:
-                    is = v256 ? fused256_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
-                              : fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    is = kv == 256   ? fused256_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                         : kv == 512 ? fused512_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                                     : fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 default:
@@ -1995,16 +2099,21 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
         return;
     }
 #define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
-#define SI_KQW1V(T) mat_dot_kqw1(T, 2, 1, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
+#define SI_KQW1V(T, kv) mat_dot_kqw1(T, (int)wide, kv, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
-    /* one token of Q4_K/Q5_K at VLEN 256 exactly (kq_wide() is 2 there and only there:
-     * VLMAX 128 at e8 LMUL 4) runs their VLEN 256 kernels (fused256_q4_K) */
+    /* one token of Q4_K/Q5_K at VLEN 256 or 512 runs that VLEN's kernels (fused256_q4_K,
+     * fused512_q4_K) */
+    const int kv = kq_k4_vlen();
     if (n_tok != 1)
         SI_KQ_DISPATCH(SI_KQ8W)
-    else if (wide == 2 && type == SI_TYPE_Q4_K)
-        SI_KQW1V(SI_TYPE_Q4_K);
-    else if (wide == 2 && type == SI_TYPE_Q5_K)
-        SI_KQW1V(SI_TYPE_Q5_K);
+    else if (kv == 256 && type == SI_TYPE_Q4_K)
+        SI_KQW1V(SI_TYPE_Q4_K, 256);
+    else if (kv == 256 && type == SI_TYPE_Q5_K)
+        SI_KQW1V(SI_TYPE_Q5_K, 256);
+    else if (kv == 512 && type == SI_TYPE_Q4_K)
+        SI_KQW1V(SI_TYPE_Q4_K, 512);
+    else if (kv == 512 && type == SI_TYPE_Q5_K)
+        SI_KQW1V(SI_TYPE_Q5_K, 512);
     else
         SI_KQ_DISPATCH(SI_KQW1)
 #undef SI_KQW1
