@@ -227,6 +227,12 @@ SI_RVV_HIDDEN void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, si
 SI_RVV_HIDDEN void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
                                           const void *act, size_t act_stride, int64_t n_tok, float *out,
                                           size_t out_stride);
+/* Q4_K and Q5_K's entry instead where si_rvv_kq_k4_fixed(): one token at VLEN 256 and 512
+ * has kernels of its own */
+SI_RVV_HIDDEN void si_rvv_mat_dot_k45_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                                           const void *act, size_t act_stride, int64_t n_tok, float *out,
+                                           size_t out_stride);
+SI_RVV_HIDDEN int si_rvv_kq_k4_fixed(void);
 /* the wide K-quant layout applies (VLEN >= 256 and the chunk counts it needs) */
 SI_RVV_HIDDEN int si_rvv_kq_wide_layout(void);
 SI_RVV_HIDDEN void si_rvv_mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,

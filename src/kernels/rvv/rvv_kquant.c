@@ -1621,51 +1621,49 @@ static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a,
 #undef SI_WIDE_CODES
 #undef SI_WIDE_2BIT
 #undef SI_WIDE_SCALE
-/* One token of Q4_K/Q5_K at VLEN >= 512 (and any VLEN >= 256), without the 16-bit
- * weights: per sub-block (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the
- * codes, their widening product with the activations into its own e16 LMUL 2 group
- * (v8..v23), then one vwmacc.vx per sub-block by its scale (from the unpacked scales at
- * %[tmp]) into an e32 LMUL 4 accumulator: fused_q4_K's operations at vl 32, so
- * VLEN-agnostic. A pair of sub-blocks takes one load of 32 codes and two of 32
- * activations, at %[a] and %[a1] = a + 32 plus the pair's offset (the first pair's
- * without an add). Q5_K's fifth bits: qh (v4) shifted right by 2 per pair, so bit 0 is
- * the low nibbles' sub-block's and bit 1 the high ones'; each masked and added at bit 4
- * by one vmacc (16 x bit 0, 8 x bit 1). fm[0..7] = dmin * mins. */
-#define SI_FW_LD(v, base, off) "addi t0, " base ", " off "\n\t" "vle8.v " v ", (t0)\n\t"
-#define SI_FW_LD0(v, base) "vle8.v " v ", (" base ")\n\t"
-/* sub-blocks 2k and 2k + 1 into the groups at v<c0> and v<c1>; ldq loads the codes to
- * v1, lda and lda1 the activations to v5 and v6; hb ORs in Q5_K's fifth bits */
-#define SI_FW_PAIR(c0, c1, ldq, lda, lda1, hb)   \
-    ldq                                         \
+/* One token of Q4_K/Q5_K at VLEN >= 256, without the 16-bit weights: per sub-block
+ * (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the codes, their widening
+ * product with the activations into its own e16 LMUL 2 group (v8..v23), then one
+ * vwmacc.vx per sub-block by its scale (from the unpacked scales at %[tmp]) into an
+ * e32 LMUL 4 accumulator: fused_q4_K's operations at vl 32, so VLEN-agnostic. Q5_K's
+ * fifth bits: bit s of qh moved to bit 4 per sub-block. fm[0..7] = dmin * mins. */
+#define SI_FW_PAIR(c, qoff, aoff, hlo, hhi)      \
+    "addi t0, %[qs], " qoff "\n\t"              \
+    "vle8.v v1, (t0)\n\t"                       \
     "vand.vi v2, v1, 15\n\t"                    \
     "vsrl.vi v3, v1, 4\n\t"                     \
-    hb                                          \
-    lda lda1                                    \
-    "vwmulsu.vv v" #c0 ", v5, v2\n\t"           \
+    hlo hhi                                     \
+    "addi t0, %[a], " aoff "\n\t"               \
+    "vle8.v v5, (t0)\n\t"                       \
+    "addi t0, t0, 32\n\t"                       \
+    "vle8.v v6, (t0)\n\t"                       \
+    "vwmulsu.vv v" #c ", v5, v2\n\t"
+/* the second product of a pair goes to the group after the first (c + 2) */
+#define SI_FW_PAIR2(c0, c1, qoff, aoff, hlo, hhi) \
+    SI_FW_PAIR(c0, qoff, aoff, hlo, hhi)        \
     "vwmulsu.vv v" #c1 ", v6, v3\n\t"
-#define SI_FW_PAIRK(c0, c1, qoff, aoff, hb)     \
-    SI_FW_PAIR(c0, c1, SI_FW_LD("v1", "%[qs]", qoff), SI_FW_LD("v5", "%[a]", aoff), \
-               SI_FW_LD("v6", "%[a1]", aoff), hb)
-#define SI_FW_HB                                \
-    "vand.vi v7, v4, 1\n\t"                     \
-    "vmacc.vx v2, %[c16], v7\n\t"               \
-    "vand.vi v7, v4, 2\n\t"                     \
-    "vmacc.vx v3, %[c8], v7\n\t"
-#define SI_FW_HBN SI_FW_HB "vsrl.vi v4, v4, 2\n\t"
+/* v7 = bit s of qh (v4) at bit 4, ORed into dst */
+#define SI_FW_HB(dst, shift) shift "vand.vx v7, v7, t1\n\t" "vor.vv " dst ", " dst ", v7\n\t"
+#define SI_FW_SLL(s) "vsll.vi v7, v4, " #s "\n\t"
+#define SI_FW_SRL(s) "vsrl.vi v7, v4, " #s "\n\t"
 #define SI_FW_MAC(reg, off)                     \
     "lbu t0, " off "(%[tmp])\n\t"              \
     "vwmacc.vx v24, t0, " reg "\n\t"
 #define SI_FW_HEAD                              \
-    SI_K4_UNPACK("%[c63]")                      \
-    SI_K4_FMINS("%[c32]")                       \
-    "vsetvli zero, %[c32], e8, m1, ta, ma\n\t"
+    "li t0, 63\n\t"                             \
+    SI_K4_UNPACK("t0")                          \
+    "li t0, 32\n\t"                             \
+    SI_K4_FMINS("t0")                           \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e8, m1, ta, ma\n\t"
 #define SI_FW_TAIL                              \
-    "vsetvli zero, %[c32], e16, m2, ta, ma\n\t" \
-    "lbu t0, 0(%[tmp])\n\t"                     \
-    "vwmul.vx v24, v8, t0\n\t"                  \
+    "vsetvli zero, t0, e16, m2, ta, ma\n\t"     \
+    "lbu t1, 0(%[tmp])\n\t"                     \
+    "vwmul.vx v24, v8, t1\n\t"                  \
     SI_FW_MAC("v10", "1") SI_FW_MAC("v12", "2") SI_FW_MAC("v14", "3") SI_FW_MAC("v16", "8") \
     SI_FW_MAC("v18", "9") SI_FW_MAC("v20", "10") SI_FW_MAC("v22", "11")                 \
-    "vsetvli zero, %[c32], e32, m4, ta, ma\n\t" \
+    "li t0, 32\n\t"                             \
+    "vsetvli zero, t0, e32, m4, ta, ma\n\t"     \
     "vmv.s.x v28, zero\n\t"                     \
     "vredsum.vs v28, v24, v28\n\t"              \
     "vmv.x.s %[is], v28\n\t"
@@ -1675,15 +1673,14 @@ static inline int32_t fusedw_q4_K(const uint8_t *b, const int8_t *a, float dmin,
     const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
     __asm__ volatile(
         SI_FW_HEAD
-        SI_FW_PAIR(8, 10, SI_FW_LD0("v1", "%[qs]"), SI_FW_LD0("v5", "%[a]"), SI_FW_LD0("v6", "%[a1]"), "")
-        SI_FW_PAIRK(12, 14, "32", "64", "")
-        SI_FW_PAIRK(16, 18, "64", "128", "")
-        SI_FW_PAIRK(20, 22, "96", "192", "")
+        SI_FW_PAIR2(8, 10, "0", "0", "", "")
+        SI_FW_PAIR2(12, 14, "32", "64", "", "")
+        SI_FW_PAIR2(16, 18, "64", "128", "", "")
+        SI_FW_PAIR2(20, 22, "96", "192", "", "")
         SI_FW_TAIL
         : [is] "=r"(is)
-        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [a1] "r"(a + 32), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
-          [c63] "r"(63L), [c32] "r"(32L)
-        : SI_FUSED_CLOBBER);
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : SI_FUSED_CLOBBER, "t1");
     return is;
 }
 
@@ -1695,15 +1692,15 @@ static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin,
     __asm__ volatile(
         SI_FW_HEAD
         "vle8.v v4, (%[qh])\n\t"
-        SI_FW_PAIR(8, 10, SI_FW_LD0("v1", "%[qs]"), SI_FW_LD0("v5", "%[a]"), SI_FW_LD0("v6", "%[a1]"), SI_FW_HBN)
-        SI_FW_PAIRK(12, 14, "32", "64", SI_FW_HBN)
-        SI_FW_PAIRK(16, 18, "64", "128", SI_FW_HBN)
-        SI_FW_PAIRK(20, 22, "96", "192", SI_FW_HB)
+        "li t1, 16\n\t"
+        SI_FW_PAIR2(8, 10, "0", "0", SI_FW_HB("v2", SI_FW_SLL(4)), SI_FW_HB("v3", SI_FW_SLL(3)))
+        SI_FW_PAIR2(12, 14, "32", "64", SI_FW_HB("v2", SI_FW_SLL(2)), SI_FW_HB("v3", SI_FW_SLL(1)))
+        SI_FW_PAIR2(16, 18, "64", "128", SI_FW_HB("v2", "vmv.v.v v7, v4\n\t"), SI_FW_HB("v3", SI_FW_SRL(1)))
+        SI_FW_PAIR2(20, 22, "96", "192", SI_FW_HB("v2", SI_FW_SRL(2)), SI_FW_HB("v3", SI_FW_SRL(3)))
         SI_FW_TAIL
         : [is] "=r"(is)
-        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [a1] "r"(a + 32), [tmp] "r"(tmp), [dmin] "f"(dmin),
-          [fm] "r"(fm), [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L), [c8] "r"(8L)
-        : SI_FUSED_CLOBBER);
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm)
+        : SI_FUSED_CLOBBER, "t1");
     return is;
 }
 
@@ -1884,12 +1881,11 @@ static inline int32_t fused512_q5_K(const uint8_t *b, const int8_t *a, float dmi
 #undef SI_F512_SPLIT
 #undef SI_F512_MAC
 #undef SI_F512_DOT
-#undef SI_FW_LD
-#undef SI_FW_LD0
 #undef SI_FW_PAIR
-#undef SI_FW_PAIRK
+#undef SI_FW_PAIR2
 #undef SI_FW_HB
-#undef SI_FW_HBN
+#undef SI_FW_SLL
+#undef SI_FW_SRL
 #undef SI_FW_MAC
 #undef SI_FW_HEAD
 #undef SI_FW_TAIL
@@ -2085,6 +2081,31 @@ static const float *kq_prepare(uint32_t type, int64_t nb, const void *act, size_
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 
+/* One token of Q4_K/Q5_K at VLEN 256 or 512 (kq_k4_vlen()): that VLEN's kernels
+ * (fused256_q4_K, fused512_q4_K), apart from si_rvv_mat_dot_kq_wide so that its loops
+ * compile as they did without them (one large function: code added to it moves its
+ * register allocation and stack slots, which cost other types instructions per block). */
+static __attribute__((noinline)) void mat_dot_k4v1(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                   int64_t n_rows, const void *act, size_t act_stride, float *out,
+                                                   size_t out_stride)
+{
+    const int64_t nb = n / SI_QK_K;
+    const int wide = kq_wide(), kv = kq_k4_vlen();
+    const float *g;
+    const float *yall = kq_prepare(type, nb, act, act_stride, 1, 1, &g);
+    float *fm = (float *)(void *)si_rvv_kbuf;
+    if (!yall) /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, 1, out, out_stride);
+    else if (kv == 256 && type == SI_TYPE_Q4_K)
+        mat_dot_kqw1(SI_TYPE_Q4_K, wide, 256, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+    else if (kv == 256)
+        mat_dot_kqw1(SI_TYPE_Q5_K, wide, 256, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+    else if (type == SI_TYPE_Q4_K)
+        mat_dot_kqw1(SI_TYPE_Q4_K, wide, 512, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+    else
+        mat_dot_kqw1(SI_TYPE_Q5_K, wide, 512, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+}
+
 /* si_rvv_mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
  * (si_kernels_rvv_v), apart from si_rvv_mat_dot_kq so that the VLEN 128 loops stay as they
  * were compiled */
@@ -2099,27 +2120,29 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
         return;
     }
 #define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
-#define SI_KQW1V(T, kv) mat_dot_kqw1(T, (int)wide, kv, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
-    /* one token of Q4_K/Q5_K at VLEN 256 or 512 runs that VLEN's kernels (fused256_q4_K,
-     * fused512_q4_K) */
-    const int kv = kq_k4_vlen();
-    if (n_tok != 1)
-        SI_KQ_DISPATCH(SI_KQ8W)
-    else if (kv == 256 && type == SI_TYPE_Q4_K)
-        SI_KQW1V(SI_TYPE_Q4_K, 256);
-    else if (kv == 256 && type == SI_TYPE_Q5_K)
-        SI_KQW1V(SI_TYPE_Q5_K, 256);
-    else if (kv == 512 && type == SI_TYPE_Q4_K)
-        SI_KQW1V(SI_TYPE_Q4_K, 512);
-    else if (kv == 512 && type == SI_TYPE_Q5_K)
-        SI_KQW1V(SI_TYPE_Q5_K, 512);
-    else
+    if (n_tok == 1)
         SI_KQ_DISPATCH(SI_KQW1)
+    else
+        SI_KQ_DISPATCH(SI_KQ8W)
 #undef SI_KQW1
-#undef SI_KQW1V
 #undef SI_KQ8W
 }
+
+/* The set's entry for Q4_K and Q5_K where si_rvv_kq_k4_fixed() (rvv_set.c puts it in
+ * their two slots, so the other types call si_rvv_mat_dot_kq_wide as before): one token
+ * runs mat_dot_k4v1, several si_rvv_mat_dot_kq_wide. */
+void si_rvv_mat_dot_k45_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                             const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    if (n_tok == 1)
+        mat_dot_k4v1(type, n, w, row_bytes, n_rows, act, act_stride, out, out_stride);
+    else
+        si_rvv_mat_dot_kq_wide(type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+}
+
+/* one token of Q4_K/Q5_K has kernels of its own at this VLEN (256 or 512) */
+int si_rvv_kq_k4_fixed(void) { return kq_k4_vlen() != 0; }
 
 void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
