@@ -25,7 +25,9 @@
  *     four; one token of Q4_K/Q5_K per sub-block at vl 32 (fusedw_q4_K); Q4_0/Q8_0
  *     eight blocks at a time (tok_q80x8w). Nothing there assumes a register size: vl
  *     is asked for, and register groups are named at LMUL 4/8 (four or eight registers
- *     whatever their size), the chunk count coming from vsetvl.
+ *     whatever their size), the chunk count coming from vsetvl. Except one token of
+ *     Q4_K/Q5_K at VLEN 256 and 512 exactly (kernels of their own, fused256_q4_K and
+ *     fused512_q4_K, where a register is one 32-element sub-block at e8 or e16).
  * The generic decode-to-buffer path below (mat_dot_kqn) is what ran at VLEN >= 256
  * before; it remains the fallback. Per type:
  *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation

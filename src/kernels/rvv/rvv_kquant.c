@@ -1621,7 +1621,8 @@ static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a,
 #undef SI_WIDE_CODES
 #undef SI_WIDE_2BIT
 #undef SI_WIDE_SCALE
-/* One token of Q4_K/Q5_K at VLEN >= 256, without the 16-bit weights: per sub-block
+/* One token of Q4_K/Q5_K at VLEN >= 256 (it runs from 1024; 256 and 512 have their own
+ * below, fused256_q4_K and fused512_q4_K), without the 16-bit weights: per sub-block
  * (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the codes, their widening
  * product with the activations into its own e16 LMUL 2 group (v8..v23), then one
  * vwmacc.vx per sub-block by its scale (from the unpacked scales at %[tmp]) into an
@@ -1990,9 +1991,10 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
  * batch (Q4_K/Q5_K's mins as one dot per row, fm: the row's dmin * mins, g: the
  * token's G). Q4_K/Q5_K run fusedw_q4_K/fusedw_q5_K, or with kv 256 or 512 (a constant,
  * kq_k4_vlen()) fused256_q4_K/fused256_q5_K or fused512_q4_K/fused512_q5_K. */
-static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int kv, int64_t n, const void *w,
-                                                               size_t row_bytes, int64_t n_rows, const void *act,
-                                                               float *out, const float *yd, float *fm, const float *g)
+static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int kv, int64_t n,
+                                                               const void *w, size_t row_bytes, int64_t n_rows,
+                                                               const void *act, float *out, const float *yd, float *fm,
+                                                               const float *g)
 {
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
@@ -2119,7 +2121,8 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
+#define SI_KQW1(T) \
+    mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
     if (n_tok == 1)
         SI_KQ_DISPATCH(SI_KQW1)
