@@ -25,7 +25,9 @@
  *     four; one token of Q4_K/Q5_K per sub-block at vl 32 (fusedw_q4_K); Q4_0/Q8_0
  *     eight blocks at a time (tok_q80x8w). Nothing there assumes a register size: vl
  *     is asked for, and register groups are named at LMUL 4/8 (four or eight registers
- *     whatever their size), the chunk count coming from vsetvl.
+ *     whatever their size), the chunk count coming from vsetvl. Except one token of
+ *     Q4_K/Q5_K at VLEN 256 and 512 exactly (kernels of their own, fused256_q4_K and
+ *     fused512_q4_K, where a register is one 32-element sub-block at e8 or e16).
  * The generic decode-to-buffer path below (mat_dot_kqn) is what ran at VLEN >= 256
  * before; it remains the fallback. Per type:
  *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation
@@ -227,6 +229,12 @@ SI_RVV_HIDDEN void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, si
 SI_RVV_HIDDEN void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
                                           const void *act, size_t act_stride, int64_t n_tok, float *out,
                                           size_t out_stride);
+/* Q4_K and Q5_K's entry instead where si_rvv_kq_k4_fixed(): one token at VLEN 256 and 512
+ * has kernels of its own */
+SI_RVV_HIDDEN void si_rvv_mat_dot_k45_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                                           const void *act, size_t act_stride, int64_t n_tok, float *out,
+                                           size_t out_stride);
+SI_RVV_HIDDEN int si_rvv_kq_k4_fixed(void);
 /* the wide K-quant layout applies (VLEN >= 256 and the chunk counts it needs) */
 SI_RVV_HIDDEN int si_rvv_kq_wide_layout(void);
 SI_RVV_HIDDEN void si_rvv_mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,

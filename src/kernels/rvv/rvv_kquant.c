@@ -1392,6 +1392,20 @@ static inline int kq_wide16(void)
     return wide16_chunks;
 }
 
+/* Which one-token Q4_K/Q5_K kernel runs, decided once: VLEN 256 and 512 (vlenb 32, 64)
+ * have their own (fused256_q4_K, fused512_q4_K: register numbers as sub-blocks), any
+ * other VLEN >= 256 the agnostic one (fusedw_q4_K, 0 here). */
+static int k4_vlen = -1;
+
+static inline int kq_k4_vlen(void)
+{
+    if (k4_vlen < 0) {
+        const size_t vlenb = __riscv_vsetvlmax_e8m1();
+        k4_vlen = vlenb == 32 ? 256 : vlenb == 64 ? 512 : 0;
+    }
+    return k4_vlen;
+}
+
 
 /* the 16-bit weights: codes (v16.., e8) times scales (at %[W]) into v0.. */
 #define SI_W16_MUL2(op)                         \
@@ -1607,7 +1621,8 @@ static inline void tokw_q6_K(int ch, int c16, const uint8_t *b, const int8_t *a,
 #undef SI_WIDE_CODES
 #undef SI_WIDE_2BIT
 #undef SI_WIDE_SCALE
-/* One token of Q4_K/Q5_K at VLEN >= 256, without the 16-bit weights: per sub-block
+/* One token of Q4_K/Q5_K at VLEN >= 256 (it runs from 1024; 256 and 512 have their own
+ * below, fused256_q4_K and fused512_q4_K), without the 16-bit weights: per sub-block
  * (vl 32 at e8 LMUL 1, which holds 32 at any VLEN >= 256) the codes, their widening
  * product with the activations into its own e16 LMUL 2 group (v8..v23), then one
  * vwmacc.vx per sub-block by its scale (from the unpacked scales at %[tmp]) into an
@@ -1689,6 +1704,184 @@ static inline int32_t fusedw_q5_K(const uint8_t *b, const int8_t *a, float dmin,
         : SI_FUSED_CLOBBER, "t1");
     return is;
 }
+
+/* One token of Q4_K/Q5_K at VLEN 256 exactly (kq_k4_vlen()), fused_q4_K's way at twice its
+ * width: there one e8 register is one 32-element sub-block and its e16 products one
+ * LMUL 2 pair, so register numbers name sub-blocks as at VLEN 128 and one load takes
+ * what fusedw_q4_K loads per sub-block. Whole-register loads (vl8re8, vl4re8: 8 and 4 x
+ * 32 bytes whatever vtype says, byte elements so any address) put the 256 activations
+ * in v24..v31 (sub-block s in v24 + s) and the 128 bytes of qs in v4..v7; at e8 LMUL 4
+ * their low nibbles are sub-blocks 0, 2, 4, 6 (v8..v11) and their high ones 1, 3, 5, 7
+ * (v4..v7, in place). Per sub-block one vwmulsu at e8 LMUL 1 (vl 32): the odd ones into
+ * their own activations' pair (v24 + s - 1, v24 + s: the even neighbour's activations,
+ * used the instruction before, and their own in the top half of the widening
+ * destination, where overlap is allowed), the even ones into v12..v19; then at e16 LMUL
+ * 2 one vwmacc.vx by its scale into v20..v23 (e32 LMUL 4), one reduction. No address
+ * arithmetic and four vsetvli after the scales (fusedw_q4_K: 12 code and activation
+ * loads with their address adds). */
+#define SI_F256_LOAD                             \
+    "vl8re8.v v24, (%[a])\n\t"                  \
+    "vl4re8.v v4, (%[qs])\n\t"                  \
+    "vsetvli t1, zero, e8, m4, ta, ma\n\t"      \
+    "vand.vi v8, v4, 15\n\t"                    \
+    "vsrl.vi v4, v4, 4\n\t"
+/* sub-block s's product: codes in code (v8..v11 even s, v4..v7 odd) */
+#define SI_F256_MUL(dst, act, code) "vwmulsu.vv " dst ", " act ", " code "\n\t"
+#define SI_F256_MAC(reg, off)                   \
+    "lbu t0, " off "(%[tmp])\n\t"              \
+    "vwmacc.vx v20, t0, " reg "\n\t"
+#define SI_F256_DOT                                                                                        \
+    "vsetvli t1, zero, e8, m1, ta, ma\n\t"                                                                 \
+    SI_F256_MUL("v12", "v24", "v8") SI_F256_MUL("v24", "v25", "v4") SI_F256_MUL("v14", "v26", "v9")       \
+    SI_F256_MUL("v26", "v27", "v5") SI_F256_MUL("v16", "v28", "v10") SI_F256_MUL("v28", "v29", "v6")      \
+    SI_F256_MUL("v18", "v30", "v11") SI_F256_MUL("v30", "v31", "v7")                                      \
+    "vsetvli t1, zero, e16, m2, ta, ma\n\t"                                                                \
+    "lbu t0, 0(%[tmp])\n\t"                                                                                \
+    "vwmul.vx v20, v12, t0\n\t"                                                                            \
+    SI_F256_MAC("v24", "1") SI_F256_MAC("v14", "2") SI_F256_MAC("v26", "3") SI_F256_MAC("v16", "8")       \
+    SI_F256_MAC("v28", "9") SI_F256_MAC("v18", "10") SI_F256_MAC("v30", "11")                             \
+    "vsetvli t1, zero, e32, m4, ta, ma\n\t"                                                                \
+    "vmv.s.x v0, zero\n\t"                                                                                 \
+    "vredsum.vs v0, v20, v0\n\t"                                                                           \
+    "vmv.x.s %[is], v0\n\t"
+
+static inline int32_t fused256_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        SI_F256_LOAD
+        SI_F256_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [c63] "r"(63L),
+          [c32] "r"(32L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+
+/* Q5_K: bit s of qh[l] is bit 4 of element l of sub-block s. qh, qh >> 2, qh >> 4 and
+ * qh >> 6 side by side (v12..v15, e8 LMUL 4) line up with the low-nibble sub-blocks
+ * (bit 0 of each belongs to sub-block 2j) and the high-nibble ones (bit 1, sub-block
+ * 2j + 1): each is masked and added at bit 4 by one vmacc (16 x bit 0, 8 x bit 1). */
+static inline int32_t fused256_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        "vsetvli t1, zero, e8, m1, ta, ma\n\t"
+        "vle8.v v12, (%[qh])\n\t"
+        "vsrl.vi v13, v12, 2\n\t"
+        "vsrl.vi v14, v12, 4\n\t"
+        "vsrl.vi v15, v12, 6\n\t"
+        SI_F256_LOAD
+        "vand.vi v16, v12, 1\n\t"
+        "vmacc.vx v8, %[c16], v16\n\t"
+        "vand.vi v16, v12, 2\n\t"
+        "vmacc.vx v4, %[c8], v16\n\t"
+        SI_F256_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
+          [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L), [c8] "r"(8L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+#undef SI_F256_LOAD
+#undef SI_F256_MUL
+#undef SI_F256_MAC
+#undef SI_F256_DOT
+/* One token of Q4_K/Q5_K at VLEN 512 exactly (kq_k4_vlen()): an e8 register holds two
+ * sub-blocks there, but an e16 register exactly one, so the codes and the activations
+ * are widened first and register numbers name sub-blocks at e16. Whole-register loads:
+ * qs (128 bytes) to v2..v3, the activations (256) to v4..v7. At e16 LMUL 4: qs
+ * zero-extended (v8..v11, qs[32j..32j+31] in v8 + j), its low nibbles sub-blocks 0, 2,
+ * 4, 6 (v12..v15), its high ones 1, 3, 5, 7 (v8..v11, in place); the activations
+ * sign-extended in two halves (v16..v23, sub-block s in v16 + s). Per sub-block at e16
+ * LMUL 1 (vl 32) one vmul.vv in place (|x| <= 31 * 128 in 16 bits) and one vwmacc.vx by
+ * its scale into v24..v25 (e32 LMUL 2), one reduction. */
+#define SI_F512_LOAD                             \
+    "vl2re8.v v2, (%[qs])\n\t"                  \
+    "vl4re8.v v4, (%[a])\n\t"                   \
+    "vsetvli t1, zero, e16, m4, ta, ma\n\t"     \
+    "vzext.vf2 v8, v2\n\t"
+#define SI_F512_SPLIT                            \
+    "vand.vi v12, v8, 15\n\t"                   \
+    "vsrl.vi v8, v8, 4\n\t"
+#define SI_F512_MAC(reg, off)                   \
+    "lbu t0, " off "(%[tmp])\n\t"              \
+    "vwmacc.vx v24, t0, " reg "\n\t"
+#define SI_F512_DOT                                                                                        \
+    "vsext.vf2 v16, v4\n\t"                                                                                \
+    "vsext.vf2 v20, v6\n\t"                                                                                \
+    "vsetvli t1, zero, e16, m1, ta, ma\n\t"                                                                \
+    "vmul.vv v16, v16, v12\n\t" "vmul.vv v17, v17, v8\n\t" "vmul.vv v18, v18, v13\n\t"                     \
+    "vmul.vv v19, v19, v9\n\t" "vmul.vv v20, v20, v14\n\t" "vmul.vv v21, v21, v10\n\t"                     \
+    "vmul.vv v22, v22, v15\n\t" "vmul.vv v23, v23, v11\n\t"                                                \
+    "lbu t0, 0(%[tmp])\n\t"                                                                                \
+    "vwmul.vx v24, v16, t0\n\t"                                                                            \
+    SI_F512_MAC("v17", "1") SI_F512_MAC("v18", "2") SI_F512_MAC("v19", "3") SI_F512_MAC("v20", "8")       \
+    SI_F512_MAC("v21", "9") SI_F512_MAC("v22", "10") SI_F512_MAC("v23", "11")                             \
+    "vsetvli t1, zero, e32, m2, ta, ma\n\t"                                                                \
+    "vmv.s.x v0, zero\n\t"                                                                                 \
+    "vredsum.vs v0, v24, v0\n\t"                                                                           \
+    "vmv.x.s %[is], v0\n\t"
+
+static inline int32_t fused512_q4_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        SI_F512_LOAD
+        SI_F512_SPLIT
+        SI_F512_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm), [c63] "r"(63L),
+          [c32] "r"(32L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+
+/* Q5_K: at e8 LMUL 1 (vl 64, two sub-blocks' worth) qh and qh >> 2 side by side (v12,
+ * the second half slid up), and that >> 4 (v13); zero-extended to e16 (v28..v31) bit 0
+ * of v28 + j belongs to sub-block 2j, bit 1 to 2j + 1: masked and added at bit 4 by one
+ * vmacc each (16 x bit 0, 8 x bit 1). vle8 at vl 64 reads qh and qs[0..31]. */
+static inline int32_t fused512_q5_K(const uint8_t *b, const int8_t *a, float dmin, float *fm, uint8_t *tmp)
+{
+    int32_t is;
+    const uint8_t *sc = b + offsetof(blk_q5_K, scales), *qs = b + offsetof(blk_q5_K, qs);
+    const uint8_t *qh = b + offsetof(blk_q5_K, qh);
+    __asm__ volatile(
+        SI_K4_UNPACK("%[c63]")
+        SI_K4_FMINS("%[c32]")
+        "vsetvli t1, zero, e8, m1, ta, ma\n\t"
+        "vle8.v v12, (%[qh])\n\t"
+        "vsrl.vi v13, v12, 2\n\t"
+        "vslideup.vx v12, v13, %[c32]\n\t"
+        "vsrl.vi v13, v12, 4\n\t"
+        SI_F512_LOAD
+        "vzext.vf2 v28, v12\n\t"
+        SI_F512_SPLIT
+        "vand.vi v24, v28, 1\n\t"
+        "vmacc.vx v12, %[c16], v24\n\t"
+        "vand.vi v24, v28, 2\n\t"
+        "vmacc.vx v8, %[c8], v24\n\t"
+        SI_F512_DOT
+        : [is] "=r"(is)
+        : [sc] "r"(sc), [qs] "r"(qs), [qh] "r"(qh), [a] "r"(a), [tmp] "r"(tmp), [dmin] "f"(dmin), [fm] "r"(fm),
+          [c63] "r"(63L), [c32] "r"(32L), [c16] "r"(16L), [c8] "r"(8L)
+        : SI_FUSED_CLOBBER, "t1");
+    return is;
+}
+#undef SI_F512_LOAD
+#undef SI_F512_SPLIT
+#undef SI_F512_MAC
+#undef SI_F512_DOT
 #undef SI_FW_PAIR
 #undef SI_FW_PAIR2
 #undef SI_FW_HB
@@ -1796,10 +1989,12 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
  * batch (Q4_K/Q5_K's mins as one dot per row, fm: the row's dmin * mins, g: the
- * token's G). */
-static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int64_t n, const void *w,
-                                                               size_t row_bytes, int64_t n_rows, const void *act,
-                                                               float *out, const float *yd, float *fm, const float *g)
+ * token's G). Q4_K/Q5_K run fusedw_q4_K/fusedw_q5_K, or with kv 256 or 512 (a constant,
+ * kq_k4_vlen()) fused256_q4_K/fused256_q5_K or fused512_q4_K/fused512_q5_K. */
+static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, int wide, int kv, int64_t n,
+                                                               const void *w, size_t row_bytes, int64_t n_rows,
+                                                               const void *act, float *out, const float *yd, float *fm,
+                                                               const float *g)
 {
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
@@ -1831,11 +2026,15 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
                     c = (yd[i] * -dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q4_K:
-                    is = fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    is = kv == 256   ? fused256_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                         : kv == 512 ? fused512_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                                     : fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 case SI_TYPE_Q5_K:
-                    is = fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
+                    is = kv == 256   ? fused256_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                         : kv == 512 ? fused512_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
+                                     : fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
                     c = (yd[i] * dd[i - i0]) * (float)is;
                     break;
                 default:
@@ -1884,6 +2083,31 @@ static const float *kq_prepare(uint32_t type, int64_t nb, const void *act, size_
     default: call(SI_TYPE_Q6_K); break;                 \
     }
 
+/* One token of Q4_K/Q5_K at VLEN 256 or 512 (kq_k4_vlen()): that VLEN's kernels
+ * (fused256_q4_K, fused512_q4_K), apart from si_rvv_mat_dot_kq_wide so that its loops
+ * compile as they did without them (one large function: code added to it moves its
+ * register allocation and stack slots, which cost other types instructions per block). */
+static __attribute__((noinline)) void mat_dot_k4v1(uint32_t type, int64_t n, const void *w, size_t row_bytes,
+                                                   int64_t n_rows, const void *act, size_t act_stride, float *out,
+                                                   size_t out_stride)
+{
+    const int64_t nb = n / SI_QK_K;
+    const int wide = kq_wide(), kv = kq_k4_vlen();
+    const float *g;
+    const float *yall = kq_prepare(type, nb, act, act_stride, 1, 1, &g);
+    float *fm = (float *)(void *)si_rvv_kbuf;
+    if (!yall) /* no memory for the scratch: the reference needs none */
+        si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, 1, out, out_stride);
+    else if (kv == 256 && type == SI_TYPE_Q4_K)
+        mat_dot_kqw1(SI_TYPE_Q4_K, wide, 256, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+    else if (kv == 256)
+        mat_dot_kqw1(SI_TYPE_Q5_K, wide, 256, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+    else if (type == SI_TYPE_Q4_K)
+        mat_dot_kqw1(SI_TYPE_Q4_K, wide, 512, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+    else
+        mat_dot_kqw1(SI_TYPE_Q5_K, wide, 512, n, w, row_bytes, n_rows, act, out, yall, fm, g);
+}
+
 /* si_rvv_mat_dot_kq at VLEN >= 256 (wide: the chunks of kq_wide()), the set's entry there
  * (si_kernels_rvv_v), apart from si_rvv_mat_dot_kq so that the VLEN 128 loops stay as they
  * were compiled */
@@ -1897,7 +2121,8 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-#define SI_KQW1(T) mat_dot_kqw1(T, (int)wide, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
+#define SI_KQW1(T) \
+    mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
 #define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
     if (n_tok == 1)
         SI_KQ_DISPATCH(SI_KQW1)
@@ -1906,6 +2131,21 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
 #undef SI_KQW1
 #undef SI_KQ8W
 }
+
+/* The set's entry for Q4_K and Q5_K where si_rvv_kq_k4_fixed() (rvv_set.c puts it in
+ * their two slots, so the other types call si_rvv_mat_dot_kq_wide as before): one token
+ * runs mat_dot_k4v1, several si_rvv_mat_dot_kq_wide. */
+void si_rvv_mat_dot_k45_wide(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
+                             const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride)
+{
+    if (n_tok == 1)
+        mat_dot_k4v1(type, n, w, row_bytes, n_rows, act, act_stride, out, out_stride);
+    else
+        si_rvv_mat_dot_kq_wide(type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
+}
+
+/* one token of Q4_K/Q5_K has kernels of its own at this VLEN (256 or 512) */
+int si_rvv_kq_k4_fixed(void) { return kq_k4_vlen() != 0; }
 
 void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                        size_t act_stride, int64_t n_tok, float *out, size_t out_stride)

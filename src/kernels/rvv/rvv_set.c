@@ -73,6 +73,9 @@ const si_kernels *si_kernels_rvv_v(void)
                                    .quantize_q8_K = si_rvv_quantize_q8_K, .rmsnorm = si_rvv_rmsnorm,
                                    .silu_mul = si_rvv_silu_mul, .rope = si_rvv_rope, .attend = si_rvv_attend};
         si_kernels_fill(&rvv_set, &e);
+        /* one token of Q4_K/Q5_K at VLEN 256 and 512: kernels of their own (rvv_kquant.c) */
+        if (wide && si_rvv_kq_k4_fixed())
+            rvv_set.mat_dot[SI_TYPE_Q4_K] = rvv_set.mat_dot[SI_TYPE_Q5_K] = si_rvv_mat_dot_k45_wide;
         rvv_ready = 1;
     }
     return &rvv_set;
