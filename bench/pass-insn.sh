@@ -16,7 +16,8 @@
 # of 128, 8 KV heads) on a narrow residual (dim 256, ff 256, so its matrices cost
 # little), 1 and 2 layers; a prompt of P tokens and two generated tokens, less the same
 # with one (the first is sampled from the prompt's logits, the second needs a step on
-# it): one token's step at position P, per layer by the same difference.
+# it): one token's step at position P, per layer by the same difference. No drafting
+# (--draft none): the prompt repeats, so guesses would put more tokens in that step.
 # Batched attention (BPOS): the same narrow model, a prompt of P + B tokens evaluated in
 # steps of B (-b B) less a prompt of P tokens: the last step, B tokens at positions
 # P..P+B-1 (P a multiple of B), per layer; less the same step at position 0 (a prompt of B tokens), which
@@ -48,7 +49,7 @@ done
 # count MODEL IDS N [stream-infer options] -> the plugin's counts (insns scalar vector vset lmul emul)
 count() {
     SI_QEMU_PLUGIN="$rv/bench/libsiinsn.so,out=$tmp/c" "$src/tools/qemu-rvv.sh" "$rv/tools/stream-infer" \
-        -m "$1" --prompt-ids "$2" -n "$3" --temp 0 --io pread --kernels rvv -q "${@:4}" >/dev/null 2>&1
+        -m "$1" --prompt-ids "$2" -n "$3" --temp 0 --io pread --kernels rvv --draft none -q "${@:4}" >/dev/null 2>&1
     awk '{ print $2, $4, $6, $8, $10, $12 }' "$tmp/c"
 }
 ids() { seq 0 $(($1 - 1)) | awk '{ printf("%d ", 100 + $1 % 300) }'; }
