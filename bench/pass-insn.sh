@@ -17,11 +17,14 @@
 # little), 1 and 2 layers; a prompt of P tokens and two generated tokens, less the same
 # with one (the first is sampled from the prompt's logits, the second needs a step on
 # it): one token's step at position P, per layer by the same difference. No drafting
-# (--draft none): the prompt repeats, so guesses would put more tokens in that step.
+# (--draft none): the prompt repeats, so guesses would put more tokens in that step. One
+# compute thread (-t 1, the K230's one core): with the default of one per CPU the
+# workers' waiting is counted too and varies from run to run.
 # Batched attention (BPOS): the same narrow model, a prompt of P + B tokens evaluated in
 # steps of B (-b B) less a prompt of P tokens: the last step, B tokens at positions
-# P..P+B-1 (P a multiple of B), per layer; less the same step at position 0 (a prompt of B tokens), which
-# leaves what the context adds (the step's own matrices cancel). Shown per token.
+# P..P+B-1 (P a multiple of B), per layer; less the same step at position 0 (a prompt
+# of B tokens), which leaves what the context adds (the step's own matrices cancel).
+# Shown per token.
 # Columns as bench/kernel-insn.sh's (cyc: 2 x LMUL per vector instruction + scalar +
 # vset), for the step and per token; the K230 estimate in docs/BENCHMARKS.md multiplies
 # by 32 layers and adds the output head from the kernel table.
@@ -49,10 +52,21 @@ done
 # count MODEL IDS N [stream-infer options] -> the plugin's counts (insns scalar vector vset lmul emul)
 count() {
     SI_QEMU_PLUGIN="$rv/bench/libsiinsn.so,out=$tmp/c" "$src/tools/qemu-rvv.sh" "$rv/tools/stream-infer" \
-        -m "$1" --prompt-ids "$2" -n "$3" --temp 0 --io pread --kernels rvv --draft none -q "${@:4}" >/dev/null 2>&1
+        -m "$1" --prompt-ids "$2" -n "$3" --temp 0 --io pread --kernels rvv --draft none -t 1 -q "${@:4}" >/dev/null 2>&1
     awk '{ print $2, $4, $6, $8, $10, $12 }' "$tmp/c"
 }
 ids() { seq 0 $(($1 - 1)) | awk '{ printf("%d ", 100 + $1 % 300) }'; }
+# minus "a1 .. a6" "b1 .. b6" -> b - a
+minus() { echo "$1 $2" | awk '{ for (i = 1; i <= 6; i++) printf("%d ", $(i + 6) - $i) }'; }
+# bstep MODEL Q B -> the counts of a step of B tokens at positions Q..Q+B-1 (at Q = 0 with
+# the run's startup, which the 2 - 1 layer difference cancels)
+bstep() {
+    if [ "$2" = 0 ]; then
+        count "$1" "$(ids "$3")" 0 -b "$3"
+    else
+        minus "$(count "$1" "$(ids "$2")" 0 -b "$3")" "$(count "$1" "$(ids $(($2 + $3)))" 0 -b "$3")"
+    fi
+}
 
 # show WHAT TOKENS "a1 .. a6" "b1 .. b6": (b - a) per layer, and per token
 show() {
@@ -75,14 +89,10 @@ done
 for p in ${positions//,/ }; do
     d=()
     for l in 1 2; do
-        base=$(count "$tmp/a$l.gguf" "$(ids "$p")" 1)
-        plus=$(count "$tmp/a$l.gguf" "$(ids "$p")" 2)
-        d+=("$(echo "$base $plus" | awk '{ for (i = 1; i <= 6; i++) printf("%d ", $(i + 6) - $i) }')")
+        d+=("$(minus "$(count "$tmp/a$l.gguf" "$(ids "$p")" 1)" "$(count "$tmp/a$l.gguf" "$(ids "$p")" 2)")")
     done
     show "attention, pos $p" 1 "${d[0]}" "${d[1]}"
 done
-# (b - a) of two count lines
-minus() { echo "$1 $2" | awk '{ for (i = 1; i <= 6; i++) printf("%d ", $(i + 6) - $i) }'; }
 bpos=${BPOS-}
 for p in ${positions//,/ }; do
     for b in ${bpos//,/ }; do
@@ -90,19 +100,10 @@ for p in ${positions//,/ }; do
             echo "attention B=$b, pos $p: skipped (the position must be a multiple of B: the prompt runs in steps of B)"
             continue
         fi
-        at=()
+        at=() # the step at position 0, then at p; each one layer (2 - 1)
         for q in 0 "$p"; do
-            d=()
-            for l in 1 2; do
-                if [ "$q" = 0 ]; then
-                    d+=("$(count "$tmp/a$l.gguf" "$(ids "$b")" 0 -b "$b")")
-                else
-                    d+=("$(minus "$(count "$tmp/a$l.gguf" "$(ids "$q")" 0 -b "$b")" \
-                        "$(count "$tmp/a$l.gguf" "$(ids $((q + b)))" 0 -b "$b")")")
-                fi
-            done
-            at+=("$(minus "${d[0]}" "${d[1]}")")
+            at+=("$(minus "$(bstep "$tmp/a1.gguf" "$q" "$b")" "$(bstep "$tmp/a2.gguf" "$q" "$b")")")
         done
-        show "attention B=$b, pos $p" "$b" "0 0 0 0 0 0" "$(minus "${at[0]}" "${at[1]}")"
+        show "attention B=$b, pos $p" "$b" "${at[0]}" "${at[1]}"
     done
 done
