@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     double min_time = 0.3;
     long reps = 0;
     int best = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "kernel-bench: %s needs a value\n", a);
@@ -132,7 +132,6 @@ int main(int argc, char **argv)
                             "[--n N] [--rows R] [--time S] [--reps R] [--best 1]\n");
             return 2;
         }
-        i++;
     }
     if (n <= 0 || n % 256 != 0 || rows <= 0) {
         fprintf(stderr, "kernel-bench: --n must be a positive multiple of 256, --rows positive\n");

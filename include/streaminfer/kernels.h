@@ -39,12 +39,17 @@ typedef struct si_kernels {
     /* Adjacent-pair rotation of the first n_rot dims of each of n_heads heads. */
     void (*rope)(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq,
                  uint32_t pos);
-    /* One head's causal attention over n_pos cached positions: scores = q.k_t *
-     * scale, softmax, out = sum_t p_t v_t. k and v point at position 0 of this head;
-     * positions are kv_stride elements apart; elements are F16 (kv_f16) or F32.
-     * scores has room for n_pos floats. */
-    void (*attend)(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+    /* Causal attention of nh query heads that share one KV head, over n_pos positions
+     * held as floats: kt is K transposed (element i of position t at kt[i * kt_stride + t])
+     * and position t's values are v[t * head_dim ..]. q and out hold nh rows of head_dim.
+     * Per head: scores = q.k_t * scale, softmax, out = sum_t p_t v_t. A head's result does
+     * not depend on nh or on the other heads, so however the heads are split among calls
+     * (and threads) the results are the same. scores has room for nh * n_pos floats. */
+    void (*attend)(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                    uint32_t n_pos, uint32_t head_dim, float scale, float *scores);
+    /* A cached K or V row to floats: dst[i * dst_stride] = element i of src (F16 when
+     * f16, else F32; exact) for i < n. A stride of n_pos writes K's transposed layout. */
+    void (*kv_widen)(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n);
 } si_kernels;
 
 /* The active set (the best this CPU supports unless si_kernels_select chose). */

@@ -909,49 +909,120 @@ static void rope_avx2(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_
     }
 }
 
-static inline __m256 kv_load8(const void *base, size_t i, bool f16)
+/* The first n (< 8) lanes of a mask */
+static inline __m256i lanes_mask(uint32_t n)
 {
-    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)))
-               : _mm256_loadu_ps((const float *)base + i);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static inline float kv_load1(const void *base, size_t i, bool f16)
+/* Up to four heads' scores, eight positions per vector: one load of K's transposed row
+ * serves every head (FMA by the query's element broadcast), no horizontal sums. A lane
+ * sums its position's products in order with fused multiply-adds whatever nh is
+ * (tolerance against the reference's unfused sum); the last positions masked. */
+static inline __attribute__((always_inline)) void scores4_avx2(float *sc, uint32_t n_pos, const float *q, uint32_t hd,
+                                                               int nh, const float *kt, size_t kt_stride, float scale)
 {
-    return f16 ? _cvtsh_ss(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+    for (uint32_t t = 0; t < n_pos; t += 8) {
+        const bool part = n_pos - t < 8;
+        const __m256i m = lanes_mask(n_pos - t);
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        const float *kp = kt + t;
+        for (uint32_t i = 0; i < hd; i++, kp += kt_stride) {
+            const __m256 k = part ? _mm256_maskload_ps(kp, m) : _mm256_loadu_ps(kp);
+            for (int h = 0; h < nh; h++)
+                a[h] = _mm256_fmadd_ps(_mm256_set1_ps(q[(size_t)h * hd + i]), k, a[h]);
+        }
+        for (int h = 0; h < nh; h++) {
+            const __m256 r = _mm256_mul_ps(a[h], _mm256_set1_ps(scale));
+            if (part)
+                _mm256_maskstore_ps(sc + (size_t)h * n_pos + t, m, r);
+            else
+                _mm256_storeu_ps(sc + (size_t)h * n_pos + t, r);
+        }
+    }
 }
 
-/* Scores: q.k in eight FMA lanes (the reference sums in order; tolerance). Softmax as the
- * reference (libm expf, double sum). Value accumulation: out[i] += p * v[i] position by
- * position with a separate multiply and add, the reference's exact arithmetic. */
-static void attend_avx2(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+/* Positions per tile of the value sums (their rows stay in the cache meanwhile) */
+#define SI_AVX2_ATTEND_TILE 64
+
+/* Up to four heads' outputs, eight elements per vector: one load of a value row serves
+ * every head, the sums stay in registers over a tile of positions. out = out + p_t * v_t
+ * position by position with a separate multiply and add: the reference's arithmetic. */
+static inline __attribute__((always_inline)) void values4_avx2(float *out, const float *p, uint32_t n_pos, uint32_t hd,
+                                                               int nh, const float *v)
+{
+    memset(out, 0, (size_t)nh * hd * sizeof(float));
+    for (uint32_t t0 = 0; t0 < n_pos; t0 += SI_AVX2_ATTEND_TILE) {
+        const uint32_t t1 = n_pos - t0 < SI_AVX2_ATTEND_TILE ? n_pos : t0 + SI_AVX2_ATTEND_TILE;
+        for (uint32_t i = 0; i < hd; i += 8) {
+            const bool part = hd - i < 8;
+            const __m256i m = lanes_mask(hd - i);
+            __m256 a[4];
+            for (int h = 0; h < nh; h++)
+                a[h] = part ? _mm256_maskload_ps(out + (size_t)h * hd + i, m) : _mm256_loadu_ps(out + (size_t)h * hd + i);
+            for (uint32_t t = t0; t < t1; t++) {
+                const float *vp = v + (size_t)t * hd + i;
+                const __m256 x = part ? _mm256_maskload_ps(vp, m) : _mm256_loadu_ps(vp);
+                for (int h = 0; h < nh; h++)
+                    a[h] = _mm256_add_ps(a[h], _mm256_mul_ps(x, _mm256_set1_ps(p[(size_t)h * n_pos + t])));
+            }
+            for (int h = 0; h < nh; h++) {
+                if (part)
+                    _mm256_maskstore_ps(out + (size_t)h * hd + i, m, a[h]);
+                else
+                    _mm256_storeu_ps(out + (size_t)h * hd + i, a[h]);
+            }
+        }
+    }
+}
+
+/* Four heads at a time, then the rest together. Softmax as the reference
+ * (si_softmax_rows). */
+static void attend_avx2(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                         uint32_t n_pos, uint32_t hd, float scale, float *scores)
 {
-    float mx = -INFINITY;
-    const uint32_t hd8 = hd & ~7u;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const size_t base = (size_t)t * kv_stride;
-        __m256 s = _mm256_setzero_ps();
-        uint32_t i = 0;
-        for (; i < hd8; i += 8)
-            s = _mm256_fmadd_ps(kv_load8(k, base + i, kv_f16), _mm256_loadu_ps(q + i), s);
-        float sf = hsum_ps(s);
-        for (; i < hd; i++)
-            sf += kv_load1(k, base + i, kv_f16) * q[i];
-        scores[t] = sf * scale;
-        mx = scores[t] > mx ? scores[t] : mx;
+    for (uint32_t h = 0; h < nh; h += 4) {
+        float *sc = scores + (size_t)h * n_pos;
+        const float *qh = q + (size_t)h * hd;
+        switch (nh - h) {
+        case 1: scores4_avx2(sc, n_pos, qh, hd, 1, kt, kt_stride, scale); break;
+        case 2: scores4_avx2(sc, n_pos, qh, hd, 2, kt, kt_stride, scale); break;
+        case 3: scores4_avx2(sc, n_pos, qh, hd, 3, kt, kt_stride, scale); break;
+        default: scores4_avx2(sc, n_pos, qh, hd, 4, kt, kt_stride, scale); break;
+        }
     }
-    const float inv = si_softmax_exp(scores, n_pos, mx);
-    memset(out, 0, hd * sizeof(float));
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const float p = scores[t] * inv;
-        const __m256 pv = _mm256_set1_ps(p);
-        const size_t base = (size_t)t * kv_stride;
-        uint32_t i = 0;
-        for (; i < hd8; i += 8)
-            _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(out + i), _mm256_mul_ps(pv, kv_load8(v, base + i, kv_f16))));
-        for (; i < hd; i++)
-            out[i] += p * kv_load1(v, base + i, kv_f16);
+    si_softmax_rows(scores, nh, n_pos);
+    for (uint32_t h = 0; h < nh; h += 4) {
+        float *o = out + (size_t)h * hd;
+        const float *p = scores + (size_t)h * n_pos;
+        switch (nh - h) {
+        case 1: values4_avx2(o, p, n_pos, hd, 1, v); break;
+        case 2: values4_avx2(o, p, n_pos, hd, 2, v); break;
+        case 3: values4_avx2(o, p, n_pos, hd, 3, v); break;
+        default: values4_avx2(o, p, n_pos, hd, 4, v); break;
+        }
     }
+}
+
+/* F16 by F16C (exact), eight at a time; a strided destination (K transposed) element by
+ * element. */
+static void kv_widen_avx2(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n)
+{
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)src + i)))
+                             : _mm256_loadu_ps((const float *)src + i);
+        if (dst_stride == 1) {
+            _mm256_storeu_ps(dst + i, x);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, x);
+            for (int j = 0; j < 8; j++)
+                dst[(size_t)(i + j) * dst_stride] = tmp[j];
+        }
+    }
+    for (; i < n; i++)
+        dst[(size_t)i * dst_stride] = f16 ? _cvtsh_ss(((const uint16_t *)src)[i]) : ((const float *)src)[i];
 }
 
 #if defined(__clang__)
@@ -979,7 +1050,8 @@ const si_kernels *si_kernels_avx2(void)
                                           .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
                                           .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
                                           .quantize_f16 = quantize_f16, .rmsnorm = rmsnorm_avx2,
-                                          .silu_mul = silu_mul_avx2, .rope = rope_avx2, .attend = attend_avx2};
+                                          .silu_mul = silu_mul_avx2, .rope = rope_avx2, .attend = attend_avx2,
+                                          .kv_widen = kv_widen_avx2};
         si_kernels_fill(&avx2_set, &e);
         avx2_state = 1;
     }

@@ -17,16 +17,23 @@
 #define SI_KERNELS_AVAILABLE_MSG(n) "this build has no SIMD kernel sets"
 #endif
 
-/* The softmax step every attend shares, so the sets differ only in their dot products:
- * scores[t] = exp(scores[t] - mx), summed in double; returns 1 / sum. */
-float si_softmax_exp(float *scores, uint32_t n, float mx)
+/* The softmax step every attend shares, so the sets differ only in their products: per
+ * row, p_t = exp(s_t - max) * (1 / sum), the sum in double. */
+void si_softmax_rows(float *scores, uint32_t nh, uint32_t n)
 {
-    double sum = 0;
-    for (uint32_t t = 0; t < n; t++) {
-        scores[t] = expf(scores[t] - mx);
-        sum += scores[t];
+    for (uint32_t h = 0; h < nh; h++) {
+        float *s = scores + (size_t)h * n, mx = -INFINITY;
+        for (uint32_t t = 0; t < n; t++)
+            mx = s[t] > mx ? s[t] : mx;
+        double sum = 0;
+        for (uint32_t t = 0; t < n; t++) {
+            s[t] = expf(s[t] - mx);
+            sum += s[t];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (uint32_t t = 0; t < n; t++)
+            s[t] *= inv;
     }
-    return (float)(1.0 / sum);
 }
 
 static void mat_dot_ref(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
@@ -87,33 +94,35 @@ uint32_t si_rope_begin(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n
     return np;
 }
 
-static float kv_elem(const void *base, size_t i, bool f16)
-{
-    return f16 ? si_fp16_to_fp32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
-}
-
-static void attend_ref(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+static void attend_ref(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                        uint32_t n_pos, uint32_t hd, float scale, float *scores)
 {
-    float mx = -INFINITY;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        float s = 0;
-        for (uint32_t i = 0; i < hd; i++)
-            s += kv_elem(k, (size_t)t * kv_stride + i, kv_f16) * q[i];
-        scores[t] = s * scale;
-        mx = scores[t] > mx ? scores[t] : mx;
+    for (uint32_t t = 0; t < n_pos; t++)
+        for (uint32_t h = 0; h < nh; h++) {
+            float s = 0;
+            for (uint32_t i = 0; i < hd; i++)
+                s += kt[(size_t)i * kt_stride + t] * q[(size_t)h * hd + i];
+            scores[(size_t)h * n_pos + t] = s * scale;
+        }
+    si_softmax_rows(scores, nh, n_pos);
+    for (uint32_t h = 0; h < nh; h++) {
+        float *o = out + (size_t)h * hd;
+        memset(o, 0, hd * sizeof(float));
+        for (uint32_t t = 0; t < n_pos; t++)
+            for (uint32_t i = 0; i < hd; i++)
+                o[i] += scores[(size_t)h * n_pos + t] * v[(size_t)t * hd + i];
     }
-    const float inv = si_softmax_exp(scores, n_pos, mx);
-    memset(out, 0, hd * sizeof(float));
-    for (uint32_t t = 0; t < n_pos; t++) {
-        float p = scores[t] * inv;
-        for (uint32_t i = 0; i < hd; i++)
-            out[i] += p * kv_elem(v, (size_t)t * kv_stride + i, kv_f16);
-    }
+}
+
+static void kv_widen_ref(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        dst[(size_t)i * dst_stride] = f16 ? si_fp16_to_fp32(((const uint16_t *)src)[i]) : ((const float *)src)[i];
 }
 
 static si_kernels ref_set = {
-    .name = "c", .rmsnorm = rmsnorm_ref, .silu_mul = silu_mul_ref, .rope = rope_ref, .attend = attend_ref};
+    .name = "c", .rmsnorm = rmsnorm_ref, .silu_mul = silu_mul_ref, .rope = rope_ref, .attend = attend_ref,
+    .kv_widen = kv_widen_ref};
 static bool ref_ready;
 static const si_kernels *active;
 
@@ -154,6 +163,7 @@ void si_kernels_fill(si_kernels *set, const si_simd_entries *e)
     SI_TAKE(set->silu_mul, e->silu_mul);
     SI_TAKE(set->rope, e->rope);
     SI_TAKE(set->attend, e->attend);
+    SI_TAKE(set->kv_widen, e->kv_widen);
 #undef SI_TAKE
 }
 

@@ -25,13 +25,15 @@ typedef struct si_simd_entries {
     void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
     void (*silu_mul)(float *g, const float *u, int64_t n);
     void (*rope)(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq, uint32_t pos);
-    void (*attend)(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+    void (*attend)(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                    uint32_t n_pos, uint32_t head_dim, float scale, float *scores);
+    void (*kv_widen)(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n);
 } si_simd_entries;
 
-/* Attention's softmax, shared by every set: scores[t] = exp(scores[t] - mx); returns
- * 1 / their sum (summed in double). */
-float si_softmax_exp(float *scores, uint32_t n, float mx);
+/* Attention's softmax, shared by every set, so the sets differ only in their products:
+ * each of the nh rows of n scores becomes its probabilities, p_t = exp(s_t - max) *
+ * (1 / sum), the sum in double. */
+void si_softmax_rows(float *scores, uint32_t nh, uint32_t n);
 
 /* RoPE's angles, shared by every set: c[i] = cos(pos * inv_freq[i]), s[i] = sin(...)
  * for i < n_pairs, the reference's float arithmetic and libm calls. */

@@ -54,11 +54,12 @@ struct si_llama {
     si_seq_set *eval_seq;       /* [n_batch] si_llama_eval's sequence sets (sequence 0) */
     bool *eval_logits;          /* [n_batch] */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][width] */
-    float *kvf;       /* [2][n_ctx][head_dim]: one KV head's visible K and V rows as floats */
-    /* Attention scratch, one per compute thread: scores [n_ctx]; qh [head_dim] the
-     * query of one head, rounded like the cache */
+    float *kvf;       /* one KV head's visible rows as floats: K transposed [head_dim][n_vis], then V [n_vis][head_dim] */
+    /* Attention scratch, one per compute thread: scores [group][n_ctx]; qh [group][head_dim]
+     * the queries of a KV head's query heads, rounded like the cache; row [head_dim] a
+     * Q8_0 K row dequantized (group = n_head / n_head_kv) */
     struct attn_scratch {
-        float *scores, *qh;
+        float *scores, *qh, *row;
     } *ts;            /* [n_threads] */
     uint32_t n_threads;
     si_pool *pool;    /* n_threads - 1 workers: they only compute */
@@ -119,11 +120,11 @@ static void fill_plan_request(si_plan_req *r, const si_llama_desc *d, const si_l
     r->kv_block_cells = SI_KV_BLOCK_CELLS;
     r->act_bytes_per_token = 4 * (2 * D + 2 * Q + 2 * KV + 2 * (uint64_t)hp->n_ff) + qact_row;
     /* per cell: its position and sequence set; the visible cells' indices, one KV head's
-     * visible rows gathered as floats, and scores, which (like the query of one head)
-     * each compute thread has its own of */
-    uint64_t nt = o->n_threads ? o->n_threads : 1;
-    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + nt * 4 + 8 * (uint64_t)hp->head_dim;
-    r->act_fixed_bytes = 4 * (nt * hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
+     * visible rows widened to floats, and the scores of that KV head's query heads, which
+     * (like their queries and a dequantized row) each compute thread has its own of */
+    uint64_t nt = o->n_threads ? o->n_threads : 1, group = hp->n_head / hp->n_head_kv;
+    r->act_bytes_per_pos = 4 + sizeof(si_seq_set) + 4 + nt * group * 4 + 8 * (uint64_t)hp->head_dim;
+    r->act_fixed_bytes = 4 * (nt * (group + 1) * hp->head_dim + D + hp->n_rot) + d->token_embd.row_bytes;
     r->logits_row_bytes = 4 * (uint64_t)hp->n_vocab;
     /* a step's last token of each sequence, and each one's guessed tokens */
     r->logits_rows = (o->n_seq_max ? o->n_seq_max : 1) * (1 + o->n_draft_max);
@@ -197,9 +198,11 @@ static int alloc_buffers(si_llama *m, si_error *err)
     bool ts_ok = (m->ts = calloc(m->n_threads, sizeof *m->ts)) != NULL;
     for (uint32_t t = 0; ts_ok && t < m->n_threads; t++) {
         struct attn_scratch *a = &m->ts[t];
-        a->scores = malloc((size_t)m->plan.n_ctx * sizeof(float));
-        a->qh = malloc(hp->head_dim * sizeof(float));
-        ts_ok = a->scores && a->qh;
+        const size_t group = hp->n_head / hp->n_head_kv;
+        a->scores = malloc(group * ((size_t)m->plan.n_ctx + 1) * sizeof(float));
+        a->qh = malloc(group * hp->head_dim * sizeof(float));
+        a->row = malloc(hp->head_dim * sizeof(float));
+        ts_ok = a->scores && a->qh && a->row;
     }
     m->kvf = malloc(2 * ((size_t)m->plan.n_ctx + 1) * hp->head_dim * sizeof(float));
     m->norm_w = malloc(D * sizeof(float));
@@ -441,7 +444,7 @@ void si_llama_close(si_llama *m)
     free(m->pack_infos);
     si_kv_free(m->kv);
     for (uint32_t t = 0; m->ts && t < m->n_threads; t++)
-        free(m->ts[t].scores), free(m->ts[t].qh);
+        free(m->ts[t].scores), free(m->ts[t].qh), free(m->ts[t].row);
     free(m->ts);
     void *bufs[] = {m->step_cell, m->step_order, m->vis, m->eval_pos, m->eval_seq, m->eval_logits, m->x, m->xb, m->q, m->k, m->v, m->att, m->hb, m->hb2,
                     m->kvf, m->norm_w, m->qact, m->row_buf, m->inv_freq};
@@ -568,20 +571,19 @@ static void kv_store(const si_llama *m, void *dst, const float *src, size_t n)
         h[i] = si_fp32_to_fp16(src[i]);
 }
 
-#define SI_WIDEN_KV_MIN_TOKENS 8
-/* A piece of one group's attention for the compute threads: with gather, converting
- * KV head g's visible rows into kvf (the rows split among the threads), else the
- * attention of query heads h0..h1-1 for every token of the group (the (head, token)
- * pairs split among the threads, each pair one kernel call exactly as with one thread,
- * with that thread's query and scores scratch). */
+/* A piece of one group's attention for the compute threads: with gather, widening KV
+ * head g's visible rows into kvf (the rows split among the threads), else the attention
+ * of g's query heads for every token of the group (the (token, head) pairs split among
+ * the threads; a thread's consecutive heads of one token go to the kernel together, and
+ * a head's result does not depend on its company, so it is the same for any number of
+ * threads). */
 typedef struct attend_job {
     si_llama *m;
     uint32_t l;
     const uint32_t *toks;
     uint32_t n_toks, n_vis;
-    bool gather;   /* this job converts rows */
-    uint32_t g;    /* the KV head gathered, or whose rows are read in place */
-    uint32_t h0, h1;
+    bool gather; /* this job widens rows */
+    uint32_t g;  /* the KV head */
 } attend_job;
 
 static void attend_part(void *ctx, uint32_t thread, uint32_t n_threads)
@@ -589,44 +591,35 @@ static void attend_part(void *ctx, uint32_t thread, uint32_t n_threads)
     const attend_job *j = ctx;
     si_llama *m = j->m;
     const si_llama_hparams *hp = &m->d.hp;
-    uint32_t hd = hp->head_dim, n_vis = j->n_vis, l = j->l;
-    size_t KV = (size_t)hp->n_head_kv * hd, Q = (size_t)hp->n_head * hd;
+    uint32_t hd = hp->head_dim, n_vis = j->n_vis, l = j->l, group = hp->n_head / hp->n_head_kv;
+    size_t Q = (size_t)hp->n_head * hd;
     bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
-    size_t off = (size_t)j->g * m->kv_head;
+    const struct attn_scratch *sc = &m->ts[thread];
+    float *kt = m->kvf, *vf = m->kvf + (size_t)n_vis * hd;
     uint64_t lo, hi;
     if (j->gather) {
+        size_t off = (size_t)j->g * m->kv_head;
         si_to_float_fn q8_to_float = si_type_get(SI_TYPE_Q8_0)->to_float;
-        float *kf = m->kvf, *vf = m->kvf + (size_t)n_vis * hd;
         si_pool_split(n_vis, thread, n_threads, &lo, &hi);
         for (uint32_t t = (uint32_t)lo; t < hi; t++) {
             const uint8_t *kr = (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[t]) + off;
             const uint8_t *vr = (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[t]) + off;
             if (q8) {
-                q8_to_float(kr, kf + (size_t)t * hd, hd);
+                q8_to_float(kr, sc->row, hd);
+                m->K->kv_widen(kt + t, n_vis, sc->row, false, hd);
                 q8_to_float(vr, vf + (size_t)t * hd, hd);
-            } else if (f16) {
-                for (uint32_t i = 0; i < hd; i++) {
-                    kf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)kr)[i]);
-                    vf[(size_t)t * hd + i] = si_fp16_to_fp32(((const uint16_t *)vr)[i]);
-                }
             } else {
-                memcpy(kf + (size_t)t * hd, kr, hd * sizeof(float));
-                memcpy(vf + (size_t)t * hd, vr, hd * sizeof(float));
+                m->K->kv_widen(kt + t, n_vis, kr, f16, hd);
+                m->K->kv_widen(vf + (size_t)t * hd, 1, vr, f16, hd);
             }
         }
         return;
     }
-    const struct attn_scratch *sc = &m->ts[thread];
-    /* the rows: gathered into kvf by the job before, or in place in the cache */
-    bool in_kvf = j->g == UINT32_MAX;
     float scale = 1.0f / sqrtf((float)hd);
-    si_pool_split((uint64_t)(j->h1 - j->h0) * j->n_toks, thread, n_threads, &lo, &hi);
-    for (uint64_t it = lo; it < hi; it++) {
-        uint32_t h = j->h0 + (uint32_t)(it / j->n_toks), b = j->toks[it % j->n_toks], p = m->step_pos[b];
-        size_t hoff = (size_t)(h / (hp->n_head / hp->n_head_kv)) * m->kv_head;
-        const void *k = in_kvf ? (const void *)m->kvf : (const uint8_t *)si_kv_k_row(m->kv, l, m->vis[0]) + hoff;
-        const void *v = in_kvf ? (const void *)(m->kvf + (size_t)n_vis * hd)
-                               : (const uint8_t *)si_kv_v_row(m->kv, l, m->vis[0]) + hoff;
+    si_pool_split((uint64_t)j->n_toks * group, thread, n_threads, &lo, &hi);
+    for (uint64_t it = lo; it < hi;) {
+        uint32_t b = j->toks[it / group], h0 = (uint32_t)(it % group), p = m->step_pos[b];
+        uint32_t nh = group - h0 < hi - it ? group - h0 : (uint32_t)(hi - it);
         /* The token sees the visible cells up to its own position. */
         uint32_t vlo = 0, vhi = n_vis;
         while (vlo < vhi) {
@@ -636,29 +629,26 @@ static void attend_part(void *ctx, uint32_t thread, uint32_t n_threads)
             else
                 vhi = mid;
         }
-        const float *q = m->q + b * Q + (size_t)h * hd;
+        size_t qoff = b * Q + (size_t)(j->g * group + h0) * hd;
         /* With an F16 cache the query meets it in F16, as in llama.cpp's flash attention. */
-        for (uint32_t e = 0; e < hd; e++)
-            sc->qh[e] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(q[e])) : q[e];
-        m->K->attend(m->att + b * Q + (size_t)h * hd, sc->qh, k, v, in_kvf ? hd : KV, f16 && !in_kvf, vlo, hd, scale,
-                     sc->scores);
+        for (uint32_t e = 0; e < nh * hd; e++)
+            sc->qh[e] = f16 ? si_fp16_to_fp32(si_fp32_to_fp16(m->q[qoff + e])) : m->q[qoff + e];
+        m->K->attend(m->att + qoff, sc->qh, nh, kt, n_vis, vf, vlo, hd, scale, sc->scores);
+        it += nh;
     }
 }
 
 /* Attention of the step's tokens over the cells of layer l, one group of tokens with
  * the same sequence set at a time (they see the same cells, up to their positions).
  * The group's visible cells come in position order, so a token's sums run in the same
- * order whatever else shares the step and wherever its cells landed. When those cells
- * lie side by side the rows are read in place, every query head at once; otherwise,
- * and for groups of 8 or more tokens with an F16 cache, KV head by KV head, the head's
- * visible rows are gathered as floats once for the group (exactly: the results are
- * those of attending the F16 rows directly), instead of being converted by the kernel
- * per token and head; with few tokens the kernels' vector conversion costs less than
- * this scalar one. A Q8_0 cache is always gathered: each head's rows are dequantized
- * exactly (d * q, as ggml's dequantization) into the float scratch once per group and
- * KV head, and every query head of the group attends to those floats (the query stays
- * F32). The compute threads share each piece (attend_part): one float copy of a head's
- * rows whatever their number, and a query and scores scratch per thread. */
+ * order whatever else shares the step and wherever its cells landed. KV head by KV
+ * head, the head's visible rows are widened to floats once for the group, K transposed
+ * so that the kernels take the scores of many positions at once without sums across
+ * lanes, exactly (F16 and F32 rows as they are, a Q8_0 row dequantized as ggml does,
+ * d * q); then every query head of that KV head attends to them, for every token of the
+ * group (the query stays F32 with a Q8_0 cache). The compute threads share each piece
+ * (attend_part): one float copy of a head's rows whatever their number, and a query and
+ * scores scratch per thread. */
 static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t n_toks)
 {
     const si_llama_hparams *hp = &m->d.hp;
@@ -667,24 +657,12 @@ static void attend_group(si_llama *m, uint32_t l, const uint32_t *toks, uint32_t
     for (uint32_t i = 0; i < n_toks; i++)
         pmax = m->step_pos[toks[i]] > pmax ? m->step_pos[toks[i]] : pmax;
     uint32_t n_vis = si_kv_visible(m->kv, m->step_seq[toks[0]], pmax, m->vis);
-    /* side by side: consecutive cells of one block (the rows of a layer are adjacent there) */
-    uint32_t bc = si_kv_block_cells(m->kv);
-    bool in_place = n_vis == 0 || m->vis[0] / bc == m->vis[n_vis - 1] / bc;
-    for (uint32_t i = 1; i < n_vis && in_place; i++)
-        in_place = m->vis[i] == m->vis[0] + i;
-    bool f16 = m->opts.kv_type == SI_KV_F16, q8 = m->opts.kv_type == SI_KV_Q8_0;
-    bool gather = !in_place || q8 || (f16 && n_toks >= SI_WIDEN_KV_MIN_TOKENS);
     attend_job j = {.m = m, .l = l, .toks = toks, .n_toks = n_toks, .n_vis = n_vis};
     uint32_t nt = m->n_threads;
-    if (!gather) {
-        j.h0 = 0, j.h1 = hp->n_head;
-        si_pool_run(m->pool, hp->n_head * n_toks < nt ? hp->n_head * n_toks : nt, attend_part, &j);
-        return;
-    }
     for (uint32_t g = 0; g < hp->n_head_kv; g++) {
         j.gather = true, j.g = g;
         si_pool_run(m->pool, n_vis < nt ? (n_vis ? n_vis : 1) : nt, attend_part, &j);
-        j.gather = false, j.g = UINT32_MAX, j.h0 = g * group, j.h1 = (g + 1) * group;
+        j.gather = false;
         si_pool_run(m->pool, group * n_toks < nt ? group * n_toks : nt, attend_part, &j);
     }
 }

@@ -10,7 +10,9 @@
  *   match bit for bit, which checks the integer parts exactly. Kernels that keep the
  *   reference's float order (neon's Q4_0, Q8_0, Q2_K) must match bit for bit throughout.
  * - quantize (Q8_0, Q8_K, F16): byte-exact with the reference on finite input.
- * - rmsnorm, silu_mul, rope, attend: tight relative tolerance.
+ * - rmsnorm, silu_mul, rope, attend: tight relative tolerance (attend: a head alone
+ *   bit for bit as among others).
+ * - kv_widen: bit for bit.
  *
  * SI_CHECKASM_SET=name tests one set only; SI_CHECKASM_SEED changes the seed. Skips
  * (77) when the build has no SIMD set for this CPU. */
@@ -437,31 +439,80 @@ static void test_ops(void)
         }
     }
     if (K->attend != R->attend) {
+        /* nh heads over np positions: against the reference within tolerance, and each
+         * head alone (nh = 1) bit for bit as among the others, which is what makes the
+         * model's results independent of how heads are split among threads */
         const uint32_t hds[] = {64, 128, 8, 20};
-        const size_t cap = 300 * 136; /* positions x largest stride */
-        uint16_t *k16 = malloc(2 * cap), *v16 = malloc(2 * cap);
-        float *k32 = malloc(4 * cap), *v32 = malloc(4 * cap), *sc1 = malloc(4 * 300), *sc2 = malloc(4 * 300);
-        CHECK(k16 && v16 && k32 && v32 && sc1 && sc2);
+        const size_t cap = 300 * 136; /* positions x largest head or stride */
+        float *kt = malloc(4 * cap), *vv = malloc(4 * cap), *sc1 = malloc(4 * 6 * 300), *sc2 = malloc(4 * 6 * 300);
+        float *q = malloc(4 * 6 * 128), *a1 = malloc(4 * (6 * 128 + 1)), *a2 = malloc(4 * (6 * 128 + 1));
+        float *a3 = malloc(4 * 128);
+        CHECK(kt && vv && sc1 && sc2 && q && a1 && a2 && a3);
         for (int hi = 0; hi < 4; hi++)
             for (uint32_t np = 1; np < 300; np += 1 + np) {
-                uint32_t hd = hds[hi];
-                size_t stride = hd + (hi & 1) * 8;
-                for (size_t i = 0; i < stride * np; i++) {
-                    k32[i] = (float)test_rng_range(&rng, -2, 2);
-                    v32[i] = (float)test_rng_range(&rng, -2, 2);
-                    k16[i] = si_fp32_to_fp16(k32[i]);
-                    v16[i] = si_fp32_to_fp16(v32[i]);
+                const uint32_t hd = hds[hi], nh = 1 + test_rng_u32(&rng) % 6;
+                const size_t stride = np + (hi & 1) * 5;
+                const bool f16 = test_rng_u32(&rng) & 1; /* values an F16 cache holds */
+                for (size_t i = 0; i < stride * hd; i++)
+                    kt[i] = (float)test_rng_range(&rng, -2, 2);
+                for (size_t i = 0; i < (size_t)np * hd; i++)
+                    vv[i] = (float)test_rng_range(&rng, -2, 2);
+                for (uint32_t i = 0; i < nh * hd; i++)
+                    q[i] = (float)test_rng_range(&rng, -2, 2);
+                if (f16) {
+                    for (size_t i = 0; i < stride * hd; i++)
+                        kt[i] = si_fp16_to_fp32(si_fp32_to_fp16(kt[i]));
+                    for (size_t i = 0; i < (size_t)np * hd; i++)
+                        vv[i] = si_fp16_to_fp32(si_fp32_to_fp16(vv[i]));
                 }
-                for (uint32_t i = 0; i < hd; i++)
-                    x[i] = (float)test_rng_range(&rng, -2, 2);
-                for (int f16 = 0; f16 < 2; f16++) {
-                    const void *kk = f16 ? (const void *)k16 : k32, *vv = f16 ? (const void *)v16 : v32;
-                    R->attend(o1, x, kk, vv, stride, f16, np, hd, 1.0f / sqrtf((float)hd), sc1);
-                    K->attend(o2, x, kk, vv, stride, f16, np, hd, 1.0f / sqrtf((float)hd), sc2);
-                    close_enough("attend", o2, o1, hd, 2e-5, 2e-6);
+                const float scale = 1.0f / sqrtf((float)hd);
+                a2[nh * hd] = 12345.0f;
+                R->attend(a1, q, nh, kt, stride, vv, np, hd, scale, sc1);
+                K->attend(a2, q, nh, kt, stride, vv, np, hd, scale, sc2);
+                close_enough("attend", a2, a1, nh * hd, 2e-5, 2e-6);
+                CHECKF(a2[nh * hd] == 12345.0f, "%s attend: wrote past %u heads of %u", K->name, nh, hd);
+                for (uint32_t h = 0; h < nh; h++) {
+                    K->attend(a3, q + h * hd, 1, kt, stride, vv, np, hd, scale, sc2);
+                    CHECKF(memcmp(a3, a2 + h * hd, hd * sizeof(float)) == 0,
+                           "%s attend: head %u of %u (head size %u, %u positions) differs when alone", K->name, h, nh,
+                           hd, np);
+                    checks++;
                 }
             }
-        free(k16), free(v16), free(k32), free(v32), free(sc1), free(sc2);
+        free(kt), free(vv), free(sc1), free(sc2), free(q), free(a1), free(a2), free(a3);
+    }
+    if (K->kv_widen != R->kv_widen) {
+        /* every half (infinities, NaNs and subnormals too) and random float bits, to a
+         * dense and to a strided destination: bit for bit but for NaN payloads, nothing
+         * written between */
+        const uint32_t ns[] = {1, 7, 8, 20, 128, 300};
+        uint16_t *h = malloc(2 * 65536);
+        uint32_t *f = malloc(4 * 300);
+        float *d1 = malloc(4 * 300 * 5), *d2 = malloc(4 * 300 * 5);
+        CHECK(h && f && d1 && d2);
+        for (uint32_t i = 0; i < 65536; i++)
+            h[i] = (uint16_t)i;
+        for (uint32_t i = 0; i < 300; i++)
+            f[i] = test_rng_u32(&rng);
+        for (int f16 = 0; f16 < 2; f16++)
+            for (size_t ni = 0; ni < 6; ni++)
+                for (size_t stride = 1; stride <= 5; stride += 4) {
+                    const uint32_t n = ns[ni];
+                    for (uint32_t off = 0; off + n <= (f16 ? 65536u : n); off += f16 ? n * 7 + 1 : n) {
+                        const void *src = f16 ? (const void *)(h + off) : (const void *)f;
+                        memset(d1, 0x5A, 4 * 300 * 5), memset(d2, 0x5A, 4 * 300 * 5);
+                        R->kv_widen(d1, stride, src, f16, n);
+                        K->kv_widen(d2, stride, src, f16, n);
+                        /* a NaN stays a NaN (F16C and FCVT quiet a signalling one) */
+                        for (size_t i = 0; i < 300 * 5; i++) {
+                            const bool same = memcmp(d1 + i, d2 + i, 4) == 0 || (isnan(d1[i]) && isnan(d2[i]));
+                            CHECKF(same, "%s kv_widen: %s, %u values, stride %zu, from %u: element %zu", K->name,
+                                   f16 ? "f16" : "f32", n, stride, off, i);
+                        }
+                        checks++;
+                    }
+                }
+        free(h), free(f), free(d1), free(d2);
     }
     free(x), free(wv), free(o1), free(o2);
 }
@@ -514,7 +565,7 @@ int main(void)
             }
         test_ops();
         n_kernels += (K->rmsnorm != R->rmsnorm) + (K->silu_mul != R->silu_mul) + (K->rope != R->rope) +
-                     (K->attend != R->attend);
+                     (K->attend != R->attend) + (K->kv_widen != R->kv_widen);
         printf("%s: %d kernels, %ld checks passed; worst mat_dot error %.3g of sum |w*a|\n", K->name, n_kernels,
                checks, worst);
         tested++;

@@ -99,53 +99,114 @@ static void rope_neon(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_
     }
 }
 
-static inline float32x4_t kv_ld4(const void *base, size_t i, bool f16)
+/* Up to four heads' scores, four positions per vector: one load of K's transposed row
+ * serves every head (FMA by the query's element), no horizontal sums. A position's sum
+ * runs in order with fused multiply-adds whatever nh is, the last positions with fmaf,
+ * which rounds as a lane does (tolerance against the reference's unfused sum). */
+static inline __attribute__((always_inline)) void scores4_neon(float *sc, uint32_t n_pos, const float *q, uint32_t hd,
+                                                               int nh, const float *kt, size_t kt_stride, float scale)
 {
-    return f16 ? si_neon_ld4h((const uint16_t *)base + i) : vld1q_f32((const float *)base + i);
+    uint32_t t = 0;
+    for (; t + 4 <= n_pos; t += 4) {
+        float32x4_t a[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+        const float *kp = kt + t;
+        for (uint32_t i = 0; i < hd; i++, kp += kt_stride) {
+            const float32x4_t k = vld1q_f32(kp);
+            for (int h = 0; h < nh; h++)
+                a[h] = vfmaq_n_f32(a[h], k, q[(size_t)h * hd + i]);
+        }
+        for (int h = 0; h < nh; h++)
+            vst1q_f32(sc + (size_t)h * n_pos + t, vmulq_n_f32(a[h], scale));
+    }
+    for (; t < n_pos; t++)
+        for (int h = 0; h < nh; h++) {
+            float s = 0.0f;
+            for (uint32_t i = 0; i < hd; i++)
+                s = fmaf(kt[(size_t)i * kt_stride + t], q[(size_t)h * hd + i], s);
+            sc[(size_t)h * n_pos + t] = s * scale;
+        }
 }
 
-static inline float kv_ld1(const void *base, size_t i, bool f16)
+/* Positions per tile of the value sums (their rows stay in the cache meanwhile) */
+#define SI_NEON_ATTEND_TILE 64
+
+/* Up to four heads' outputs, four elements per vector: one load of a value row serves
+ * every head, the sums stay in registers over a tile of positions. out = out + p_t * v_t
+ * position by position with a separate multiply and add, the reference's arithmetic
+ * (the last elements in scalar, the same two roundings). */
+static inline __attribute__((always_inline)) void values4_neon(float *out, const float *p, uint32_t n_pos, uint32_t hd,
+                                                               int nh, const float *v)
 {
-    return f16 ? si_neon_h2f((const uint8_t *)((const uint16_t *)base + i)) : ((const float *)base)[i];
+    memset(out, 0, (size_t)nh * hd * sizeof(float));
+    const uint32_t hd4 = hd & ~3u;
+    for (uint32_t t0 = 0; t0 < n_pos; t0 += SI_NEON_ATTEND_TILE) {
+        const uint32_t t1 = n_pos - t0 < SI_NEON_ATTEND_TILE ? n_pos : t0 + SI_NEON_ATTEND_TILE;
+        for (uint32_t i = 0; i < hd4; i += 4) {
+            float32x4_t a[4];
+            for (int h = 0; h < nh; h++)
+                a[h] = vld1q_f32(out + (size_t)h * hd + i);
+            for (uint32_t t = t0; t < t1; t++) {
+                const float32x4_t x = vld1q_f32(v + (size_t)t * hd + i);
+                for (int h = 0; h < nh; h++)
+                    a[h] = vaddq_f32(a[h], vmulq_n_f32(x, p[(size_t)h * n_pos + t]));
+            }
+            for (int h = 0; h < nh; h++)
+                vst1q_f32(out + (size_t)h * hd + i, a[h]);
+        }
+        for (uint32_t i = hd4; i < hd; i++)
+            for (int h = 0; h < nh; h++)
+                for (uint32_t t = t0; t < t1; t++)
+                    out[(size_t)h * hd + i] += p[(size_t)h * n_pos + t] * v[(size_t)t * hd + i];
+    }
 }
 
-/* Scores: q.k in two FMA vectors (the reference sums in order; tolerance). Softmax as
- * the reference (si_softmax_exp). Values: out[i] += p * v[i] position by position with
- * a separate multiply and add, the reference's arithmetic. */
-static void attend_neon(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
+/* Four heads at a time, then the rest together. Softmax as the reference
+ * (si_softmax_rows). */
+static void attend_neon(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                         uint32_t n_pos, uint32_t hd, float scale, float *scores)
 {
-    float mx = -INFINITY;
-    const uint32_t hd8 = hd & ~7u, hd4 = hd & ~3u;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const size_t base = (size_t)t * kv_stride;
-        float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
-        uint32_t i = 0;
-        for (; i < hd8; i += 8) {
-            s0 = vfmaq_f32(s0, kv_ld4(k, base + i, kv_f16), vld1q_f32(q + i));
-            s1 = vfmaq_f32(s1, kv_ld4(k, base + i + 4, kv_f16), vld1q_f32(q + i + 4));
+    for (uint32_t h = 0; h < nh; h += 4) {
+        float *sc = scores + (size_t)h * n_pos;
+        const float *qh = q + (size_t)h * hd;
+        switch (nh - h) {
+        case 1: scores4_neon(sc, n_pos, qh, hd, 1, kt, kt_stride, scale); break;
+        case 2: scores4_neon(sc, n_pos, qh, hd, 2, kt, kt_stride, scale); break;
+        case 3: scores4_neon(sc, n_pos, qh, hd, 3, kt, kt_stride, scale); break;
+        default: scores4_neon(sc, n_pos, qh, hd, 4, kt, kt_stride, scale); break;
         }
-        if (i < hd4) {
-            s0 = vfmaq_f32(s0, kv_ld4(k, base + i, kv_f16), vld1q_f32(q + i));
-            i += 4;
+    }
+    si_softmax_rows(scores, nh, n_pos);
+    for (uint32_t h = 0; h < nh; h += 4) {
+        float *o = out + (size_t)h * hd;
+        const float *p = scores + (size_t)h * n_pos;
+        switch (nh - h) {
+        case 1: values4_neon(o, p, n_pos, hd, 1, v); break;
+        case 2: values4_neon(o, p, n_pos, hd, 2, v); break;
+        case 3: values4_neon(o, p, n_pos, hd, 3, v); break;
+        default: values4_neon(o, p, n_pos, hd, 4, v); break;
         }
-        float sf = vaddvq_f32(vaddq_f32(s0, s1));
-        for (; i < hd; i++)
-            sf += kv_ld1(k, base + i, kv_f16) * q[i];
-        scores[t] = sf * scale;
-        mx = scores[t] > mx ? scores[t] : mx;
     }
-    const float inv = si_softmax_exp(scores, n_pos, mx);
-    memset(out, 0, hd * sizeof(float));
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const float p = scores[t] * inv;
-        const size_t base = (size_t)t * kv_stride;
-        uint32_t i = 0;
-        for (; i < hd4; i += 4)
-            vst1q_f32(out + i, vaddq_f32(vld1q_f32(out + i), vmulq_n_f32(kv_ld4(v, base + i, kv_f16), p)));
-        for (; i < hd; i++)
-            out[i] += p * kv_ld1(v, base + i, kv_f16);
+}
+
+/* F16 by FCVTL (exact), four at a time; a strided destination (K transposed) lane by
+ * lane. */
+static void kv_widen_neon(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n)
+{
+    uint32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t x = f16 ? si_neon_ld4h((const uint16_t *)src + i) : vld1q_f32((const float *)src + i);
+        if (dst_stride == 1) {
+            vst1q_f32(dst + i, x);
+        } else {
+            vst1q_lane_f32(dst + (size_t)i * dst_stride, x, 0);
+            vst1q_lane_f32(dst + (size_t)(i + 1) * dst_stride, x, 1);
+            vst1q_lane_f32(dst + (size_t)(i + 2) * dst_stride, x, 2);
+            vst1q_lane_f32(dst + (size_t)(i + 3) * dst_stride, x, 3);
+        }
     }
+    for (; i < n; i++)
+        dst[(size_t)i * dst_stride] =
+            f16 ? si_neon_h2f((const uint8_t *)((const uint16_t *)src + i)) : ((const float *)src)[i];
 }
 
 static si_kernels neon_set;
@@ -158,7 +219,8 @@ const si_kernels *si_kernels_neon(void)
             .name = "neon", .mat_dot_kquant = si_neon_mat_dot_kq, .mat_dot_q8_0_family = si_neon_mat_dot_q80,
             .mat_dot_float = si_neon_mat_dot_float, .quantize_q8_0 = si_neon_quantize_q8_0,
             .quantize_q8_K = si_neon_quantize_q8_K, .quantize_f16 = si_neon_quantize_f16, .rmsnorm = rmsnorm_neon,
-            .silu_mul = silu_mul_neon, .rope = rope_neon, .attend = attend_neon};
+            .silu_mul = silu_mul_neon, .rope = rope_neon, .attend = attend_neon,
+            .kv_widen = kv_widen_neon};
         si_kernels_fill(&neon_set, &e);
         if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) { /* ARMv8.2 dot product: SDOT loops */
             for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)

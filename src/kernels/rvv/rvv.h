@@ -251,8 +251,9 @@ SI_RVV_HIDDEN void si_rvv_rmsnorm(float *out, const float *x, const float *w, in
 SI_RVV_HIDDEN void si_rvv_silu_mul(float *g, const float *u, int64_t n);
 SI_RVV_HIDDEN void si_rvv_rope(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *inv_freq,
                                uint32_t pos);
-SI_RVV_HIDDEN void si_rvv_attend(float *out, const float *q, const void *k, const void *v, size_t kv_stride,
-                                 bool kv_f16, uint32_t n_pos, uint32_t head_dim, float scale, float *scores);
+SI_RVV_HIDDEN void si_rvv_attend(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride,
+                                 const float *v, uint32_t n_pos, uint32_t hd, float scale, float *scores);
+SI_RVV_HIDDEN void si_rvv_kv_widen(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n);
 
 #endif /* the RVV intrinsics */
 #endif

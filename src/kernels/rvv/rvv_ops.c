@@ -87,43 +87,164 @@ void si_rvv_rmsnorm(float *out, const float *x, const float *w, int64_t n, float
     }
 }
 
-static inline vfloat32m4_t kv_ld(const void *base, size_t i, bool f16, size_t vl)
+/* Up to four heads' scores at once, positions across the lanes: per element i of the
+ * head, one load of K's transposed row serves every head (vfmacc by the query's element
+ * as a scalar), and no reduction is needed. A lane sums its position's products in
+ * order i = 0, 1, ... with fused multiply-adds, whatever nh is (tolerance against the
+ * reference's unfused sum). */
+static inline __attribute__((always_inline)) void scores4(float *sc, uint32_t n_pos, const float *q, uint32_t hd,
+                                                          int nh, const float *kt, size_t kt_stride, float scale)
 {
-    return f16 ? ld_f16((const uint8_t *)base + 2 * i, vl) : __riscv_vle32_v_f32m4((const float *)base + i, vl);
+    for (uint32_t t = 0; t < n_pos;) {
+        const size_t vl = __riscv_vsetvl_e32m4(n_pos - t);
+        vfloat32m4_t a0 = __riscv_vfmv_v_f_f32m4(0.0f, vl), a1 = a0, a2 = a0, a3 = a0;
+        const float *kp = kt + t, *q0 = q, *q1 = q + hd, *q2 = q1 + hd, *q3 = q2 + hd;
+        /* pointers, not 32-bit indices: each index would cost a zero extension */
+        for (const float *end = q + hd; q0 < end; q0++, q1++, q2++, q3++, kp += kt_stride) {
+            const vfloat32m4_t k = __riscv_vle32_v_f32m4(kp, vl);
+            a0 = __riscv_vfmacc_vf_f32m4(a0, *q0, k, vl);
+            if (nh > 1)
+                a1 = __riscv_vfmacc_vf_f32m4(a1, *q1, k, vl);
+            if (nh > 2)
+                a2 = __riscv_vfmacc_vf_f32m4(a2, *q2, k, vl);
+            if (nh > 3)
+                a3 = __riscv_vfmacc_vf_f32m4(a3, *q3, k, vl);
+        }
+        __riscv_vse32_v_f32m4(sc + t, __riscv_vfmul_vf_f32m4(a0, scale, vl), vl);
+        if (nh > 1)
+            __riscv_vse32_v_f32m4(sc + n_pos + t, __riscv_vfmul_vf_f32m4(a1, scale, vl), vl);
+        if (nh > 2)
+            __riscv_vse32_v_f32m4(sc + 2 * (size_t)n_pos + t, __riscv_vfmul_vf_f32m4(a2, scale, vl), vl);
+        if (nh > 3)
+            __riscv_vse32_v_f32m4(sc + 3 * (size_t)n_pos + t, __riscv_vfmul_vf_f32m4(a3, scale, vl), vl);
+        t += (uint32_t)vl;
+    }
 }
 
-/* Scores: q.k with vfmacc and one unordered reduction per position (tolerance against
- * the reference's ordered sum). Softmax as the reference. Values: out += p * v with a
- * separate multiply and add, the reference's arithmetic element by element. */
-void si_rvv_attend(float *out, const float *q, const void *k, const void *v, size_t kv_stride, bool kv_f16,
-                       uint32_t n_pos, uint32_t hd, float scale, float *scores)
+/* Positions per tile of the value sums: a tile's rows (128 floats each at Llama's head
+ * size, 32 KB) stay in the cache while every slice of the head's elements passes over
+ * them. */
+#define SI_RVV_ATTEND_TILE 64
+
+/* Up to four heads' outputs at once, the head's elements across the lanes: one load of a
+ * value row serves every head, the sums stay in registers for a tile of positions. Per
+ * element out = out + p_t * v_t position by position with a separate multiply and add,
+ * the reference's exact arithmetic. */
+static inline __attribute__((always_inline)) void values4(float *out, const float *p, uint32_t n_pos, uint32_t hd,
+                                                          int nh, const float *v)
 {
-    const vfloat32m1_t fz = __riscv_vfmv_s_f_f32m1(0.0f, 1);
-    float mx = -INFINITY;
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const size_t base = (size_t)t * kv_stride;
-        size_t vlmax = __riscv_vsetvlmax_e32m4();
-        vfloat32m4_t s = __riscv_vfmv_v_f_f32m4(0.0f, vlmax);
+    memset(out, 0, (size_t)nh * hd * sizeof(float));
+    for (uint32_t t0 = 0; t0 < n_pos; t0 += SI_RVV_ATTEND_TILE) {
+        const uint32_t t1 = n_pos - t0 < SI_RVV_ATTEND_TILE ? n_pos : t0 + SI_RVV_ATTEND_TILE;
         for (uint32_t i = 0; i < hd;) {
-            size_t vl = __riscv_vsetvl_e32m4(hd - i);
-            s = __riscv_vfmacc_vv_f32m4_tu(s, kv_ld(k, base + i, kv_f16, vl), __riscv_vle32_v_f32m4(q + i, vl), vl);
+            const size_t vl = __riscv_vsetvl_e32m4(hd - i);
+            vfloat32m4_t a0 = __riscv_vle32_v_f32m4(out + i, vl), a1 = a0, a2 = a0, a3 = a0;
+            if (nh > 1)
+                a1 = __riscv_vle32_v_f32m4(out + hd + i, vl);
+            if (nh > 2)
+                a2 = __riscv_vle32_v_f32m4(out + 2 * hd + i, vl);
+            if (nh > 3)
+                a3 = __riscv_vle32_v_f32m4(out + 3 * hd + i, vl);
+            const float *vp = v + (size_t)t0 * hd + i, *p0 = p + t0, *p1 = p0 + n_pos, *p2 = p1 + n_pos,
+                        *p3 = p2 + n_pos;
+            for (const float *end = p + t1; p0 < end; p0++, p1++, p2++, p3++, vp += hd) {
+                const vfloat32m4_t x = __riscv_vle32_v_f32m4(vp, vl);
+                a0 = __riscv_vfadd_vv_f32m4(a0, __riscv_vfmul_vf_f32m4(x, *p0, vl), vl);
+                if (nh > 1)
+                    a1 = __riscv_vfadd_vv_f32m4(a1, __riscv_vfmul_vf_f32m4(x, *p1, vl), vl);
+                if (nh > 2)
+                    a2 = __riscv_vfadd_vv_f32m4(a2, __riscv_vfmul_vf_f32m4(x, *p2, vl), vl);
+                if (nh > 3)
+                    a3 = __riscv_vfadd_vv_f32m4(a3, __riscv_vfmul_vf_f32m4(x, *p3, vl), vl);
+            }
+            __riscv_vse32_v_f32m4(out + i, a0, vl);
+            if (nh > 1)
+                __riscv_vse32_v_f32m4(out + hd + i, a1, vl);
+            if (nh > 2)
+                __riscv_vse32_v_f32m4(out + 2 * hd + i, a2, vl);
+            if (nh > 3)
+                __riscv_vse32_v_f32m4(out + 3 * hd + i, a3, vl);
             i += (uint32_t)vl;
         }
-        float sf = __riscv_vfmv_f_s_f32m1_f32(__riscv_vfredusum_vs_f32m4_f32m1(s, fz, vlmax));
-        scores[t] = sf * scale;
-        mx = scores[t] > mx ? scores[t] : mx;
     }
-    const float inv = si_softmax_exp(scores, n_pos, mx);
-    memset(out, 0, hd * sizeof(float));
-    for (uint32_t t = 0; t < n_pos; t++) {
-        const float p = scores[t] * inv;
-        const size_t base = (size_t)t * kv_stride;
-        for (uint32_t i = 0; i < hd;) {
-            size_t vl = __riscv_vsetvl_e32m4(hd - i);
-            vfloat32m4_t pv = __riscv_vfmul_vf_f32m4(kv_ld(v, base + i, kv_f16, vl), p, vl);
-            __riscv_vse32_v_f32m4(out + i, __riscv_vfadd_vv_f32m4(__riscv_vle32_v_f32m4(out + i, vl), pv, vl), vl);
-            i += (uint32_t)vl;
+}
+
+/* Each row of scores to its probabilities as the reference's softmax does, with
+ * exp_f32 for expf and the sum of the exponentials in double across the lanes, reduced
+ * once (tolerance: the order of the sum differs). libm's scalar expf was most of the
+ * attention's instructions per position. */
+static void softmax_rows(float *scores, uint32_t nh, uint32_t n)
+{
+    const size_t vlmax = __riscv_vsetvlmax_e32m4();
+    for (uint32_t h = 0; h < nh; h++) {
+        float *s = scores + (size_t)h * n;
+        vfloat32m4_t vmx = __riscv_vfmv_v_f_f32m4(-INFINITY, vlmax);
+        for (uint32_t t = 0; t < n;) {
+            const size_t vl = __riscv_vsetvl_e32m4(n - t);
+            vmx = __riscv_vfmax_vv_f32m4_tu(vmx, vmx, __riscv_vle32_v_f32m4(s + t, vl), vl);
+            t += (uint32_t)vl;
         }
+        const float mx = __riscv_vfmv_f_s_f32m1_f32(
+            __riscv_vfredmax_vs_f32m4_f32m1(vmx, __riscv_vfmv_s_f_f32m1(-INFINITY, 1), vlmax));
+        vfloat64m8_t acc = __riscv_vfmv_v_f_f64m8(0.0, vlmax);
+        for (uint32_t t = 0; t < n;) {
+            const size_t vl = __riscv_vsetvl_e32m4(n - t);
+            const vfloat32m4_t e = exp_f32(__riscv_vfsub_vf_f32m4(__riscv_vle32_v_f32m4(s + t, vl), mx, vl), vl);
+            __riscv_vse32_v_f32m4(s + t, e, vl);
+            acc = __riscv_vfwadd_wv_f64m8_tu(acc, acc, e, vl);
+            t += (uint32_t)vl;
+        }
+        const double sum = __riscv_vfmv_f_s_f64m1_f64(
+            __riscv_vfredusum_vs_f64m8_f64m1(acc, __riscv_vfmv_s_f_f64m1(0.0, 1), vlmax));
+        const float inv = (float)(1.0 / sum);
+        for (uint32_t t = 0; t < n;) {
+            const size_t vl = __riscv_vsetvl_e32m4(n - t);
+            __riscv_vse32_v_f32m4(s + t, __riscv_vfmul_vf_f32m4(__riscv_vle32_v_f32m4(s + t, vl), inv, vl), vl);
+            t += (uint32_t)vl;
+        }
+    }
+}
+
+/* Four heads at a time (a Llama 3 KV head serves four), then the rest together, each
+ * count its own unrolled loop. */
+void si_rvv_attend(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
+                   uint32_t n_pos, uint32_t hd, float scale, float *scores)
+{
+    for (uint32_t h = 0; h < nh; h += 4) {
+        float *sc = scores + (size_t)h * n_pos;
+        const float *qh = q + (size_t)h * hd;
+        switch (nh - h) {
+        case 1: scores4(sc, n_pos, qh, hd, 1, kt, kt_stride, scale); break;
+        case 2: scores4(sc, n_pos, qh, hd, 2, kt, kt_stride, scale); break;
+        case 3: scores4(sc, n_pos, qh, hd, 3, kt, kt_stride, scale); break;
+        default: scores4(sc, n_pos, qh, hd, 4, kt, kt_stride, scale); break;
+        }
+    }
+    softmax_rows(scores, nh, n_pos);
+    for (uint32_t h = 0; h < nh; h += 4) {
+        float *o = out + (size_t)h * hd;
+        const float *p = scores + (size_t)h * n_pos;
+        switch (nh - h) {
+        case 1: values4(o, p, n_pos, hd, 1, v); break;
+        case 2: values4(o, p, n_pos, hd, 2, v); break;
+        case 3: values4(o, p, n_pos, hd, 3, v); break;
+        default: values4(o, p, n_pos, hd, 4, v); break;
+        }
+    }
+}
+
+/* F16 through cvt_f16 (exact), F32 as it is; K's transposed layout by a strided store. */
+void si_rvv_kv_widen(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n)
+{
+    for (uint32_t i = 0; i < n;) {
+        const size_t vl = __riscv_vsetvl_e32m4(n - i);
+        const vfloat32m4_t x = f16 ? ld_f16((const uint8_t *)src + 2 * (size_t)i, vl)
+                                   : __riscv_vle32_v_f32m4((const float *)src + i, vl);
+        if (dst_stride == 1)
+            __riscv_vse32_v_f32m4(dst + i, x, vl);
+        else
+            __riscv_vsse32_v_f32m4(dst + (size_t)i * dst_stride, (ptrdiff_t)(dst_stride * sizeof(float)), x, vl);
+        i += (uint32_t)vl;
     }
 }
 

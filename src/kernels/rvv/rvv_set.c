@@ -71,7 +71,8 @@ const si_kernels *si_kernels_rvv_v(void)
                                    .mat_dot_q8_0_family = wide ? si_rvv_mat_dot_q80_w : si_rvv_mat_dot_q80,
                                    .mat_dot_float = si_rvv_mat_dot_float, .quantize_q8_0 = si_rvv_quantize_q8_0,
                                    .quantize_q8_K = si_rvv_quantize_q8_K, .rmsnorm = si_rvv_rmsnorm,
-                                   .silu_mul = si_rvv_silu_mul, .rope = si_rvv_rope, .attend = si_rvv_attend};
+                                   .silu_mul = si_rvv_silu_mul, .rope = si_rvv_rope, .attend = si_rvv_attend,
+                                   .kv_widen = si_rvv_kv_widen};
         si_kernels_fill(&rvv_set, &e);
         /* one token of Q4_K/Q5_K at VLEN 256 and 512: kernels of their own (rvv_kquant.c) */
         if (wide && si_rvv_kq_k4_fixed())
