@@ -24,7 +24,8 @@ extern "C" {
  * for r < n_rows, t < n_tok. Rows are row_bytes apart starting at w (any
  * alignment); token t's activations (already in the type's vec_dot_type) start at
  * act + t * act_stride. A SIMD version decodes each weight block once and reuses it
- * for every token. */
+ * for every token. Q8_K activations are as the quantizers make them, codes -127..127
+ * (the scale is -127 / max, so nothing reaches -128), and a kernel may rely on that. */
 typedef void (*si_mat_dot_fn)(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows,
                               const void *act, size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
 

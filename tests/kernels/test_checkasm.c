@@ -106,8 +106,9 @@ static void make_row(uint8_t *p, si_type t, int64_t n, enum fill fill, double sl
 }
 
 /* One token's activations of type at (n elements) at p: quantized by the reference from
- * floats of magnitude `scale`, or (raw) arbitrary codes incl. -128 with consistent bsums;
- * F_EXACT: power-of-two scales and codes within +-2. */
+ * floats of magnitude `scale`, or (raw) arbitrary codes with consistent bsums: Q8_0's
+ * incl. -128, Q8_K's in the quantizers' range -127..127 (si_mat_dot_fn); F_EXACT:
+ * power-of-two scales and codes within +-2. */
 static void make_act(uint8_t *p, si_type at, int64_t n, enum fill fill, double scale, bool raw)
 {
     if (fill == F_ZERO) {
@@ -136,11 +137,12 @@ static void make_act(uint8_t *p, si_type at, int64_t n, enum fill fill, double s
                 y.d = fill == F_EXACT ? (float)(rnd_sign() * ldexp(1.0, -(int)(test_rng_u32(&rng) % 3)))
                                       : (float)(rnd_sign() * scale / 127.0);
                 for (int j = 0; j < SI_QK_K; j++)
-                    y.qs[j] = fill == F_EXACT ? (int8_t)((int)(test_rng_u32(&rng) % 5) - 2) : (int8_t)test_rng_u32(&rng);
+                    y.qs[j] = fill == F_EXACT ? (int8_t)((int)(test_rng_u32(&rng) % 5) - 2)
+                                              : (int8_t)((int)(test_rng_u32(&rng) % 255) - 127);
                 if (fill == F_MAX)
-                    memset(y.qs, 0x7F, sizeof y.qs);
+                    memset(y.qs, 127, sizeof y.qs);
                 if (fill == F_MIN)
-                    memset(y.qs, 0x80, sizeof y.qs);
+                    memset(y.qs, -127, sizeof y.qs);
                 for (int k = 0; k < 16; k++) {
                     int s = 0;
                     for (int j = 0; j < 16; j++)

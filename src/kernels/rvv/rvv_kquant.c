@@ -407,31 +407,26 @@ static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, i
         SI_DEC_3BIT("0", "", "v0", "v2", "v4", "v6")
         SI_DEC_3BIT("32", "vsrl.vi v18, v18, 4\n\t", "v8", "v10", "v12", "v14")
         SI_DEC_SCALE_ALL
-        /* Token loop: two products per 16-bit lane, on a bias of -256: a product of the
-         * (negated) bytes -128..124 and activations -128..127 lies in -16256..16384, two
-         * in -32512..32768, so bias + two in -32768..32512, exact in 16 bits; each of the
-         * two reductions per token thus lacks 64 * 256, added back by the start value
-         * 32768. Half the reductions of tok_s8. */
+        /* Token loop: two products per 16-bit lane. A product of the (negated) bytes
+         * -128..124 and activations -127..127 (the Q8_K quantizer never makes -128, see
+         * si_kernels) lies in -16256..16256, two in -32512..32512: exact in 16 bits, so
+         * the first product of each lane needs no start value (vwmul) and each token
+         * costs two reductions and no accumulator fills. */
         "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "li t0, 32768\n\t"
-        "vmv.s.x v21, t0\n\t"
-        "li t2, -256\n\t"
+        "vmv.s.x v21, zero\n\t"
         "1:\n\t"
-        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-        "vmv.v.x v24, t2\n\t"
         "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
         "vle8.v v16, (%[a])\n\t"
-        "vwmacc.vv v24, v16, v0\n\t"
+        "vwmul.vv v24, v16, v0\n\t"
         "addi t0, %[a], 64\n\t"
         "vle8.v v16, (t0)\n\t"
         "vwmacc.vv v24, v16, v4\n\t"
         "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
         "vwredsum.vs v20, v24, v21\n\t"
-        "vmv.v.x v24, t2\n\t"
         "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
         "addi t0, %[a], 128\n\t"
         "vle8.v v16, (t0)\n\t"
-        "vwmacc.vv v24, v16, v8\n\t"
+        "vwmul.vv v24, v16, v8\n\t"
         "addi t0, %[a], 192\n\t"
         "vle8.v v16, (t0)\n\t"
         "vwmacc.vv v24, v16, v12\n\t"
