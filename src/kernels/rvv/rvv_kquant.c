@@ -595,9 +595,8 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 
 /* dec_q3_K + the token loop at VLEN >= 256: bytes (q - 4) * (32 - scale), the negated
  * block as dec_q3_K's (the scales unpacked as in tokd_q3_K). Per token, with two chunks
- * the products are summed two per 16-bit lane on a bias of -256 (as tokd_q3_K's: in
- * -32768..32512), the reduction starting at 256 * E = 32768 to take it back out; with
- * one chunk one product per lane, from 0. */
+ * the products are summed two per 16-bit lane (as tokd_q3_K's: activations -127..127,
+ * two products in -32512..32512); with one chunk one product per lane. */
 #define SI_WIDE_TOK_END                         \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
     "vmv.x.s t0, v20\n\t"                       \
@@ -608,16 +607,12 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
     "bnez %[nt], 1b\n\t"
 #define SI_WIDE_S8_2                            \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
-    "li t0, 32768\n\t"                          \
-    "vmv.s.x v21, t0\n\t"                       \
-    "li t2, -256\n\t"                           \
+    "vmv.s.x v21, zero\n\t"                     \
     "1:\n\t"                                    \
-    "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
-    "vmv.v.x v24, t2\n\t"                       \
     "vsetvli zero, %[n], e8, m4, ta, ma\n\t"    \
     "vle8.v v16, (%[a])\n\t"                    \
     "add t0, %[a], %[n]\n\t"                    \
-    "vwmacc.vv v24, v16, v0\n\t"                \
+    "vwmul.vv v24, v16, v0\n\t"                 \
     "vle8.v v16, (t0)\n\t"                      \
     "vwmacc.vv v24, v16, v4\n\t"                \
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
