@@ -35,6 +35,36 @@ typedef struct si_simd_entries {
  * (1 / sum), the sum in double. */
 void si_softmax_rows(float *scores, uint32_t nh, uint32_t n);
 
+/* The body of a SIMD set's attend (its parameters named as in si_kernels): the scores
+ * of four heads at a time, then of the rest together, by SCORES(sc, n_pos, q, hd, k, kt,
+ * kt_stride, scale) with k the constant count 1..4; SOFTMAX(scores, nh, n_pos); the
+ * outputs the same way by VALUES(out, p, n_pos, hd, k, v). Each count is its own
+ * unrolled instance of the set's inline loops. */
+#define SI_ATTEND_BY4(SCORES, SOFTMAX, VALUES)                                        \
+    do {                                                                              \
+        for (uint32_t h_ = 0; h_ < nh; h_ += 4) {                                     \
+            float *sc_ = scores + (size_t)h_ * n_pos;                                 \
+            const float *q_ = q + (size_t)h_ * hd;                                    \
+            switch (nh - h_) {                                                        \
+            case 1: SCORES(sc_, n_pos, q_, hd, 1, kt, kt_stride, scale); break;       \
+            case 2: SCORES(sc_, n_pos, q_, hd, 2, kt, kt_stride, scale); break;       \
+            case 3: SCORES(sc_, n_pos, q_, hd, 3, kt, kt_stride, scale); break;       \
+            default: SCORES(sc_, n_pos, q_, hd, 4, kt, kt_stride, scale); break;      \
+            }                                                                         \
+        }                                                                             \
+        SOFTMAX(scores, nh, n_pos);                                                   \
+        for (uint32_t h_ = 0; h_ < nh; h_ += 4) {                                     \
+            float *o_ = out + (size_t)h_ * hd;                                        \
+            const float *p_ = scores + (size_t)h_ * n_pos;                            \
+            switch (nh - h_) {                                                        \
+            case 1: VALUES(o_, p_, n_pos, hd, 1, v); break;                           \
+            case 2: VALUES(o_, p_, n_pos, hd, 2, v); break;                           \
+            case 3: VALUES(o_, p_, n_pos, hd, 3, v); break;                           \
+            default: VALUES(o_, p_, n_pos, hd, 4, v); break;                          \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+
 /* RoPE's angles, shared by every set: c[i] = cos(pos * inv_freq[i]), s[i] = sin(...)
  * for i < n_pairs, the reference's float arithmetic and libm calls. */
 void si_rope_angles(const float *inv_freq, uint32_t n_pairs, uint32_t pos, float *c, float *s);

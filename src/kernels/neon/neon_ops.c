@@ -160,32 +160,11 @@ static inline __attribute__((always_inline)) void values4_neon(float *out, const
     }
 }
 
-/* Four heads at a time, then the rest together. Softmax as the reference
- * (si_softmax_rows). */
+/* Four heads at a time, then the rest together. Softmax as the reference. */
 static void attend_neon(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                         uint32_t n_pos, uint32_t hd, float scale, float *scores)
 {
-    for (uint32_t h = 0; h < nh; h += 4) {
-        float *sc = scores + (size_t)h * n_pos;
-        const float *qh = q + (size_t)h * hd;
-        switch (nh - h) {
-        case 1: scores4_neon(sc, n_pos, qh, hd, 1, kt, kt_stride, scale); break;
-        case 2: scores4_neon(sc, n_pos, qh, hd, 2, kt, kt_stride, scale); break;
-        case 3: scores4_neon(sc, n_pos, qh, hd, 3, kt, kt_stride, scale); break;
-        default: scores4_neon(sc, n_pos, qh, hd, 4, kt, kt_stride, scale); break;
-        }
-    }
-    si_softmax_rows(scores, nh, n_pos);
-    for (uint32_t h = 0; h < nh; h += 4) {
-        float *o = out + (size_t)h * hd;
-        const float *p = scores + (size_t)h * n_pos;
-        switch (nh - h) {
-        case 1: values4_neon(o, p, n_pos, hd, 1, v); break;
-        case 2: values4_neon(o, p, n_pos, hd, 2, v); break;
-        case 3: values4_neon(o, p, n_pos, hd, 3, v); break;
-        default: values4_neon(o, p, n_pos, hd, 4, v); break;
-        }
-    }
+    SI_ATTEND_BY4(scores4_neon, si_softmax_rows, values4_neon);
 }
 
 /* F16 by FCVTL (exact), four at a time; a strided destination (K transposed) lane by

@@ -205,32 +205,11 @@ static void softmax_rows(float *scores, uint32_t nh, uint32_t n)
     }
 }
 
-/* Four heads at a time (a Llama 3 KV head serves four), then the rest together, each
- * count its own unrolled loop. */
+/* Four heads at a time (a Llama 3 KV head serves four), then the rest together. */
 void si_rvv_attend(float *out, const float *q, uint32_t nh, const float *kt, size_t kt_stride, const float *v,
                    uint32_t n_pos, uint32_t hd, float scale, float *scores)
 {
-    for (uint32_t h = 0; h < nh; h += 4) {
-        float *sc = scores + (size_t)h * n_pos;
-        const float *qh = q + (size_t)h * hd;
-        switch (nh - h) {
-        case 1: scores4(sc, n_pos, qh, hd, 1, kt, kt_stride, scale); break;
-        case 2: scores4(sc, n_pos, qh, hd, 2, kt, kt_stride, scale); break;
-        case 3: scores4(sc, n_pos, qh, hd, 3, kt, kt_stride, scale); break;
-        default: scores4(sc, n_pos, qh, hd, 4, kt, kt_stride, scale); break;
-        }
-    }
-    softmax_rows(scores, nh, n_pos);
-    for (uint32_t h = 0; h < nh; h += 4) {
-        float *o = out + (size_t)h * hd;
-        const float *p = scores + (size_t)h * n_pos;
-        switch (nh - h) {
-        case 1: values4(o, p, n_pos, hd, 1, v); break;
-        case 2: values4(o, p, n_pos, hd, 2, v); break;
-        case 3: values4(o, p, n_pos, hd, 3, v); break;
-        default: values4(o, p, n_pos, hd, 4, v); break;
-        }
-    }
+    SI_ATTEND_BY4(scores4, softmax_rows, values4);
 }
 
 /* F16 through cvt_f16 (exact), F32 as it is; K's transposed layout by a strided store. */
