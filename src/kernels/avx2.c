@@ -23,6 +23,7 @@
  *   Q2_K, Q4_K, Q5_K:  (ya.d * d) * isum - (ya.d * dmin) * summ
  * which is the reference's integer arithmetic. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -1011,30 +1012,33 @@ static void kv_widen_avx2(float *dst, size_t dst_stride, const void *src, bool f
 #endif
 
 static si_kernels avx2_set;
-static int avx2_state; /* 0 unknown, 1 ready, -1 unsupported CPU */
+static int avx2_ok; /* the CPU has AVX2, FMA and F16C, and avx2_set is filled */
+static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
 
+static void avx2_init(void)
+{
+    __builtin_cpu_init();
+    /* f16c through cpuid: older clang's __builtin_cpu_supports does not know it (the
+     * OS's YMM support is part of what the avx2 check verifies) */
+    unsigned a, b, c, d;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !f16c)
+        return;
+    static const si_simd_entries e = {.name = "avx2", .mat_dot_kquant = mat_dot_kq,
+                                      .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
+                                      .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
+                                      .quantize_f16 = quantize_f16, .rmsnorm = rmsnorm_avx2,
+                                      .silu_mul = silu_mul_avx2, .rope = rope_avx2, .attend = attend_avx2,
+                                      .kv_widen = kv_widen_avx2};
+    si_kernels_fill(&avx2_set, &e);
+    avx2_ok = 1;
+}
+
+/* Checked and filled once per process, whichever threads ask first. */
 const si_kernels *si_kernels_avx2(void)
 {
-    if (avx2_state == 0) {
-        __builtin_cpu_init();
-        /* f16c through cpuid: older clang's __builtin_cpu_supports does not know it (the
-         * OS's YMM support is part of what the avx2 check verifies) */
-        unsigned a, b, c, d;
-        const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !f16c) {
-            avx2_state = -1;
-            return NULL;
-        }
-        static const si_simd_entries e = {.name = "avx2", .mat_dot_kquant = mat_dot_kq,
-                                          .mat_dot_q8_0_family = mat_dot_q80, .mat_dot_float = mat_dot_float,
-                                          .quantize_q8_0 = quantize_q8_0, .quantize_q8_K = quantize_q8_K,
-                                          .quantize_f16 = quantize_f16, .rmsnorm = rmsnorm_avx2,
-                                          .silu_mul = silu_mul_avx2, .rope = rope_avx2, .attend = attend_avx2,
-                                          .kv_widen = kv_widen_avx2};
-        si_kernels_fill(&avx2_set, &e);
-        avx2_state = 1;
-    }
-    return avx2_state > 0 ? &avx2_set : NULL;
+    pthread_once(&avx2_once, avx2_init);
+    return avx2_ok ? &avx2_set : NULL;
 }
 
 #else

@@ -1,6 +1,8 @@
 /* The C reference for the non-matrix kernels and the per-token matrix loop, and the
  * selection of the active kernel set. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "streaminfer/kernels.h"
@@ -123,21 +125,24 @@ static void kv_widen_ref(float *dst, size_t dst_stride, const void *src, bool f1
 static si_kernels ref_set = {
     .name = "c", .rmsnorm = rmsnorm_ref, .silu_mul = silu_mul_ref, .rope = rope_ref, .attend = attend_ref,
     .kv_widen = kv_widen_ref};
-static bool ref_ready;
-static const si_kernels *active;
+static pthread_once_t ref_once = PTHREAD_ONCE_INIT;
+static const si_kernels *_Atomic active; /* chosen by si_kernels_select, or "auto" on first use */
 
+static void ref_init(void)
+{
+    for (uint32_t t = 0; t < SI_TYPE_COUNT; t++) {
+        const si_type_traits *tt = si_type_get(t);
+        if (tt && tt->compute)
+            ref_set.mat_dot[t] = mat_dot_ref;
+        if (tt && tt->from_float)
+            ref_set.quantize[t] = tt->from_float;
+    }
+}
+
+/* Completed once per process, whichever threads ask first (pthread_once). */
 const si_kernels *si_kernels_ref(void)
 {
-    if (!ref_ready) {
-        for (uint32_t t = 0; t < SI_TYPE_COUNT; t++) {
-            const si_type_traits *tt = si_type_get(t);
-            if (tt && tt->compute)
-                ref_set.mat_dot[t] = mat_dot_ref;
-            if (tt && tt->from_float)
-                ref_set.quantize[t] = tt->from_float;
-        }
-        ref_ready = true;
-    }
+    pthread_once(&ref_once, ref_init);
     return &ref_set;
 }
 
@@ -193,12 +198,12 @@ int si_kernels_select(const char *name, si_error *err)
             k = si_kernels_neon();
         if (!k)
             k = si_kernels_ref();
-        active = k;
+        atomic_store(&active, k);
         return SI_OK;
     }
     k = si_kernels_get(name);
     if (k) {
-        active = k;
+        atomic_store(&active, k);
         return SI_OK;
     }
     if (strcmp(name, "avx2") == 0 || strcmp(name, "rvv") == 0 || strcmp(name, "neon") == 0)
@@ -209,7 +214,7 @@ int si_kernels_select(const char *name, si_error *err)
 
 const si_kernels *si_kernels_active(void)
 {
-    if (!active)
+    if (!atomic_load(&active))
         si_kernels_select("auto", NULL);
-    return active;
+    return atomic_load(&active);
 }

@@ -1,6 +1,7 @@
 /* NEON: the per-token ops (rmsnorm, silu_mul, rope, attend) and the set itself
  * (si_kernels_neon). */
 #include <math.h>
+#include <pthread.h>
 
 #include "neon.h"
 
@@ -189,25 +190,28 @@ static void kv_widen_neon(float *dst, size_t dst_stride, const void *src, bool f
 }
 
 static si_kernels neon_set;
-static bool neon_ready;
+static pthread_once_t neon_once = PTHREAD_ONCE_INIT;
 
+static void neon_init(void)
+{
+    static const si_simd_entries e = {
+        .name = "neon", .mat_dot_kquant = si_neon_mat_dot_kq, .mat_dot_q8_0_family = si_neon_mat_dot_q80,
+        .mat_dot_float = si_neon_mat_dot_float, .quantize_q8_0 = si_neon_quantize_q8_0,
+        .quantize_q8_K = si_neon_quantize_q8_K, .quantize_f16 = si_neon_quantize_f16, .rmsnorm = rmsnorm_neon,
+        .silu_mul = silu_mul_neon, .rope = rope_neon, .attend = attend_neon,
+        .kv_widen = kv_widen_neon};
+    si_kernels_fill(&neon_set, &e);
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) { /* ARMv8.2 dot product: SDOT loops */
+        for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
+            neon_set.mat_dot[t] = si_neon_mat_dot_kq_dot;
+        neon_set.mat_dot[SI_TYPE_Q4_0] = neon_set.mat_dot[SI_TYPE_Q8_0] = si_neon_mat_dot_q80_dot;
+    }
+}
+
+/* Filled once per process, whichever threads ask first. */
 const si_kernels *si_kernels_neon(void)
 {
-    if (!neon_ready) {
-        static const si_simd_entries e = {
-            .name = "neon", .mat_dot_kquant = si_neon_mat_dot_kq, .mat_dot_q8_0_family = si_neon_mat_dot_q80,
-            .mat_dot_float = si_neon_mat_dot_float, .quantize_q8_0 = si_neon_quantize_q8_0,
-            .quantize_q8_K = si_neon_quantize_q8_K, .quantize_f16 = si_neon_quantize_f16, .rmsnorm = rmsnorm_neon,
-            .silu_mul = silu_mul_neon, .rope = rope_neon, .attend = attend_neon,
-            .kv_widen = kv_widen_neon};
-        si_kernels_fill(&neon_set, &e);
-        if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) { /* ARMv8.2 dot product: SDOT loops */
-            for (uint32_t t = SI_TYPE_Q2_K; t <= SI_TYPE_Q6_K; t++)
-                neon_set.mat_dot[t] = si_neon_mat_dot_kq_dot;
-            neon_set.mat_dot[SI_TYPE_Q4_0] = neon_set.mat_dot[SI_TYPE_Q8_0] = si_neon_mat_dot_q80_dot;
-        }
-        neon_ready = true;
-    }
+    pthread_once(&neon_once, neon_init);
     return &neon_set;
 }
 

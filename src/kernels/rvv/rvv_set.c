@@ -58,27 +58,30 @@ float *si_rvv_gather_scales(const void *act, size_t act_stride, int64_t n_tok, i
 }
 
 static si_kernels rvv_set;
-static int rvv_ready;
+static pthread_once_t rvv_once = PTHREAD_ONCE_INIT;
+
+static void rvv_init(void)
+{
+    /* the matrix kernels by layout: VLEN 128, or >= 256 (rvv.h) */
+    const int wide = si_rvv_kq_wide_layout();
+    const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = wide ? si_rvv_mat_dot_kq_wide : si_rvv_mat_dot_kq,
+                               .mat_dot_q8_0_family = wide ? si_rvv_mat_dot_q80_w : si_rvv_mat_dot_q80,
+                               .mat_dot_float = si_rvv_mat_dot_float, .quantize_q8_0 = si_rvv_quantize_q8_0,
+                               .quantize_q8_K = si_rvv_quantize_q8_K, .rmsnorm = si_rvv_rmsnorm,
+                               .silu_mul = si_rvv_silu_mul, .rope = si_rvv_rope, .attend = si_rvv_attend,
+                               .kv_widen = si_rvv_kv_widen};
+    si_kernels_fill(&rvv_set, &e);
+    /* one token of Q4_K/Q5_K at VLEN 256 and 512: kernels of their own (rvv_kquant.c) */
+    if (wide && si_rvv_kq_k4_fixed())
+        rvv_set.mat_dot[SI_TYPE_Q4_K] = rvv_set.mat_dot[SI_TYPE_Q5_K] = si_rvv_mat_dot_k45_wide;
+}
 
 /* Compiled with V (src/kernels/meson.build) while the rest of a riscv64 build may not
- * be: only si_kernels_rvv (rvv_detect.c) calls this, once it knows the CPU has V. */
+ * be: only si_kernels_rvv (rvv_detect.c) calls this, once it knows the CPU has V. Filled
+ * once per process, whichever threads ask first. */
 const si_kernels *si_kernels_rvv_v(void)
 {
-    if (!rvv_ready) {
-        /* the matrix kernels by layout: VLEN 128, or >= 256 (rvv.h) */
-        const int wide = si_rvv_kq_wide_layout();
-        const si_simd_entries e = {.name = "rvv", .mat_dot_kquant = wide ? si_rvv_mat_dot_kq_wide : si_rvv_mat_dot_kq,
-                                   .mat_dot_q8_0_family = wide ? si_rvv_mat_dot_q80_w : si_rvv_mat_dot_q80,
-                                   .mat_dot_float = si_rvv_mat_dot_float, .quantize_q8_0 = si_rvv_quantize_q8_0,
-                                   .quantize_q8_K = si_rvv_quantize_q8_K, .rmsnorm = si_rvv_rmsnorm,
-                                   .silu_mul = si_rvv_silu_mul, .rope = si_rvv_rope, .attend = si_rvv_attend,
-                                   .kv_widen = si_rvv_kv_widen};
-        si_kernels_fill(&rvv_set, &e);
-        /* one token of Q4_K/Q5_K at VLEN 256 and 512: kernels of their own (rvv_kquant.c) */
-        if (wide && si_rvv_kq_k4_fixed())
-            rvv_set.mat_dot[SI_TYPE_Q4_K] = rvv_set.mat_dot[SI_TYPE_Q5_K] = si_rvv_mat_dot_k45_wide;
-        rvv_ready = 1;
-    }
+    pthread_once(&rvv_once, rvv_init);
     return &rvv_set;
 }
 
