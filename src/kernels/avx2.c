@@ -984,14 +984,15 @@ static void attend_avx2(float *out, const float *q, uint32_t nh, const float *kt
     SI_ATTEND_BY4(scores4_avx2, si_softmax_rows, values4_avx2);
 }
 
-/* F16 by F16C (exact), eight at a time; a strided destination (K transposed) element by
- * element. */
+/* F16 by F16C (exact), eight at a time (load8, load1: the F16/F32 kernel's loads); a
+ * strided destination (K transposed) element by element. */
 static void kv_widen_avx2(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n)
 {
+    const uint8_t *p = src;
+    const size_t esz = f16 ? 2 : 4;
     uint32_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const __m256 x = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)src + i)))
-                             : _mm256_loadu_ps((const float *)src + i);
+        const __m256 x = load8(p + i * esz, f16);
         if (dst_stride == 1) {
             _mm256_storeu_ps(dst + i, x);
         } else {
@@ -1002,7 +1003,7 @@ static void kv_widen_avx2(float *dst, size_t dst_stride, const void *src, bool f
         }
     }
     for (; i < n; i++)
-        dst[(size_t)i * dst_stride] = f16 ? _cvtsh_ss(((const uint16_t *)src)[i]) : ((const float *)src)[i];
+        dst[(size_t)i * dst_stride] = load1(p + i * esz, f16);
 }
 
 #if defined(__clang__)

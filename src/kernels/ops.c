@@ -19,8 +19,8 @@
 #define SI_KERNELS_AVAILABLE_MSG(n) "this build has no SIMD kernel sets"
 #endif
 
-/* The softmax step every attend shares, so the sets differ only in their products: per
- * row, p_t = exp(s_t - max) * (1 / sum), the sum in double. */
+/* The reference's softmax step, which the AVX2 and NEON attends share (RVV's has a
+ * vector exp): per row, p_t = exp(s_t - max) * (1 / sum), the sum in double. */
 void si_softmax_rows(float *scores, uint32_t nh, uint32_t n)
 {
     for (uint32_t h = 0; h < nh; h++) {

@@ -30,9 +30,9 @@ typedef struct si_simd_entries {
     void (*kv_widen)(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n);
 } si_simd_entries;
 
-/* Attention's softmax, shared by every set, so the sets differ only in their products:
- * each of the nh rows of n scores becomes its probabilities, p_t = exp(s_t - max) *
- * (1 / sum), the sum in double. */
+/* Attention's softmax as the reference computes it (AVX2 and NEON use it too; RVV has
+ * its own with a vector exp): each of the nh rows of n scores becomes its
+ * probabilities, p_t = exp(s_t - max) * (1 / sum), the sum in double. */
 void si_softmax_rows(float *scores, uint32_t nh, uint32_t n);
 
 /* The body of a SIMD set's attend (its parameters named as in si_kernels): the scores

@@ -53,6 +53,21 @@ static inline float32x4_t si_neon_ld4h(const void *p)
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)p)));
 }
 
+/* Four elements from p, halves (f16) or floats, as floats; one (si_neon_ld1). */
+SI_AI float32x4_t si_neon_ld4(const uint8_t *p, int f16)
+{
+    return f16 ? si_neon_ld4h(p) : vld1q_f32((const float *)(const void *)p);
+}
+
+SI_AI float si_neon_ld1(const uint8_t *p, int f16)
+{
+    if (f16)
+        return si_neon_h2f(p);
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
 void si_neon_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,
                         size_t act_stride, int64_t n_tok, float *out, size_t out_stride);
 void si_neon_mat_dot_q80(uint32_t type, int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *act,

@@ -10,20 +10,6 @@
 
 #ifdef SI_HAVE_NEON_SET
 
-/* four elements from p: halves (f16) or floats */
-SI_AI float32x4_t ld4(const uint8_t *p, int f16)
-{
-    return f16 ? si_neon_ld4h(p) : vld1q_f32((const float *)p);
-}
-
-SI_AI float ld1(const uint8_t *p, int f16)
-{
-    if (f16)
-        return si_neon_h2f(p);
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
 
 SI_AI void float_dot(int NT, int f16, const uint8_t *row, const uint8_t *a0, size_t act_stride, int64_t n, float *res)
 {
@@ -35,20 +21,20 @@ SI_AI void float_dot(int NT, int f16, const uint8_t *row, const uint8_t *a0, siz
     int64_t i = 0;
     for (; i < n16; i += 16)
         for (int k = 0; k < 4; k++) {
-            const float32x4_t wv = ld4(row + (size_t)(i + 4 * k) * es, f16);
+            const float32x4_t wv = si_neon_ld4(row + (size_t)(i + 4 * k) * es, f16);
             for (int t = 0; t < NT; t++)
-                s[t][k] = vfmaq_f32(s[t][k], wv, ld4(a0 + (size_t)t * act_stride + (size_t)(i + 4 * k) * es, f16));
+                s[t][k] = vfmaq_f32(s[t][k], wv, si_neon_ld4(a0 + (size_t)t * act_stride + (size_t)(i + 4 * k) * es, f16));
         }
     for (; i < n4; i += 4) {
-        const float32x4_t wv = ld4(row + (size_t)i * es, f16);
+        const float32x4_t wv = si_neon_ld4(row + (size_t)i * es, f16);
         for (int t = 0; t < NT; t++)
-            s[t][0] = vfmaq_f32(s[t][0], wv, ld4(a0 + (size_t)t * act_stride + (size_t)i * es, f16));
+            s[t][0] = vfmaq_f32(s[t][0], wv, si_neon_ld4(a0 + (size_t)t * act_stride + (size_t)i * es, f16));
     }
     for (int t = 0; t < NT; t++) {
         float r = vaddvq_f32(vaddq_f32(vaddq_f32(s[t][0], s[t][1]), vaddq_f32(s[t][2], s[t][3])));
         const uint8_t *a = a0 + (size_t)t * act_stride;
         for (int64_t j = i; j < n; j++)
-            r += ld1(row + (size_t)j * es, f16) * ld1(a + (size_t)j * es, f16);
+            r += si_neon_ld1(row + (size_t)j * es, f16) * si_neon_ld1(a + (size_t)j * es, f16);
         res[t] = r;
     }
 }

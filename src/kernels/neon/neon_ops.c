@@ -168,13 +168,15 @@ static void attend_neon(float *out, const float *q, uint32_t nh, const float *kt
     SI_ATTEND_BY4(scores4_neon, si_softmax_rows, values4_neon);
 }
 
-/* F16 by FCVTL (exact), four at a time; a strided destination (K transposed) lane by
- * lane. */
+/* F16 by FCVTL (exact), four at a time (si_neon_ld4, si_neon_ld1); a strided
+ * destination (K transposed) lane by lane. */
 static void kv_widen_neon(float *dst, size_t dst_stride, const void *src, bool f16, uint32_t n)
 {
+    const uint8_t *p = src;
+    const size_t esz = f16 ? 2 : 4;
     uint32_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float32x4_t x = f16 ? si_neon_ld4h((const uint16_t *)src + i) : vld1q_f32((const float *)src + i);
+        const float32x4_t x = si_neon_ld4(p + i * esz, f16);
         if (dst_stride == 1) {
             vst1q_f32(dst + i, x);
         } else {
@@ -185,8 +187,7 @@ static void kv_widen_neon(float *dst, size_t dst_stride, const void *src, bool f
         }
     }
     for (; i < n; i++)
-        dst[(size_t)i * dst_stride] =
-            f16 ? si_neon_h2f((const uint8_t *)((const uint16_t *)src + i)) : ((const float *)src)[i];
+        dst[(size_t)i * dst_stride] = si_neon_ld1(p + i * esz, f16);
 }
 
 static si_kernels neon_set;
