@@ -206,7 +206,8 @@ static inline __attribute__((always_inline)) float dot_f32(const void *xp, const
 
 /* The per-thread scratch buffers (rvv_set.c: grown by si_rvv_scratch, freed when their
  * thread ends): ybuf the activation scales of a call (si_rvv_gather_scales), gbuf the
- * K-quant mins' sums, kbuf the K-quant and Q8_0 row sums, fbuf F16 rows as floats. */
+ * K-quant mins' sums, kbuf the K-quant and Q8_0 row sums, fbuf F16 rows as floats, tbuf
+ * the K-quants' transposed activations (rvv_kq_t16.h). */
 #define SI_RVV_HIDDEN __attribute__((visibility("hidden")))
 #define SI_RVV_SCRATCH(name)                                  \
     extern SI_RVV_HIDDEN _Thread_local void *si_rvv_##name; \
@@ -215,6 +216,7 @@ SI_RVV_SCRATCH(ybuf)
 SI_RVV_SCRATCH(gbuf)
 SI_RVV_SCRATCH(kbuf)
 SI_RVV_SCRATCH(fbuf)
+SI_RVV_SCRATCH(tbuf)
 #undef SI_RVV_SCRATCH
 /* *buf grown to at least need bytes (kept between calls); NULL when out of memory */
 SI_RVV_HIDDEN void *si_rvv_scratch(void **buf, size_t *cap, size_t need);

@@ -1,7 +1,7 @@
 /* Part of rvv_kquant.c, which includes it once, in order, inside its
  * SI_HAVE_RVV_SET section (the parts share its helpers and macros).
  * Several tokens at VLEN 128, Q2_K and Q3_K: the block decoded into v0..v15 and the
- * token loops (tok_u8, tok_s8, tokd_q2_K, tokd_q3_K). */
+ * token loops (tok_u8, tok_s8, tokd_q2_K; rvv_kq_t16.h has Q3_K's). */
 
 /* The two per-token dot products of a decoded block, written in assembly: in C the
  * compiler's scheduler issues every load first (to hide latency), which at LMUL 4/8
@@ -204,92 +204,4 @@ static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, i
         : [a] "+r"(a), [o] "+r"(isum), [p] "+r"(msum), [nt] "+r"(nt)
         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [tmp] "r"(tmp)
         : SI_TOK_CLOBBER, "v22", "v23", "t1");
-}
-
-/* dec_q3_K + tok_s8 in one (VLEN 128 only): bytes (c - 4) * (32 - scale), the negated
- * block as dec_q3_K's; the 6-bit scales unpacked as in fused_q3_K */
-static inline void tokd_q3_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
-{
-    int8_t tmp[16];
-    size_t n = 64;
-    const uint8_t *hm = b + offsetof(blk_q3_K, hmask), *qs = b + offsetof(blk_q3_K, qs);
-    const uint8_t *raw = b + offsetof(blk_q3_K, scales);
-    /* hbits of half h (hmask in v18, already shifted by 4h) to bit 2, OR'd into the codes */
-#define SI_DEC_3BIT(qoff, hshift, A0, A1, A2, A3) \
-    SI_DEC_2BIT(qoff, A0, A1, A2, A3)             \
-    "vle8.v v18, (%[hm])\n\t"                     \
-    hshift                                        \
-    "vsll.vi v24, v18, 2\n\t"                     \
-    "vand.vi v24, v24, 4\n\t"                     \
-    "vsll.vi v26, v18, 1\n\t"                     \
-    "vand.vi v26, v26, 4\n\t"                     \
-    "vand.vi v28, v18, 4\n\t"                     \
-    "vsrl.vi v30, v18, 1\n\t"                     \
-    "vand.vi v30, v30, 4\n\t"                     \
-    "vsetvli t1, zero, e8, m8, ta, ma\n\t"        \
-    "vor.vv " A0 ", " A0 ", v24\n\t"              \
-    "vadd.vi " A0 ", " A0 ", -4\n\t"
-    __asm__ volatile(
-        "vsetivli zero, 8, e8, m1, ta, ma\n\t"
-        "vle8.v v16, (%[raw])\n\t"
-        "vand.vi v17, v16, 15\n\t"
-        "vsrl.vi v18, v16, 4\n\t"
-        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
-        "vslideup.vi v17, v18, 8\n\t"
-        "vsetivli zero, 4, e8, m1, ta, ma\n\t"
-        "addi t0, %[raw], 8\n\t"
-        "vle8.v v18, (t0)\n\t"
-        "vsetivli zero, 4, e32, m1, ta, ma\n\t"
-        "vmv.x.s t0, v18\n\t"
-        "vmv.v.x v18, t0\n\t"
-        "vid.v v19\n\t"
-        "vsll.vi v19, v19, 1\n\t"
-        "vsrl.vv v18, v18, v19\n\t"
-        "vsll.vi v18, v18, 4\n\t"
-        "li t0, 0x30303030\n\t"
-        "vand.vx v18, v18, t0\n\t"
-        "vsetivli zero, 16, e8, m1, ta, ma\n\t"
-        "vor.vv v17, v17, v18\n\t"
-        "li t0, 32\n\t"
-        "vrsub.vx v17, v17, t0\n\t"
-        "vse8.v v17, (%[tmp])\n\t"
-        SI_DEC_3BIT("0", "", "v0", "v2", "v4", "v6")
-        SI_DEC_3BIT("32", "vsrl.vi v18, v18, 4\n\t", "v8", "v10", "v12", "v14")
-        SI_DEC_SCALE_ALL
-        /* Token loop: two products per 16-bit lane. A product of the (negated) bytes
-         * -128..124 and activations -127..127 (the Q8_K quantizer never makes -128, see
-         * si_kernels) lies in -16256..16256, two in -32512..32512: exact in 16 bits, so
-         * the first product of each lane needs no start value (vwmul) and each token
-         * costs two reductions and no accumulator fills. */
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.s.x v21, zero\n\t"
-        "1:\n\t"
-        "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
-        "vle8.v v16, (%[a])\n\t"
-        "vwmul.vv v24, v16, v0\n\t"
-        "addi t0, %[a], 64\n\t"
-        "vle8.v v16, (t0)\n\t"
-        "vwmacc.vv v24, v16, v4\n\t"
-        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-        "vwredsum.vs v20, v24, v21\n\t"
-        "vsetvli zero, %[n], e8, m4, ta, ma\n\t"
-        "addi t0, %[a], 128\n\t"
-        "vle8.v v16, (t0)\n\t"
-        "vwmul.vv v24, v16, v8\n\t"
-        "addi t0, %[a], 192\n\t"
-        "vle8.v v16, (t0)\n\t"
-        "vwmacc.vv v24, v16, v12\n\t"
-        "vsetvli zero, %[n], e16, m8, ta, ma\n\t"
-        "vwredsum.vs v20, v24, v20\n\t"
-        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
-        "vmv.x.s t0, v20\n\t"
-        "sw t0, 0(%[o])\n\t"
-        "addi %[o], %[o], 4\n\t"
-        "add %[a], %[a], %[s]\n\t"
-        "addi %[nt], %[nt], -1\n\t"
-        "bnez %[nt], 1b\n\t"
-        : [a] "+r"(a), [o] "+r"(isum), [nt] "+r"(nt)
-        : [n] "r"(n), [s] "r"(stride), [raw] "r"(raw), [qs] "r"(qs), [hm] "r"(hm), [tmp] "r"(tmp)
-        : SI_TOK_CLOBBER, "t1", "t2");
-#undef SI_DEC_3BIT
 }

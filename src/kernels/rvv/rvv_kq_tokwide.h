@@ -154,9 +154,9 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 }
 
 /* dec_q3_K + the token loop at VLEN >= 256: bytes (q - 4) * (32 - scale), the negated
- * block as dec_q3_K's (the scales unpacked as in tokd_q3_K). Per token, with two chunks
- * the products are summed two per 16-bit lane (as tokd_q3_K's: activations -127..127,
- * two products in -32512..32512); with one chunk one product per lane. */
+ * block as dec_q3_K's (the scales unpacked as in tokt_q3_K). Per token, with two chunks
+ * the products are summed two per 16-bit lane (activations -127..127, two products in
+ * -32512..32512); with one chunk one product per lane. */
 #define SI_WIDE_TOK_END                         \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
     "vmv.x.s t0, v20\n\t"                       \
@@ -258,7 +258,7 @@ static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 #undef SI_WIDE_U8_2
 #undef SI_DEC_GROUP
 #undef SI_DEC_SCALE_ALL
-#undef SI_DEC_2BIT
+
 #undef SI_TOK_S8_STEP
 #undef SI_TOK_U8_LOOP
 #undef SI_TOK_U8_TAIL

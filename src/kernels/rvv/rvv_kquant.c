@@ -5,7 +5,8 @@
  *   rvv_kq_tok128.h    several tokens, VLEN 128, Q2_K and Q3_K
  *   rvv_kq_tokwide.h   several tokens, VLEN >= 256, Q2_K and Q3_K
  *   rvv_kq_fused128.h  one token, VLEN 128, every K-quant
- *   rvv_kq_tok456.h    several tokens, VLEN 128, Q4_K, Q5_K and Q6_K
+ *   rvv_kq_tok456.h    several tokens, VLEN 128, Q5_K
+ *   rvv_kq_t16.h       several tokens, VLEN 128, Q3_K, Q4_K and Q6_K (transposed)
  *   rvv_kq_wide456.h   VLEN >= 256, Q4_K, Q5_K and Q6_K, several tokens and one */
 #include "rvv.h"
 
@@ -34,6 +35,12 @@ static inline size_t kq_doff(uint32_t type)
 static inline size_t kq_moff(uint32_t type)
 {
     return type == SI_TYPE_Q2_K ? offsetof(blk_q2_K, dmin) : offsetof(blk_q4_K, dmin);
+}
+
+/* the types whose several-token loops at VLEN 128 take transposed activations */
+static inline int kq_t16(uint32_t type)
+{
+    return type == SI_TYPE_Q3_K || type == SI_TYPE_Q4_K || type == SI_TYPE_Q6_K;
 }
 
 static inline int kq_has_min(uint32_t type)
@@ -185,6 +192,7 @@ static inline void combine(float *acc, const int32_t *isum, const int32_t *summ,
 
 #include "rvv_kq_fused128.h"
 #include "rvv_kq_tok456.h"
+#include "rvv_kq_t16.h"
 #include "rvv_kq_wide456.h"
 
 /* G[t][8i + s] = yd_t[i] * (bsums_t[i][2s] + bsums_t[i][2s + 1]), once per call: the
@@ -278,7 +286,8 @@ static inline __attribute__((always_inline)) void mat_dot_kqn(uint32_t type, int
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g, int wide);
+                                                              const float *yall, const float *g, int wide,
+                                                              const int8_t *at);
 
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
@@ -417,7 +426,8 @@ void si_rvv_mat_dot_kq_wide(uint32_t type, int64_t n, const void *w, size_t row_
     }
 #define SI_KQW1(T) \
     mat_dot_kqw1(T, (int)wide, 0, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
-#define SI_KQ8W(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide)
+#define SI_KQ8W(T) \
+    mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, (int)wide, NULL)
     if (n_tok == 1)
         SI_KQ_DISPATCH(SI_KQW1)
     else
@@ -449,12 +459,15 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const float *g;
     const float *yall = kq_prepare(type, nb, act, act_stride, n_tok, v128 && (n_tok > 1 || k4), &g);
+    const int8_t *at = NULL; /* the transposed activations of rvv_kq_t16.h's loops */
+    if (yall && v128 && n_tok > 1 && kq_t16(type))
+        yall = (at = kq_t16_acts(act, act_stride, n_tok, nb)) ? yall : NULL;
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
 #define SI_KQ1(T) mat_dot_kq1(T, n, w, row_bytes, n_rows, act, out, yall, (float *)(void *)si_rvv_kbuf, g)
-#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, 0)
+#define SI_KQ8(T) mat_dot_kq8(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, g, 0, at)
 #define SI_KQN(T) mat_dot_kqn(T, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride, yall, al2)
     if (v128 && n_tok == 1)
         SI_KQ_DISPATCH(SI_KQ1)
@@ -506,7 +519,8 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
-                                                              const float *yall, const float *g, int wide)
+                                                              const float *yall, const float *g, int wide,
+                                                              const int8_t *at)
 {
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
@@ -527,7 +541,9 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
         for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
             const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
             const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + offsetof(blk_q8_K, qs);
+            const size_t tstride = (size_t)nb * SI_QK_K; /* at's, from token to token */
             for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
+                const int8_t *ta = wide ? NULL : at + (size_t)t0 * tstride + (size_t)i * SI_QK_K;
                 const uint8_t *b = row + (size_t)i * bsz;
                 int32_t *bis = is + (size_t)i * TOK_CHUNK;
                 const int q5 = type == SI_TYPE_Q5_K;
@@ -542,20 +558,22 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                     if (wide)
                         tokw_q3_K(wide, b, a, act_stride, nt, bis, &ws);
                     else
-                        tokd_q3_K(b, a, act_stride, nt, bis);
+                        tokt_q3_K(b, ta, tstride, nt, bis);
                     break;
                 case SI_TYPE_Q4_K:
                 case SI_TYPE_Q5_K:
                     if (wide)
                         tokw_q45_K(wide, c16, b, q5, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8, &ws);
+                    else if (q5)
+                        tok_q45_K(b, 1, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     else
-                        tok_q45_K(b, q5, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
+                        tokt_q4_K(b, ta, tstride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     break;
                 default:
                     if (wide)
                         tokw_q6_K(wide, c16, b, a, act_stride, nt, bis, &ws);
                     else
-                        tok_q6_K(b, a, act_stride, nt, bis);
+                        tokt_q6_K(b, ta, tstride, nt, bis);
                     break;
                 }
             }

@@ -4,8 +4,8 @@
 
 #ifdef SI_HAVE_RVV_SET
 
-_Thread_local void *si_rvv_ybuf, *si_rvv_gbuf, *si_rvv_kbuf, *si_rvv_fbuf;
-_Thread_local size_t si_rvv_ybuf_cap, si_rvv_gbuf_cap, si_rvv_kbuf_cap, si_rvv_fbuf_cap;
+_Thread_local void *si_rvv_ybuf, *si_rvv_gbuf, *si_rvv_kbuf, *si_rvv_fbuf, *si_rvv_tbuf;
+_Thread_local size_t si_rvv_ybuf_cap, si_rvv_gbuf_cap, si_rvv_kbuf_cap, si_rvv_fbuf_cap, si_rvv_tbuf_cap;
 
 /* The scratch buffers are per thread (_Thread_local): a compute thread of the pool
  * (streaminfer/pool.h) has its own, freed when the thread ends through this key's
@@ -18,9 +18,9 @@ static int scratch_key_ok;
 static void scratch_free_thread(void *unused)
 {
     (void)unused;
-    void **bufs[] = {&si_rvv_ybuf, &si_rvv_gbuf, &si_rvv_kbuf, &si_rvv_fbuf};
-    size_t *caps[] = {&si_rvv_ybuf_cap, &si_rvv_gbuf_cap, &si_rvv_kbuf_cap, &si_rvv_fbuf_cap};
-    for (int i = 0; i < 4; i++) {
+    void **bufs[] = {&si_rvv_ybuf, &si_rvv_gbuf, &si_rvv_kbuf, &si_rvv_fbuf, &si_rvv_tbuf};
+    size_t *caps[] = {&si_rvv_ybuf_cap, &si_rvv_gbuf_cap, &si_rvv_kbuf_cap, &si_rvv_fbuf_cap, &si_rvv_tbuf_cap};
+    for (int i = 0; i < 5; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
         *caps[i] = 0;
