@@ -83,7 +83,9 @@ static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
     "addi t0, %[a], 256\n\t" \
     "vwmaccsu.vv v24, v16, v12\n\t" \
     SI_TOK_U8_TAIL
-/* after the products of one token in v24 (e16 LMUL 8, vl %[n]) and t0 at its bsums */
+/* after the products of one token in v24 (e16 LMUL 8, vl %[n]) and t0 at its bsums; the
+ * two sums stored from the vectors (vse32 at vl 1: one instruction where vmv.x.s and sw
+ * were two) */
 #define SI_TOK_U8_TAIL \
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t" \
     "vwredsum.vs v20, v24, v21\n\t" \
@@ -93,10 +95,8 @@ static inline int32_t dot_w16(const int16_t *w16, const int8_t *a)
     "vmul.vv v16, v16, v22\n\t" \
     "vwredsum.vs v18, v16, v21\n\t" \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t" \
-    "vmv.x.s t0, v20\n\t" \
-    "sw t0, 0(%[o])\n\t" \
-    "vmv.x.s t0, v18\n\t" \
-    "sw t0, 0(%[p])\n\t" \
+    "vse32.v v20, (%[o])\n\t" \
+    "vse32.v v18, (%[p])\n\t" \
     "addi %[o], %[o], 4\n\t" \
     "addi %[p], %[p], 4\n\t" \
     "add %[a], %[a], %[s]\n\t" \
