@@ -262,12 +262,10 @@ static inline __attribute__((always_inline)) void mat_dot_kq1(uint32_t type, int
                     is = fused_q6_K(b, yq, bs);
                     break;
                 }
-                float c = (yd[i] * dd[i - i0]) * (float)is;
-                if (type == SI_TYPE_Q2_K) {
-                    const float m = (yd[i] * dm[i - i0]) * (float)ms;
-                    c = c - m;
-                }
-                acc = acc + c;
+                float c = dd[i - i0] * (float)is;
+                if (type == SI_TYPE_Q2_K)
+                    c = fmaf(-dm[i - i0], (float)ms, c);
+                acc = fmaf(yd[i], c, acc);
             }
         }
         if (k4)
@@ -321,31 +319,30 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
                 switch (type) {
                 case SI_TYPE_Q2_K:
                     tokw_q2_K(wide, b, yq, 0, 1, &is, &ms, &ws);
-                    c = (yd[i] * dd[i - i0]) * (float)is;
-                    c = c - (yd[i] * dm[i - i0]) * (float)ms;
+                    c = fmaf(-dm[i - i0], (float)ms, dd[i - i0] * (float)is);
                     break;
                 case SI_TYPE_Q3_K: /* negated block, negated d (as mat_dot_kq8) */
                     tokw_q3_K(wide, b, yq, 0, 1, &is, &ws);
-                    c = (yd[i] * -dd[i - i0]) * (float)is;
+                    c = -dd[i - i0] * (float)is;
                     break;
                 case SI_TYPE_Q4_K:
                     is = kv == 256   ? fused256_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
                          : kv == 512 ? fused512_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
                                      : fusedw_q4_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
-                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    c = dd[i - i0] * (float)is;
                     break;
                 case SI_TYPE_Q5_K:
                     is = kv == 256   ? fused256_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
                          : kv == 512 ? fused512_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t)
                                      : fusedw_q5_K(b, yq, dm[i - i0], fm + (size_t)i * 8, ws.t);
-                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    c = dd[i - i0] * (float)is;
                     break;
                 default:
                     tokw_q6_K(wide, c16, b, yq, 0, 1, &is, &ws);
-                    c = (yd[i] * dd[i - i0]) * (float)is;
+                    c = dd[i - i0] * (float)is;
                     break;
                 }
-                acc = acc + c;
+                acc = fmaf(yd[i], c, acc);
             }
         }
         if (k4)
@@ -481,9 +478,10 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 }
 
 /* The float pass of one row for the nt tokens of a chunk, after the integer pass: per
- * token, block by block in order, acc += (yd * d) * isum (Q2_K: - (yd * dmin) * msum),
- * then Q4_K/Q5_K's acc - mins[t]: the same operations as mat_dot_kq1's (a token's result
- * must not depend on its batch). Vectors across tokens. */
+ * token, block by block in order, c = d * isum (Q2_K: c = c - dmin * msum, fused), acc =
+ * acc + yd * c (fused: three roundings where the products and sums of the natural order
+ * make six), then Q4_K/Q5_K's acc - mins[t]: the same operations as mat_dot_kq1's and
+ * mat_dot_kqw1's (a token's result must not depend on its batch). Vectors across tokens. */
 static inline __attribute__((always_inline)) void combine_row(float *out, size_t out_stride, const float *yd, int64_t nb,
                                                               int64_t nt, const int32_t *is, const int32_t *ms,
                                                               const float *mins, const float *d, const float *dmin)
@@ -495,15 +493,12 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
             vfloat32m4_t y = __riscv_vlse32_v_f32m4(yd + (size_t)t * (size_t)nb + (size_t)i,
                                                     (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
             vint32m4_t isum = __riscv_vle32_v_i32m4(is + (size_t)i * TOK_CHUNK + (size_t)t, vl);
-            vfloat32m4_t c = __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(y, d[i], vl),
-                                                    __riscv_vfcvt_f_x_v_f32m4(isum, vl), vl);
+            vfloat32m4_t c = __riscv_vfmul_vf_f32m4(__riscv_vfcvt_f_x_v_f32m4(isum, vl), d[i], vl);
             if (ms) {
                 vint32m4_t m = __riscv_vle32_v_i32m4(ms + (size_t)i * TOK_CHUNK + (size_t)t, vl);
-                c = __riscv_vfsub_vv_f32m4(
-                    c, __riscv_vfmul_vv_f32m4(__riscv_vfmul_vf_f32m4(y, dmin[i], vl), __riscv_vfcvt_f_x_v_f32m4(m, vl), vl),
-                    vl);
+                c = __riscv_vfnmsac_vf_f32m4(c, dmin[i], __riscv_vfcvt_f_x_v_f32m4(m, vl), vl);
             }
-            acc = __riscv_vfadd_vv_f32m4(acc, c, vl);
+            acc = __riscv_vfmacc_vv_f32m4(acc, y, c, vl);
         }
         if (mins)
             acc = __riscv_vfsub_vv_f32m4(acc, __riscv_vle32_v_f32m4(mins + t, vl), vl);
