@@ -13,7 +13,7 @@
  * The transposition costs 64 narrowing shifts per 256 bytes (four rounds of splitting
  * each pair of registers, read as 16-bit elements, into its even and odd bytes): for the
  * weights once per block and row, shared by the tokens; for the activations once per
- * call (si_rvv_mat_dot_kq: kq_t16_acts), shared by the rows. */
+ * chunk of tokens of a call (mat_dot_kq8: kq_t16_fill), shared by the rows. */
 
 /* Round 1 of the transposition: the 16 registers of natural order (register k holds
  * elements 16k..16k+15) as the eight aligned pairs p0..p7, split into the even bytes
@@ -47,18 +47,22 @@
     "vsetivli zero, 16, e8, m1, ta, ma\n\t"                                             \
     SI_T16_ROUND1("v0", "v2", "v4", "v6", "v8", "v10", "v12", "v14") SI_T16_ROUNDS234
 
-/* The activations of a call in the transposed layout: at[(t * nb + i) * 256 + 16c + l]
- * = element 16l + c of token t's block i (the bytes only: the scales and bsums are read
- * from act as before). NULL when out of memory (the caller runs the reference). */
-static const int8_t *kq_t16_acts(const void *act, size_t act_stride, int64_t n_tok, int64_t nb)
+/* Room for nt tokens' activations in the transposed layout (the bytes only: the scales
+ * and bsums are read from the Q8_K blocks as before), at most a chunk of TOK_CHUNK
+ * tokens: 64 x n bytes per thread. NULL when out of memory (the caller runs the
+ * reference). */
+static int8_t *kq_t16_room(int64_t nt, int64_t nb)
 {
-    int8_t *at = si_rvv_scratch(&si_rvv_tbuf, &si_rvv_tbuf_cap, (size_t)(n_tok * nb) * SI_QK_K);
-    if (!at)
-        return NULL;
-    for (int64_t t = 0; t < n_tok; t++)
+    return si_rvv_scratch(&si_rvv_tbuf, &si_rvv_tbuf_cap, (size_t)(nt * nb) * SI_QK_K);
+}
+
+/* at[(t * nb + i) * 256 + 16c + l] = element 16l + c of token t's block i, for the nt
+ * tokens at act (act_stride apart): once per chunk of a call, shared by its rows. */
+static void kq_t16_fill(int8_t *at, const uint8_t *act, size_t act_stride, int64_t nt, int64_t nb)
+{
+    for (int64_t t = 0; t < nt; t++)
         for (int64_t i = 0; i < nb; i++) {
-            const int8_t *src = (const int8_t *)act + (size_t)t * act_stride + (size_t)i * sizeof(blk_q8_K) +
-                                offsetof(blk_q8_K, qs);
+            const uint8_t *src = act + (size_t)t * act_stride + (size_t)i * sizeof(blk_q8_K) + offsetof(blk_q8_K, qs);
             int8_t *dst = at + (size_t)(t * nb + i) * SI_QK_K;
             __asm__ volatile(
                 "vsetvli t0, zero, e8, m8, ta, ma\n\t"
@@ -74,7 +78,6 @@ static const int8_t *kq_t16_acts(const void *act, size_t act_stride, int64_t n_t
                 : [s] "r"(src), [d] "r"(dst)
                 : SI_FUSED_CLOBBER);
         }
-    return at;
 }
 
 /* The token loop, after a block's codes were transposed into v0..v15 and its 16 group

@@ -456,9 +456,9 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const float *g;
     const float *yall = kq_prepare(type, nb, act, act_stride, n_tok, v128 && (n_tok > 1 || k4), &g);
-    const int8_t *at = NULL; /* the transposed activations of rvv_kq_t16.h's loops */
+    const int8_t *at = NULL; /* room for the transposed activations of rvv_kq_t16.h's loops */
     if (yall && v128 && n_tok > 1 && kq_t16(type))
-        yall = (at = kq_t16_acts(act, act_stride, n_tok, nb)) ? yall : NULL;
+        yall = (at = kq_t16_room(n_tok < TOK_CHUNK ? n_tok : TOK_CHUNK, nb)) ? yall : NULL;
     if (!yall) { /* no memory for the scratch: the reference needs none */
         si_kernels_ref()->mat_dot[type](type, n, w, row_bytes, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
@@ -507,10 +507,11 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
     }
 }
 
-/* Several tokens: per row and chunk of tokens, first every block's integer sums (the
+/* Several tokens: per chunk of tokens and row, first every block's integer sums (the
  * decode-once kernels above: VLEN 128's when wide is 0, a constant there, so that this
  * instance compiles to the VLEN 128 loops alone; else the wide ones in kq_wide()'s
- * chunks), then the float pass over the whole row. */
+ * chunks), then the float pass over the whole row. at: room for a chunk's transposed
+ * activations (rvv_kq_t16.h's types at VLEN 128), filled once per chunk. */
 static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int64_t n, const void *w, size_t row_bytes,
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
@@ -524,21 +525,23 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
     wscratch ws; /* the wide decode's buffers */
     const int c16 = wide ? kq_wide16() : 0;
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
-        gather_f16(row + doff, bsz, nb, d);
-        if (has_min)
-            gather_f16(row + moff, bsz, nb, dmin);
-        if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
-                                   * (the same float bits: (-x) * (-y) == x * y exactly) */
-            for (int64_t i = 0; i < nb; i++)
-                d[i] = -d[i];
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+    const size_t tstride = (size_t)nb * SI_QK_K; /* at's, from token to token */
+    for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+        const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
+        if (!wide && kq_t16(type))
+            kq_t16_fill((int8_t *)at, (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, nb);
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+            gather_f16(row + doff, bsz, nb, d);
+            if (has_min)
+                gather_f16(row + moff, bsz, nb, dmin);
+            if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
+                                       * (the same float bits: (-x) * (-y) == x * y exactly) */
+                for (int64_t i = 0; i < nb; i++)
+                    d[i] = -d[i];
             const int8_t *a = (const int8_t *)act + (size_t)t0 * act_stride + offsetof(blk_q8_K, qs);
-            const size_t tstride = (size_t)nb * SI_QK_K; /* at's, from token to token */
             for (int64_t i = 0; i < nb; i++, a += sizeof(blk_q8_K)) {
-                const int8_t *ta = wide ? NULL : at + (size_t)t0 * tstride + (size_t)i * SI_QK_K;
+                const int8_t *ta = wide ? NULL : at + (size_t)i * SI_QK_K;
                 const uint8_t *b = row + (size_t)i * bsz;
                 int32_t *bis = is + (size_t)i * TOK_CHUNK;
                 const int q5 = type == SI_TYPE_Q5_K;
