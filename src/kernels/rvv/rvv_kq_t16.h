@@ -235,8 +235,8 @@ static inline void tokt_q3_K(const uint8_t *b, const int8_t *at, size_t stride, 
 }
 
 /* isum[t] = sum(code * scale * a_t) of one Q4_K block for nt >= 1 tokens, and fm[0..7] =
- * dmin * mins (SI_K4_FMINS), as tok_q45_K's. Codes 0..15 in natural order (qs[32c..]'s
- * low nibbles are elements 64c..64c+31, the high ones the next 32); a 16-element group
+ * dmin * mins (SI_K4_FMINS), as tok_q5_K's. Codes 0..15 in natural order (SI_K45_CODES:
+ * qs[32c..]'s low nibbles are elements 64c..64c+31, the high ones the next 32); group
  * l has the scale of sub-block l / 2, picked from the unpacked scales (tmp[0..3] and
  * tmp[8..11]) by a gather. 16 products of 15 * 127 fit a 16-bit lane. */
 static inline void tokt_q4_K(const uint8_t *b, const int8_t *at, size_t stride, int64_t nt, int32_t *isum, float dmin,
@@ -245,21 +245,7 @@ static inline void tokt_q4_K(const uint8_t *b, const int8_t *at, size_t stride, 
     uint8_t tmp[16];
     const uint8_t *sc = b + offsetof(blk_q4_K, scales), *qs = b + offsetof(blk_q4_K, qs);
     __asm__ volatile(
-        "li t0, 63\n\t"
-        SI_K4_UNPACK("t0")
-        "li t0, 32\n\t"
-        SI_K4_FMINS("t0")
-        "vsetvli t1, zero, e8, m8, ta, ma\n\t"
-        "vle8.v v16, (%[q])\n\t"
-        "vsetvli t1, zero, e8, m2, ta, ma\n\t"
-        "vand.vi v0, v16, 15\n\t"
-        "vsrl.vi v2, v16, 4\n\t"
-        "vand.vi v4, v18, 15\n\t"
-        "vsrl.vi v6, v18, 4\n\t"
-        "vand.vi v8, v20, 15\n\t"
-        "vsrl.vi v10, v20, 4\n\t"
-        "vand.vi v12, v22, 15\n\t"
-        "vsrl.vi v14, v22, 4\n\t"
+        SI_K45_CODES
         SI_T16_NATURAL
         /* group l's scale: tmp[s + 4 * (s >= 4)] for s = l / 2 */
         "vid.v v21\n\t"
@@ -294,3 +280,4 @@ static inline void tokt_q4_K(const uint8_t *b, const int8_t *at, size_t stride, 
 #undef SI_T16_SCALE2
 #undef SI_T16_SCALES
 #undef SI_DEC_2BIT
+#undef SI_K45_CODES

@@ -563,7 +563,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                     if (wide)
                         tokw_q45_K(wide, c16, b, q5, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8, &ws);
                     else if (q5)
-                        tok_q45_K(b, 1, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
+                        tok_q5_K(b, a, act_stride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     else
                         tokt_q4_K(b, ta, tstride, nt, bis, dmin[i], fm + (size_t)i * 8);
                     break;
