@@ -1,7 +1,8 @@
 /* Part of rvv_kquant.c, which includes it once, in order, inside its
  * SI_HAVE_RVV_SET section (the parts share its helpers and macros).
  * Several tokens at VLEN 128, Q2_K and Q3_K: the block decoded into v0..v15 and the
- * token loops (tok_u8, tok_s8, tokd_q2_K; rvv_kq_t16.h has Q3_K's). */
+ * token loops (tok_u8, tok_s8, tokd_q2_K, tokd2_q2_K for two rows; rvv_kq_t16.h has
+ * Q3_K's). */
 
 /* The two per-token dot products of a decoded block, written in assembly: in C the
  * compiler's scheduler issues every load first (to hide latency), which at LMUL 4/8
@@ -164,10 +165,12 @@ static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int
     SI_DEC_GROUP(0) SI_DEC_GROUP(1) SI_DEC_GROUP(2) SI_DEC_GROUP(3) SI_DEC_GROUP(4) SI_DEC_GROUP(5) \
     SI_DEC_GROUP(6) SI_DEC_GROUP(7) SI_DEC_GROUP(8) SI_DEC_GROUP(9) SI_DEC_GROUP(10)               \
     SI_DEC_GROUP(11) SI_DEC_GROUP(12) SI_DEC_GROUP(13) SI_DEC_GROUP(14) SI_DEC_GROUP(15)
-/* 2-bit codes of half h (32 bytes at %[qs] + qoff) into A0 (j = 0), A1, A2, A3 (LMUL 2) */
-#define SI_DEC_2BIT(qoff, A0, A1, A2, A3)      \
+/* 2-bit codes of half h (32 bytes at %[qs] + qoff, or at ptr + qoff) into A0 (j = 0),
+ * A1, A2, A3 (LMUL 2) */
+#define SI_DEC_2BIT(qoff, A0, A1, A2, A3) SI_DEC_2BIT_AT("%[qs]", qoff, A0, A1, A2, A3)
+#define SI_DEC_2BIT_AT(ptr, qoff, A0, A1, A2, A3) \
     "vsetvli t1, zero, e8, m2, ta, ma\n\t"   \
-    "addi t0, %[qs], " qoff "\n\t"           \
+    "addi t0, " ptr ", " qoff "\n\t"         \
     "vle8.v v16, (t0)\n\t"                   \
     "vand.vi " A0 ", v16, 3\n\t"             \
     "vsrl.vi " A1 ", v16, 2\n\t"             \
@@ -176,14 +179,16 @@ static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int
     "vand.vi " A2 ", " A2 ", 3\n\t"          \
     "vsrl.vi " A3 ", v16, 6\n\t"
 
-/* Q2_K's 16 scale bytes (at %[sc]) split: the low nibbles (scales) to the 16-byte copy
- * at %[tmp] (read back with lbu) and left in lo, the high nibbles (mins) in hi */
-#define SI_Q2_SCALES(raw, lo, hi)                \
+/* Q2_K's 16 scale bytes (at %[sc], or sc) split: the low nibbles (scales) to the 16-byte
+ * copy at %[tmp] (or tmp; read back with lbu) and left in lo, the high nibbles (mins) in
+ * hi */
+#define SI_Q2_SCALES(raw, lo, hi) SI_Q2_SCALES_AT("%[sc]", "%[tmp]", raw, lo, hi)
+#define SI_Q2_SCALES_AT(sc, tmp, raw, lo, hi)  \
     "vsetivli zero, 16, e8, m1, ta, ma\n\t"     \
-    "vle8.v " raw ", (%[sc])\n\t"               \
+    "vle8.v " raw ", (" sc ")\n\t"              \
     "vand.vi " lo ", " raw ", 15\n\t"           \
     "vsrl.vi " hi ", " raw ", 4\n\t"            \
-    "vse8.v " lo ", (%[tmp])\n\t"
+    "vse8.v " lo ", (" tmp ")\n\t"
 /* dec_q2_K + tok_u8 in one (VLEN 128 only) */
 static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
                              int32_t *msum)
@@ -205,3 +210,115 @@ static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, i
         : [n] "r"(n), [n32] "r"(n32), [s] "r"(stride), [sc] "r"(sc), [qs] "r"(qs), [tmp] "r"(tmp)
         : SI_TOK_CLOBBER, "v22", "v23", "t1");
 }
+
+/* Two rows of Q2_K at once (VLEN 128 only): an activation load serves both rows' codes,
+ * which takes 32 registers for a whole block, so the block runs as two halves, each its
+ * own pass over the tokens: row 0's half in v0..v7, row 1's in v8..v15 (group 8h + k in
+ * register k, 8 + k), decoded and scaled as in tokd_q2_K. Per token and half: four
+ * activation loads e8 LMUL 2 (32 elements, groups 8h + 2j and 8h + 2j + 1), each
+ * multiplied with both rows' codes (vwmulsu/vwmaccsu e8 LMUL 2 -> e16 LMUL 4, four
+ * products <= 45 * 128 per lane, in v24..v27 and v28..v31), one vwredsum e16 LMUL 4 per
+ * row; in half 0 also both rows' mins times the bsums (e16 LMUL 2). Per row and token
+ * that is 16 load cycles where tokd_q2_K has 32, and its one reduction at LMUL 8 becomes
+ * two at LMUL 4. Row k's sums: half 0 to isk0[t], half 1 to isk1[t] (the caller adds
+ * them), mins to msk[t]. Scratch tm: 32 bytes (both rows' scales). */
+#define SI_Q2P_SCALE(off, reg, tm) \
+    "lb t0, " off "(" tm ")\n\t" \
+    "vmul.vx " reg ", " reg ", t0\n\t"
+/* half h's codes of both rows, decoded and scaled (scale offsets o0..o7 = 8h + k) */
+#define SI_Q2P_HALF(qoff, o0, o1, o2, o3, o4, o5, o6, o7)                                          \
+    SI_DEC_2BIT_AT("%[b0]", qoff, "v0", "v2", "v4", "v6")                                           \
+    SI_DEC_2BIT_AT("%[b1]", qoff, "v8", "v10", "v12", "v14")                                        \
+    "vsetivli zero, 16, e8, m1, ta, ma\n\t"                                                         \
+    SI_Q2P_SCALE(o0, "v0", "%[tm]") SI_Q2P_SCALE(o1, "v1", "%[tm]") SI_Q2P_SCALE(o2, "v2", "%[tm]")   \
+    SI_Q2P_SCALE(o3, "v3", "%[tm]") SI_Q2P_SCALE(o4, "v4", "%[tm]") SI_Q2P_SCALE(o5, "v5", "%[tm]")   \
+    SI_Q2P_SCALE(o6, "v6", "%[tm]") SI_Q2P_SCALE(o7, "v7", "%[tm]")                                   \
+    "addi t2, %[tm], 16\n\t"                                                                        \
+    SI_Q2P_SCALE(o0, "v8", "t2") SI_Q2P_SCALE(o1, "v9", "t2") SI_Q2P_SCALE(o2, "v10", "t2")             \
+    SI_Q2P_SCALE(o3, "v11", "t2") SI_Q2P_SCALE(o4, "v12", "t2") SI_Q2P_SCALE(o5, "v13", "t2")           \
+    SI_Q2P_SCALE(o6, "v14", "t2") SI_Q2P_SCALE(o7, "v15", "t2")
+/* a token's products for one half (t2: its activations at the half) */
+#define SI_Q2P_PRODUCTS                        \
+    "vsetvli t1, zero, e8, m2, ta, ma\n\t"     \
+    "vle8.v v16, (t2)\n\t"                     \
+    "vwmulsu.vv v24, v16, v0\n\t"              \
+    "vwmulsu.vv v28, v16, v8\n\t"              \
+    "addi t0, t2, 32\n\t"                      \
+    "vle8.v v16, (t0)\n\t"                     \
+    "vwmaccsu.vv v24, v16, v2\n\t"             \
+    "vwmaccsu.vv v28, v16, v10\n\t"            \
+    "addi t0, t2, 64\n\t"                      \
+    "vle8.v v16, (t0)\n\t"                     \
+    "vwmaccsu.vv v24, v16, v4\n\t"             \
+    "vwmaccsu.vv v28, v16, v12\n\t"            \
+    "addi t0, t2, 96\n\t"                      \
+    "vle8.v v16, (t0)\n\t"                     \
+    "vwmaccsu.vv v24, v16, v6\n\t"             \
+    "vwmaccsu.vv v28, v16, v14\n\t"
+static inline void tokd2_q2_K(const uint8_t *b0, const uint8_t *b1, const int8_t *a, size_t stride, int64_t nt,
+                              int32_t *is00, int32_t *is01, int32_t *ms0, int32_t *is10, int32_t *is11, int32_t *ms1)
+{
+    uint8_t tm[32];
+    __asm__ volatile(
+        /* scales to tm[0..15] (row 0) and tm[16..31] (row 1), mins to v18 and v20 (e16) */
+        SI_Q2_SCALES_AT("%[b0]", "%[tm]", "v16", "v17", "v23")
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vzext.vf2 v18, v23\n\t"
+        "addi t2, %[tm], 16\n\t"
+        SI_Q2_SCALES_AT("%[b1]", "t2", "v16", "v17", "v23")
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vzext.vf2 v20, v23\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vmv.s.x v22, zero\n\t"
+        "slli t3, %[nt], 2\n\t"
+        /* half 0, with the mins (the bsums 256 bytes past a token's codes) */
+        SI_Q2P_HALF("16", "0", "1", "2", "3", "4", "5", "6", "7")
+        "mv t2, %[a]\n\t"
+        "add t3, %[o0], t3\n\t"
+        "1:\n\t"
+        SI_Q2P_PRODUCTS
+        "addi t0, t2, 256\n\t"
+        "vle8.v v16, (t0)\n\t"
+        "vsetvli t1, zero, e16, m4, ta, ma\n\t"
+        "vwredsum.vs v24, v24, v22\n\t"
+        "vwredsum.vs v25, v28, v22\n\t"
+        "vsetivli zero, 16, e16, m2, ta, ma\n\t"
+        "vmul.vv v26, v16, v18\n\t"
+        "vwredsum.vs v28, v26, v22\n\t"
+        "vmul.vv v26, v16, v20\n\t"
+        "vwredsum.vs v29, v26, v22\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vse32.v v24, (%[o0])\n\t"
+        "vse32.v v25, (%[o1])\n\t"
+        "vse32.v v28, (%[p0])\n\t"
+        "vse32.v v29, (%[p1])\n\t"
+        "addi %[o0], %[o0], 4\n\t"
+        "addi %[o1], %[o1], 4\n\t"
+        "addi %[p0], %[p0], 4\n\t"
+        "addi %[p1], %[p1], 4\n\t"
+        "add t2, t2, %[s]\n\t"
+        "bne %[o0], t3, 1b\n\t"
+        /* half 1 */
+        SI_Q2P_HALF("48", "8", "9", "10", "11", "12", "13", "14", "15")
+        "addi t2, %[a], 128\n\t"
+        "slli t3, %[nt], 2\n\t"
+        "add t3, %[h0], t3\n\t"
+        "2:\n\t"
+        SI_Q2P_PRODUCTS
+        "vsetvli t1, zero, e16, m4, ta, ma\n\t"
+        "vwredsum.vs v24, v24, v22\n\t"
+        "vwredsum.vs v25, v28, v22\n\t"
+        "vsetivli zero, 1, e32, m1, ta, ma\n\t"
+        "vse32.v v24, (%[h0])\n\t"
+        "vse32.v v25, (%[h1])\n\t"
+        "addi %[h0], %[h0], 4\n\t"
+        "addi %[h1], %[h1], 4\n\t"
+        "add t2, t2, %[s]\n\t"
+        "bne %[h0], t3, 2b\n\t"
+        : [o0] "+r"(is00), [o1] "+r"(is10), [p0] "+r"(ms0), [p1] "+r"(ms1), [h0] "+r"(is01), [h1] "+r"(is11)
+        : [a] "r"(a), [s] "r"(stride), [nt] "r"(nt), [b0] "r"(b0), [b1] "r"(b1), [tm] "r"(tm)
+        : SI_FUSED_CLOBBER, "t1", "t2", "t3");
+}
+#undef SI_Q2P_SCALE
+#undef SI_Q2P_HALF
+#undef SI_Q2P_PRODUCTS

@@ -352,7 +352,8 @@ static inline __attribute__((always_inline)) void mat_dot_kqw1(uint32_t type, in
 }
 
 /* The VLEN 128 loops' scratch: the row's dmin * mins (Q4_K/Q5_K), and for several tokens
- * per row d and dmin of every block and per token chunk every block's integer sums */
+ * per row (Q2_K: per pair of rows) d and dmin of every block and per token chunk every
+ * block's integer sums */
 
 /* A call's activation scales (yall, in ybuf) and, when its rows decode into the kbuf
  * scratch (rows_scratch), that scratch and Q4_K/Q5_K's mins sums (*g, else NULL); NULL
@@ -364,7 +365,7 @@ static const float *kq_prepare(uint32_t type, int64_t nb, const void *act, size_
     const float *yall = si_rvv_gather_scales(act, act_stride, n_tok, nb, sizeof(blk_q8_K), 0);
     if (!yall || !rows_scratch)
         return yall;
-    const size_t need = (size_t)nb * (8 * sizeof(float) + 2 * sizeof(float) + 2 * TOK_CHUNK * sizeof(int32_t)) +
+    const size_t need = (size_t)nb * (8 * sizeof(float) + 4 * sizeof(float) + 6 * TOK_CHUNK * sizeof(int32_t)) +
                         TOK_CHUNK * sizeof(float);
     if (!si_rvv_scratch(&si_rvv_kbuf, &si_rvv_kbuf_cap, need))
         return NULL;
@@ -478,13 +479,14 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
 }
 
 /* The float pass of one row for the nt tokens of a chunk, after the integer pass: per
- * token, block by block in order, c = d * isum (Q2_K: c = c - dmin * msum, fused), acc =
+ * token, block by block in order (isum: is, plus is2 when not NULL), c = d * isum (Q2_K: c = c - dmin * msum, fused), acc =
  * acc + yd * c (fused: three roundings where the products and sums of the natural order
  * make six), then Q4_K/Q5_K's acc - mins[t]: the same operations as mat_dot_kq1's and
  * mat_dot_kqw1's (a token's result must not depend on its batch). Vectors across tokens. */
 static inline __attribute__((always_inline)) void combine_row(float *out, size_t out_stride, const float *yd, int64_t nb,
-                                                              int64_t nt, const int32_t *is, const int32_t *ms,
-                                                              const float *mins, const float *d, const float *dmin)
+                                                              int64_t nt, const int32_t *is, const int32_t *is2,
+                                                              const int32_t *ms, const float *mins, const float *d,
+                                                              const float *dmin)
 {
     for (int64_t t = 0; t < nt;) {
         const size_t vl = __riscv_vsetvl_e32m4((size_t)(nt - t));
@@ -493,6 +495,8 @@ static inline __attribute__((always_inline)) void combine_row(float *out, size_t
             vfloat32m4_t y = __riscv_vlse32_v_f32m4(yd + (size_t)t * (size_t)nb + (size_t)i,
                                                     (ptrdiff_t)((size_t)nb * sizeof(float)), vl);
             vint32m4_t isum = __riscv_vle32_v_i32m4(is + (size_t)i * TOK_CHUNK + (size_t)t, vl);
+            if (is2) /* the second half block's sums (tokd2_q2_K), exact in 32 bits */
+                isum = __riscv_vadd_vv_i32m4(isum, __riscv_vle32_v_i32m4(is2 + (size_t)i * TOK_CHUNK + (size_t)t, vl), vl);
             vfloat32m4_t c = __riscv_vfmul_vf_f32m4(__riscv_vfcvt_f_x_v_f32m4(isum, vl), d[i], vl);
             if (ms) {
                 vint32m4_t m = __riscv_vle32_v_i32m4(ms + (size_t)i * TOK_CHUNK + (size_t)t, vl);
@@ -523,6 +527,10 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
     const int64_t nb = n / SI_QK_K;
     float *fm = (float *)(void *)si_rvv_kbuf, *d = fm + (size_t)nb * 8, *dmin = d + nb, *mins = dmin + nb;
     int32_t *is = (int32_t *)(void *)(mins + TOK_CHUNK), *ms = is + (size_t)nb * TOK_CHUNK;
+    /* Q2_K's second row of a pair, and both rows' second half blocks (tokd2_q2_K) */
+    int32_t *is01 = ms + (size_t)nb * TOK_CHUNK, *is10 = is01 + (size_t)nb * TOK_CHUNK;
+    int32_t *is11 = is10 + (size_t)nb * TOK_CHUNK, *ms1 = is11 + (size_t)nb * TOK_CHUNK;
+    float *d1 = (float *)(void *)(ms1 + (size_t)nb * TOK_CHUNK), *dmin1 = d1 + nb;
     wscratch ws; /* the wide decode's buffers */
     const int c16 = wide ? kq_wide16() : 0;
     const size_t tstride = (size_t)nb * SI_QK_K; /* at's, from token to token */
@@ -530,11 +538,17 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
         const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
         if (!wide && kq_t16(type))
             kq_t16_fill((int8_t *)at, (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, nb);
-        for (int64_t r = 0; r < n_rows; r++) {
-            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int64_t r = 0; r < n_rows;) {
+            /* Q2_K at VLEN 128: two rows at a time, an odd last one alone */
+            const int pair = !wide && type == SI_TYPE_Q2_K && r + 1 < n_rows;
+            const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes, *row1 = row + row_bytes;
             gather_f16(row + doff, bsz, nb, d);
             if (has_min)
                 gather_f16(row + moff, bsz, nb, dmin);
+            if (pair) {
+                gather_f16(row1 + doff, bsz, nb, d1);
+                gather_f16(row1 + moff, bsz, nb, dmin1);
+            }
             if (type == SI_TYPE_Q3_K) /* its blocks are decoded negated: d negated instead of the sums
                                        * (the same float bits: (-x) * (-y) == x * y exactly) */
                 for (int64_t i = 0; i < nb; i++)
@@ -549,6 +563,10 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                 case SI_TYPE_Q2_K:
                     if (wide)
                         tokw_q2_K(wide, b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK, &ws);
+                    else if (pair)
+                        tokd2_q2_K(b, row1 + (size_t)i * bsz, a, act_stride, nt, bis, is01 + (size_t)i * TOK_CHUNK,
+                                   ms + (size_t)i * TOK_CHUNK, is10 + (size_t)i * TOK_CHUNK,
+                                   is11 + (size_t)i * TOK_CHUNK, ms1 + (size_t)i * TOK_CHUNK);
                     else
                         tokd_q2_K(b, a, act_stride, nt, bis, ms + (size_t)i * TOK_CHUNK);
                     break;
@@ -579,7 +597,12 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                 for (int64_t t = 0; t < nt; t++)
                     mins[t] = dot_f32(fm, g + (size_t)(t0 + t) * (size_t)nb * 8, (size_t)nb * 8, 1);
             combine_row(out + (size_t)t0 * out_stride + (size_t)r, out_stride, yall + (size_t)t0 * (size_t)nb, nb, nt,
-                        is, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d, has_min ? dmin : NULL);
+                        is, pair ? is01 : NULL, type == SI_TYPE_Q2_K ? ms : NULL, k4 ? mins : NULL, d,
+                        has_min ? dmin : NULL);
+            if (pair)
+                combine_row(out + (size_t)t0 * out_stride + (size_t)r + 1, out_stride,
+                            yall + (size_t)t0 * (size_t)nb, nb, nt, is10, is11, ms1, NULL, d1, dmin1);
+            r += pair ? 2 : 1;
         }
     }
 }
