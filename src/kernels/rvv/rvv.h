@@ -15,8 +15,10 @@
  * Two layouts, picked by what vsetvl answers (is_vlen128, kq_wide):
  *   - VLEN 128 (the K230): the K-quant blocks are decoded straight into v0..v15 as
  *     bytes, one 16-element scale group per register, and one token runs fused kernels
- *     that multiply the codes with the activations from registers; Q4_0/Q8_0 four
- *     blocks at a time (tok_q80x4).
+ *     that multiply the codes with the activations from registers; several tokens of
+ *     Q3_K, Q4_K and Q6_K run transposed (rvv_kq_t16.h: register c, lane l = element
+ *     16l + c, so a group's products add up in one lane), Q2_K two rows at a time
+ *     (tokd2_q2_K); Q4_0/Q8_0 four blocks at a time (tok_q80x4).
  *   - VLEN >= 256 ("wide", the section "K-quants at VLEN >= 256"): a register holds
  *     several scale groups, so the block is decoded at full width through small
  *     buffers (codes repeated by strided segment loads/stores and shifted by a table,
@@ -29,7 +31,7 @@
  *     Q4_K/Q5_K at VLEN 256 and 512 exactly (kernels of their own, fused256_q4_K and
  *     fused512_q4_K, where a register is one 32-element sub-block at e8 or e16).
  * The generic decode-to-buffer path below (mat_dot_kqn) is what ran at VLEN >= 256
- * before; it remains the fallback. Per type:
+ * before; it remains the fallback. Per type, in that path and the wide one:
  *   Q2_K, Q3_K    code * scale fits a byte (Q3_K's negated): per token four activation
  *                 loads and four widening multiplies at e8 LMUL 4, widening reductions
  *   Q4_K..Q6_K    codes times activations at e8 LMUL 4, then one vwmacc.vx per scale
@@ -42,8 +44,9 @@
  *
  * Nothing here uses a static rounding mode (the _rm intrinsics, vfcvt.rtz): Debian 12's
  * qemu 7.2 aborts on those; conversions round with the dynamic mode, round-to-nearest-
- * even as every Linux process starts, and roundf's ties are fixed up explicitly. No
- * vrgather either. */
+ * even as every Linux process starts, and roundf's ties are fixed up explicitly.
+ * vrgather only once per block, to spread Q4_K's 8 sub-block scales over 16 lanes at e8
+ * LMUL 1 (tokt_q4_K; qemu 7.2 runs it, checkasm checks it). */
 
 #ifndef SI_KERNELS_RVV_H
 #define SI_KERNELS_RVV_H
