@@ -88,6 +88,7 @@ static inline void fused_q2_K(const uint8_t *b, const int8_t *a, const uint8_t *
 }
 #undef SI_Q2_HALF
 #undef SI_Q2_SCALES
+#undef SI_Q2_SCALES_AT
 
 /* The code-times-activation products of one half block (codes 0..63 in v8..v15 as two
  * e8 LMUL 4 groups for elements 0..63 and 64..127 of the half), each 16-element group

@@ -280,4 +280,5 @@ static inline void tokt_q4_K(const uint8_t *b, const int8_t *at, size_t stride, 
 #undef SI_T16_SCALE2
 #undef SI_T16_SCALES
 #undef SI_DEC_2BIT
+#undef SI_DEC_2BIT_AT
 #undef SI_K45_CODES
