@@ -128,12 +128,8 @@ static inline void tok_u8(const uint8_t *w8, const int16_t *mn, const int8_t *a,
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t"    \
     "vwredsum.vs v20, v24, " vs1 "\n\t"
 
-#define SI_TOK_S8_LOOP \
-    "1:\n\t" \
-    SI_TOK_S8_STEP("0", "v0", "v21") \
-    SI_TOK_S8_STEP("64", "v4", "v20") \
-    SI_TOK_S8_STEP("128", "v8", "v20") \
-    SI_TOK_S8_STEP("192", "v12", "v20") \
+/* a token's sum (in v20) stored, and the step to the next token; also the wide loops' */
+#define SI_TOK_S8_END \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t" \
     "vmv.x.s t0, v20\n\t" \
     "sw t0, 0(%[o])\n\t" \
@@ -141,6 +137,13 @@ static inline void tok_u8(const uint8_t *w8, const int16_t *mn, const int8_t *a,
     "add %[a], %[a], %[s]\n\t" \
     "addi %[nt], %[nt], -1\n\t" \
     "bnez %[nt], 1b\n\t"
+#define SI_TOK_S8_LOOP \
+    "1:\n\t" \
+    SI_TOK_S8_STEP("0", "v0", "v21") \
+    SI_TOK_S8_STEP("64", "v4", "v20") \
+    SI_TOK_S8_STEP("128", "v8", "v20") \
+    SI_TOK_S8_STEP("192", "v12", "v20") \
+    SI_TOK_S8_END
 
 static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int64_t nt, int32_t *isum)
 {
@@ -157,9 +160,11 @@ static inline void tok_s8(const uint8_t *w8, const int8_t *a, size_t stride, int
  * dec_q3_K's stores and reloads and their scalar scale unpacking: codes extracted per
  * half block at e8 LMUL 2 (elements 128h + 32j + l in v(8h + 2j)), then each group
  * multiplied by its scale (vmul.vx at e8 LMUL 1, scales from a 16-byte stack copy). */
-#define SI_DEC_GROUP(g) \
-    "lb t0, " #g "(%[tmp])\n\t" \
-    "vmul.vx v" #g ", v" #g ", t0\n\t"
+#define SI_DEC_GROUP(g) SI_DEC_GROUP_AT(#g, "v" #g, "%[tmp]")
+/* the same for the scale at byte off of tm and register reg */
+#define SI_DEC_GROUP_AT(off, reg, tm) \
+    "lb t0, " off "(" tm ")\n\t" \
+    "vmul.vx " reg ", " reg ", t0\n\t"
 #define SI_DEC_SCALE_ALL                                                                          \
     "vsetivli zero, 16, e8, m1, ta, ma\n\t"                                                     \
     SI_DEC_GROUP(0) SI_DEC_GROUP(1) SI_DEC_GROUP(2) SI_DEC_GROUP(3) SI_DEC_GROUP(4) SI_DEC_GROUP(5) \
@@ -222,21 +227,18 @@ static inline void tokd_q2_K(const uint8_t *b, const int8_t *a, size_t stride, i
  * that is 16 load cycles where tokd_q2_K has 32, and its one reduction at LMUL 8 becomes
  * two at LMUL 4. Row k's sums: half 0 to isk0[t], half 1 to isk1[t] (the caller adds
  * them), mins to msk[t]. Scratch tm: 32 bytes (both rows' scales). */
-#define SI_Q2P_SCALE(off, reg, tm) \
-    "lb t0, " off "(" tm ")\n\t" \
-    "vmul.vx " reg ", " reg ", t0\n\t"
 /* half h's codes of both rows, decoded and scaled (scale offsets o0..o7 = 8h + k) */
 #define SI_Q2P_HALF(qoff, o0, o1, o2, o3, o4, o5, o6, o7)                                          \
     SI_DEC_2BIT_AT("%[b0]", qoff, "v0", "v2", "v4", "v6")                                           \
     SI_DEC_2BIT_AT("%[b1]", qoff, "v8", "v10", "v12", "v14")                                        \
     "vsetivli zero, 16, e8, m1, ta, ma\n\t"                                                         \
-    SI_Q2P_SCALE(o0, "v0", "%[tm]") SI_Q2P_SCALE(o1, "v1", "%[tm]") SI_Q2P_SCALE(o2, "v2", "%[tm]")   \
-    SI_Q2P_SCALE(o3, "v3", "%[tm]") SI_Q2P_SCALE(o4, "v4", "%[tm]") SI_Q2P_SCALE(o5, "v5", "%[tm]")   \
-    SI_Q2P_SCALE(o6, "v6", "%[tm]") SI_Q2P_SCALE(o7, "v7", "%[tm]")                                   \
+    SI_DEC_GROUP_AT(o0, "v0", "%[tm]") SI_DEC_GROUP_AT(o1, "v1", "%[tm]") SI_DEC_GROUP_AT(o2, "v2", "%[tm]")   \
+    SI_DEC_GROUP_AT(o3, "v3", "%[tm]") SI_DEC_GROUP_AT(o4, "v4", "%[tm]") SI_DEC_GROUP_AT(o5, "v5", "%[tm]")   \
+    SI_DEC_GROUP_AT(o6, "v6", "%[tm]") SI_DEC_GROUP_AT(o7, "v7", "%[tm]")                                   \
     "addi t2, %[tm], 16\n\t"                                                                        \
-    SI_Q2P_SCALE(o0, "v8", "t2") SI_Q2P_SCALE(o1, "v9", "t2") SI_Q2P_SCALE(o2, "v10", "t2")             \
-    SI_Q2P_SCALE(o3, "v11", "t2") SI_Q2P_SCALE(o4, "v12", "t2") SI_Q2P_SCALE(o5, "v13", "t2")           \
-    SI_Q2P_SCALE(o6, "v14", "t2") SI_Q2P_SCALE(o7, "v15", "t2")
+    SI_DEC_GROUP_AT(o0, "v8", "t2") SI_DEC_GROUP_AT(o1, "v9", "t2") SI_DEC_GROUP_AT(o2, "v10", "t2")             \
+    SI_DEC_GROUP_AT(o3, "v11", "t2") SI_DEC_GROUP_AT(o4, "v12", "t2") SI_DEC_GROUP_AT(o5, "v13", "t2")           \
+    SI_DEC_GROUP_AT(o6, "v14", "t2") SI_DEC_GROUP_AT(o7, "v15", "t2")
 /* a token's products for one half (t2: its activations at the half) */
 #define SI_Q2P_PRODUCTS                        \
     "vsetvli t1, zero, e8, m2, ta, ma\n\t"     \
@@ -319,6 +321,5 @@ static inline void tokd2_q2_K(const uint8_t *b0, const uint8_t *b1, const int8_t
         : [a] "r"(a), [s] "r"(stride), [nt] "r"(nt), [b0] "r"(b0), [b1] "r"(b1), [tm] "r"(tm)
         : SI_FUSED_CLOBBER, "t1", "t2", "t3");
 }
-#undef SI_Q2P_SCALE
 #undef SI_Q2P_HALF
 #undef SI_Q2P_PRODUCTS

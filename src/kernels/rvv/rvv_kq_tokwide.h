@@ -157,14 +157,6 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
  * block as dec_q3_K's (the scales unpacked as in tokt_q3_K). Per token, with two chunks
  * the products are summed two per 16-bit lane (activations -127..127, two products in
  * -32512..32512); with one chunk one product per lane. */
-#define SI_WIDE_TOK_END                         \
-    "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
-    "vmv.x.s t0, v20\n\t"                       \
-    "sw t0, 0(%[o])\n\t"                        \
-    "addi %[o], %[o], 4\n\t"                    \
-    "add %[a], %[a], %[s]\n\t"                  \
-    "addi %[nt], %[nt], -1\n\t"                 \
-    "bnez %[nt], 1b\n\t"
 #define SI_WIDE_S8_2                            \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
     "vmv.s.x v21, zero\n\t"                     \
@@ -177,7 +169,7 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
     "vwmacc.vv v24, v16, v4\n\t"                \
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
     "vwredsum.vs v20, v24, v21\n\t"             \
-    SI_WIDE_TOK_END
+    SI_TOK_S8_END
 #define SI_WIDE_S8_1                            \
     "vsetivli zero, 1, e32, m1, ta, ma\n\t"     \
     "vmv.s.x v21, zero\n\t"                     \
@@ -187,7 +179,7 @@ static inline void tokw_q2_K(int ch, const uint8_t *b, const int8_t *a, size_t s
     "vwmul.vv v24, v16, v0\n\t"                 \
     "vsetvli zero, %[n], e16, m8, ta, ma\n\t"   \
     "vwredsum.vs v20, v24, v21\n\t"             \
-    SI_WIDE_TOK_END
+    SI_TOK_S8_END
 static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t stride, int64_t nt, int32_t *isum,
                              wscratch *ws)
 {
@@ -251,12 +243,13 @@ static inline void tokw_q3_K(int ch, const uint8_t *b, const int8_t *a, size_t s
 #undef SI_WIDE_Q3_DEC
 #undef SI_WIDE_Q3_ARGS
 }
-#undef SI_WIDE_TOK_END
+#undef SI_TOK_S8_END
 #undef SI_WIDE_S8_1
 #undef SI_WIDE_S8_2
 #undef SI_WIDE_U8_1
 #undef SI_WIDE_U8_2
 #undef SI_DEC_GROUP
+#undef SI_DEC_GROUP_AT
 #undef SI_DEC_SCALE_ALL
 
 #undef SI_TOK_S8_STEP

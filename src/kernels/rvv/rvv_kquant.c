@@ -285,7 +285,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g, int wide,
-                                                              const int8_t *at);
+                                                              int8_t *at);
 
 /* One token at VLEN >= 256: per block the wide decode and one pass of its token loop,
  * then the float step in scalars, the same operations as combine_row's for a token in a
@@ -457,7 +457,7 @@ void si_rvv_mat_dot_kq(uint32_t type, int64_t n, const void *w, size_t row_bytes
     const int v128 = is_vlen128(), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
     const float *g;
     const float *yall = kq_prepare(type, nb, act, act_stride, n_tok, v128 && (n_tok > 1 || k4), &g);
-    const int8_t *at = NULL; /* room for the transposed activations of rvv_kq_t16.h's loops */
+    int8_t *at = NULL; /* room for the transposed activations of rvv_kq_t16.h's loops */
     if (yall && v128 && n_tok > 1 && kq_t16(type))
         yall = (at = kq_t16_room(n_tok < TOK_CHUNK ? n_tok : TOK_CHUNK, nb)) ? yall : NULL;
     if (!yall) { /* no memory for the scratch: the reference needs none */
@@ -520,7 +520,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
                                                               int64_t n_rows, const void *act, size_t act_stride,
                                                               int64_t n_tok, float *out, size_t out_stride,
                                                               const float *yall, const float *g, int wide,
-                                                              const int8_t *at)
+                                                              int8_t *at)
 {
     const size_t bsz = kq_bsz(type), doff = kq_doff(type), moff = kq_moff(type);
     const int has_min = kq_has_min(type), k4 = type == SI_TYPE_Q4_K || type == SI_TYPE_Q5_K;
@@ -537,7 +537,7 @@ static inline __attribute__((always_inline)) void mat_dot_kq8(uint32_t type, int
     for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
         const int64_t nt = n_tok - t0 < TOK_CHUNK ? n_tok - t0 : TOK_CHUNK;
         if (!wide && kq_t16(type))
-            kq_t16_fill((int8_t *)at, (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, nb);
+            kq_t16_fill(at, (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, nb);
         for (int64_t r = 0; r < n_rows;) {
             /* Q2_K at VLEN 128: two rows at a time, an odd last one alone */
             const int pair = !wide && type == SI_TYPE_Q2_K && r + 1 < n_rows;
